@@ -1,0 +1,51 @@
+/* The PrivateToken HTTP authentication scheme (RFC 9577 section 2):
+ * WWW-Authenticate challenges and the Authorization credential.
+ *
+ * Parsers follow RFC 9110 section 11 syntax: a header value may hold several
+ * challenges of any scheme, parameters are token or quoted-string, optional
+ * whitespace around '=' and ',' is tolerated, unknown parameters are ignored,
+ * scheme and parameter names are case-insensitive. Values returned are views
+ * into the input (base64url never needs quoted-pair escapes). */
+#ifndef PP_AUTHHDR_H
+#define PP_AUTHHDR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ah_challenge {
+	const char *challenge;  /* base64url TokenChallenge text */
+	size_t challenge_len;
+	const char *token_key;  /* base64url key text */
+	size_t token_key_len;
+	long max_age;           /* -1 when absent */
+};
+
+/* Parses a WWW-Authenticate value and returns the PrivateToken challenges in
+ * order (other schemes skipped). A PrivateToken challenge lacking challenge=
+ * or token-key= is PP_ERR_HEADER. Returns 0 with *count >= 1,
+ * PP_ERR_NO_CHALLENGE when none is present, PP_ERR_HEADER on bad syntax,
+ * PP_ERR_BUFFER when more than cap were found. */
+int ah_parse_www_authenticate(const char *value, size_t len,
+			      struct ah_challenge *out, size_t cap,
+			      size_t *count);
+
+/* Formats one challenge:
+ *   PrivateToken challenge="<b64>", token-key="<b64>"[, max-age="<n>"]
+ * from raw bytes (max_age < 0 omits it). NUL-terminated. */
+int ah_format_challenge(const uint8_t *challenge, size_t challenge_len,
+			const uint8_t *token_key, size_t token_key_len,
+			long max_age, char *out, size_t out_cap,
+			size_t *out_len);
+
+/* Parses an Authorization value `PrivateToken token="<b64>"` (quoted or not;
+ * other parameters ignored). Returns a view of the base64url text.
+ * PP_ERR_NO_CHALLENGE if the scheme is not PrivateToken or token= is missing,
+ * PP_ERR_HEADER on bad syntax. */
+int ah_parse_authorization(const char *value, size_t len, const char **token,
+			   size_t *token_len);
+
+/* Formats `PrivateToken token="<b64>"`, NUL-terminated. */
+int ah_format_authorization(const uint8_t *token, size_t token_len, char *out,
+			    size_t out_cap, size_t *out_len);
+
+#endif

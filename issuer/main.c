@@ -1,0 +1,37 @@
+/* ppissuer: entry point and subcommand dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ppissuer <command> [options]\n"
+		"\n"
+		"commands:\n"
+		"  serve      run the issuer HTTP service\n"
+		"  keys       manage issuer keys (generate, list, rotate, ...)\n"
+		"  clients    manage attesters and origins\n"
+		"  version    print the version\n"
+		"\n"
+		"Run 'ppissuer <command> --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+		printf("ppissuer %s\n", PP_VERSION);
+		return 0;
+	}
+	fprintf(stderr, "ppissuer: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,77 @@
+/* The key-set snapshot: an immutable view of the issuer's keys at one moment,
+ * with prepared signing and verification contexts and the serialized issuer
+ * directory. Requests take a reference, use it without locks, and drop it;
+ * a reload builds a new snapshot off the request path and swaps it in whole
+ * (ks_current_swap), so the directory and its ETag change exactly when the key
+ * set does. */
+#ifndef PP_KEYSET_H
+#define PP_KEYSET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "keys/store.h"
+
+struct bsig_signer;
+struct bsig_verifier;
+
+struct ks_entry {
+	struct ks_meta meta;            /* id, truncated id, type, times */
+	enum ks_state state;            /* effective state at build time */
+	uint8_t *spki;                  /* RFC 9578 public key form */
+	size_t spki_len;
+	int published;                  /* listed in the directory */
+	struct bsig_signer *signer;     /* non-NULL only for the active key */
+	struct bsig_verifier *verifier; /* non-NULL while tokens may be redeemed */
+};
+
+struct ks_keyset {
+	struct ks_entry *entries;   /* most preferred first */
+	size_t n;
+	char *directory;            /* JSON body of the issuer directory */
+	size_t directory_len;
+	char etag[48];              /* strong ETag, quoted: "\"...\"" */
+	time_t last_modified;       /* newest created/not-before among published */
+	char fingerprint[65];       /* hex digest of the on-disk state it reflects */
+	int64_t next_change;        /* when a state transition is due (0 = none) */
+	/* reference count; private to keyset.c */
+	unsigned long refs_;
+};
+
+struct ks_keyset_opts {
+	const char *issuer_request_uri; /* "/token-request" or an absolute URL */
+	unsigned signer_slots;          /* bsig_signer_new nslots (0 = default) */
+	unsigned max_published;         /* per token type (default 2) */
+};
+
+/* Builds a snapshot of the store's keys as of now (unix seconds). Keys that
+ * fail to load are skipped and reported in err (the snapshot still builds).
+ * Returns 0, or an error when nothing usable could be read.
+ * The caller owns one reference. */
+int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
+		    int64_t now, struct ks_keyset **out, char *err,
+		    size_t errlen);
+struct ks_keyset *ks_keyset_ref(struct ks_keyset *ks);
+void ks_keyset_unref(struct ks_keyset *ks);
+
+/* The key that signs requests carrying this truncated id, or NULL. */
+const struct ks_entry *ks_keyset_signer(const struct ks_keyset *ks,
+					uint16_t token_type,
+					uint8_t truncated_id);
+/* The key whose tokens verify under this full key id, or NULL (pending keys
+ * never signed anything; retired keys no longer verify). */
+const struct ks_entry *ks_keyset_verifier(const struct ks_keyset *ks,
+					  const uint8_t key_id[32]);
+
+/* The current snapshot, shared by all request threads. */
+struct ks_current;
+int ks_current_new(struct ks_keyset *initial, struct ks_current **out);
+void ks_current_free(struct ks_current *c);
+/* Returns a new reference to the current snapshot (never NULL). */
+struct ks_keyset *ks_current_get(struct ks_current *c);
+/* Installs ks (taking over the caller's reference); the old snapshot is
+ * released once its last user is done. */
+void ks_current_swap(struct ks_current *c, struct ks_keyset *ks);
+
+#endif
