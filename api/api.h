@@ -1,0 +1,38 @@
+/* The HTTP front end: a libmicrohttpd daemon that bounds and parses requests,
+ * calls the issuer services, and maps their results to statuses and short
+ * JSON bodies. It never touches OpenSSL and never sees a private key. */
+#ifndef PP_API_H
+#define PP_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ks_current;
+struct spent_store;
+
+struct api_opts {
+	const char *host;             /* numeric address or name to bind */
+	uint16_t port;                /* 0 = any free port */
+	unsigned threads;             /* 0 = one per CPU */
+	unsigned max_connections;
+	unsigned connection_timeout;  /* seconds */
+	size_t connection_memory;     /* bytes */
+	long directory_max_age;       /* seconds */
+	int log_requests;
+	int log_client_address;
+	struct ks_current *keys;      /* borrowed: outlives the server */
+	struct spent_store *spent;    /* borrowed; NULL disables /redeem */
+};
+
+struct api_server;
+
+/* Starts listening. Returns 0 or PP_ERR_* with err filled. */
+int api_server_start(const struct api_opts *o, struct api_server **out,
+		     char *err, size_t errlen);
+/* The bound port (useful with port 0). */
+uint16_t api_server_port(const struct api_server *s);
+/* Graceful stop: stops accepting, lets in-flight requests finish for at most
+ * timeout_s seconds, then closes every connection and frees s. */
+void api_server_stop(struct api_server *s, unsigned timeout_s);
+
+#endif

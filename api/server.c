@@ -1,0 +1,349 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/req.h"
+#include "crypto/pp_err.h"
+#include "issuer/log.h"
+#include "keys/keyset.h"
+
+/* Past the body cap, a little more is read and dropped so the 413 can be
+ * sent on a sane connection; beyond this the connection is simply closed. */
+#define API_DISCARD_MAX (64 * 1024)
+
+static atomic_int api_draining;
+/* Requests started and not yet completed: what a graceful stop waits for
+ * (idle keep-alive connections are not worth waiting for). */
+static atomic_long api_inflight;
+
+static enum MHD_Result add_common_headers(struct MHD_Response *resp)
+{
+	if (MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") != MHD_YES)
+		return MHD_NO;
+	if (atomic_load(&api_draining) &&
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)
+		return MHD_NO;
+	return MHD_YES;
+}
+
+enum MHD_Result api_queue(struct api_req *r, unsigned status,
+			  struct MHD_Response *resp)
+{
+	enum MHD_Result ret;
+
+	if (!resp)
+		return MHD_NO;
+	if (add_common_headers(resp) != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	if (status == 405 && r->route)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->route->allow);
+	ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	r->status = status;
+	r->responded = 1;
+	return ret;
+}
+
+enum MHD_Result api_respond(struct api_req *r, unsigned status,
+			    const char *content_type, const void *body,
+			    size_t len, const char *cache_control)
+{
+	struct MHD_Response *resp;
+
+	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+					       MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	if (content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	if (cache_control)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control);
+	return api_queue(r, status, resp);
+}
+
+enum MHD_Result api_respond_error(struct api_req *r, enum api_err e)
+{
+	const struct api_error *ae = api_error_get(e);
+	char body[256];
+	int n;
+
+	n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}",
+		     ae->code, ae->message);
+	r->err_code = ae->code;
+	return api_respond(r, ae->status, "application/json", body, (size_t)n,
+			   "no-store");
+}
+
+static unsigned method_bit(const char *m)
+{
+	if (!strcmp(m, MHD_HTTP_METHOD_GET))
+		return API_M_GET;
+	if (!strcmp(m, MHD_HTTP_METHOD_HEAD))
+		return API_M_HEAD;
+	if (!strcmp(m, MHD_HTTP_METHOD_POST))
+		return API_M_POST;
+	return 0;
+}
+
+/* First call for a request: route, method, media type and declared length
+ * are checked before any body byte is read. */
+static enum MHD_Result on_headers(struct api_req *r, const char *url)
+{
+	const char *ct, *cl;
+
+	r->route = api_route_find(url, r->srv->o.spent != NULL);
+	if (!r->route)
+		return api_respond_error(r, API_ERR_NOT_FOUND);
+	if (!(r->route->methods & r->method))
+		return api_respond_error(r, API_ERR_METHOD);
+	if (!r->route->body_cap)
+		return MHD_YES;
+	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+					 MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		char *end;
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(cl, &end, 10);
+		if (errno || end == cl || n > r->route->body_cap)
+			return api_respond_error(r, API_ERR_TOO_LARGE);
+	}
+	ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+					 MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (!api_media_type_is(ct, r->route->content_type))
+		return api_respond_error(r, API_ERR_MEDIA_TYPE);
+	r->body = malloc(r->route->body_cap);
+	if (!r->body)
+		return MHD_NO;
+	return MHD_YES;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
+				 const char *url, const char *method,
+				 const char *version, const char *upload_data,
+				 size_t *upload_size, void **con_cls)
+{
+	struct api_req *r = *con_cls;
+
+	(void)version;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		r->srv = cls;
+		r->conn = conn;
+		r->t0_us = api_now_us();
+		r->method = method_bit(method);
+		*con_cls = r;
+		atomic_fetch_add(&api_inflight, 1);
+		return on_headers(r, url);
+	}
+	if (*upload_size) {
+		size_t n = *upload_size;
+
+		*upload_size = 0;
+		if (r->responded || r->too_large) {
+			r->discarded += n;
+			return r->discarded > API_DISCARD_MAX ? MHD_NO : MHD_YES;
+		}
+		if (n > r->route->body_cap - r->body_len) {
+			r->too_large = 1;
+			r->discarded = n;
+			return MHD_YES;
+		}
+		memcpy(r->body + r->body_len, upload_data, n);
+		r->body_len += n;
+		return MHD_YES;
+	}
+	if (r->responded)
+		return MHD_YES;
+	if (r->too_large)
+		return api_respond_error(r, API_ERR_TOO_LARGE);
+	return r->route->handler(r);
+}
+
+static void log_request(struct api_req *r, const char *method)
+{
+	char line[1024];
+	uint64_t dur = api_now_us() - r->t0_us;
+	int n;
+
+	n = snprintf(line, sizeof(line),
+		     "{\"level\":\"info\",\"msg\":\"request\",\"method\":\"%s\","
+		     "\"route\":\"%s\",\"status\":%u,\"dur_us\":%llu",
+		     method, r->route ? r->route->path : "other", r->status,
+		     (unsigned long long)dur);
+	if (r->err_code && n < (int)sizeof(line))
+		n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"error\":\"%s\"",
+			      r->err_code);
+	if (r->key_id[0] && n < (int)sizeof(line))
+		n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"key_id\":\"%s\"",
+			      r->key_id);
+	if (r->srv->o.log_client_address && n < (int)sizeof(line)) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		char host[NI_MAXHOST];
+
+		if (ci && ci->client_addr &&
+		    getnameinfo(ci->client_addr,
+				ci->client_addr->sa_family == AF_INET6 ?
+					sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
+				host, sizeof(host), NULL, 0, NI_NUMERICHOST) == 0)
+			n += snprintf(line + n, sizeof(line) - (size_t)n,
+				      ",\"client_addr\":\"%s\"", host);
+	}
+	if (n >= (int)sizeof(line) - 1)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '}';
+	log_line(line, (size_t)n);
+}
+
+static const char *method_name(unsigned m)
+{
+	return m == API_M_GET ? "GET" : m == API_M_HEAD ? "HEAD" :
+	       m == API_M_POST ? "POST" : "OTHER";
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct api_req *r = *con_cls;
+	struct api_server *s = cls;
+
+	(void)conn;
+	(void)toe;
+	if (!r)
+		return;
+	*con_cls = NULL;
+	met_request(r->route ? r->route->metric : MET_ROUTE_OTHER, r->status,
+		    api_now_us() - r->t0_us);
+	if (s->o.log_requests)
+		log_request(r, method_name(r->method));
+	ks_keyset_unref(r->ks);
+	free(r->body);
+	free(r);
+	atomic_fetch_sub(&api_inflight, 1);
+}
+
+static int resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
+		   socklen_t *sslen)
+{
+	struct addrinfo hints, *res = NULL;
+	char portstr[8];
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	rc = getaddrinfo(host, portstr, &hints, &res);
+	if (rc != 0 || !res)
+		return PP_ERR_CONFIG;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*sslen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_warn("http: %s", msg);
+}
+
+int api_server_start(const struct api_opts *o, struct api_server **out,
+		     char *err, size_t errlen)
+{
+	struct api_server *s = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sslen = 0;
+	const union MHD_DaemonInfo *di;
+	unsigned flags, threads = o->threads;
+	int rc = 0;
+
+	*out = NULL;
+	if (resolve(o->host, o->port, &ss, &sslen) != 0) {
+		snprintf(err, errlen, "cannot resolve listen address '%s'", o->host);
+		return PP_ERR_CONFIG;
+	}
+	if (!threads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		threads = n > 0 ? (unsigned)n : 1;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return PP_ERR_NOMEM;
+	s->o = *o;
+	atomic_store(&api_draining, 0);
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+		MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	s->daemon = MHD_start_daemon(
+		flags, o->port, NULL, NULL, on_access, s,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, threads,
+		MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, o->connection_timeout,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->connection_memory,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+		MHD_OPTION_END);
+	if (!s->daemon) {
+		snprintf(err, errlen, "cannot listen on %s:%u (address in use, or not local?)",
+			 o->host, o->port);
+		rc = PP_ERR_IO;
+		goto cleanup;
+	}
+	di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = di ? di->port : o->port;
+	*out = s;
+	s = NULL;
+cleanup:
+	free(s);
+	return rc;
+}
+
+uint16_t api_server_port(const struct api_server *s)
+{
+	return s->port;
+}
+
+void api_server_stop(struct api_server *s, unsigned timeout_s)
+{
+	uint64_t deadline;
+	MHD_socket listen_fd;
+
+	if (!s)
+		return;
+	atomic_store(&api_draining, 1);
+	/* Stop accepting; connections already open finish what they started. */
+	listen_fd = MHD_quiesce_daemon(s->daemon);
+	deadline = api_now_us() + (uint64_t)timeout_s * 1000000u;
+	for (;;) {
+		if (atomic_load(&api_inflight) <= 0 || api_now_us() >= deadline)
+			break;
+		usleep(20000);
+	}
+	MHD_stop_daemon(s->daemon);
+	if (listen_fd != MHD_INVALID_SOCKET)
+		close(listen_fd); /* quiesce hands the socket over to us */
+	free(s);
+}

@@ -1,0 +1,38 @@
+#include "api/status.h"
+
+#include "crypto/pp_err.h"
+
+static const struct api_error api_errors[API_ERR_COUNT] = {
+	[API_ERR_NOT_FOUND] = { 404, "not_found", "no such resource" },
+	[API_ERR_METHOD] = { 405, "method_not_allowed", "method not allowed for this resource" },
+	[API_ERR_MEDIA_TYPE] = { 415, "unsupported_media_type", "wrong or missing Content-Type" },
+	[API_ERR_TOO_LARGE] = { 413, "payload_too_large", "request body too large" },
+	[API_ERR_TOKEN_TYPE] = { 422, "unsupported_token_type", "token type not supported by this issuer" },
+	[API_ERR_REQUEST_LENGTH] = { 422, "invalid_request_length", "TokenRequest must be exactly 259 bytes" },
+	[API_ERR_UNKNOWN_KEY] = { 422, "unknown_token_key", "truncated_token_key_id matches no signing key" },
+	[API_ERR_MSG_RANGE] = { 422, "invalid_blinded_message", "blinded message is not below the key modulus" },
+	[API_ERR_BAD_REQUEST] = { 400, "bad_request", "malformed request" },
+	[API_ERR_NOT_READY] = { 503, "not_ready", "no usable signing key" },
+	[API_ERR_UNAVAILABLE] = { 503, "unavailable", "a backing store is unavailable; retry later" },
+	[API_ERR_INTERNAL] = { 500, "internal_error", "internal error" },
+};
+
+const struct api_error *api_error_get(enum api_err e)
+{
+	if ((unsigned)e >= API_ERR_COUNT)
+		e = API_ERR_INTERNAL;
+	return &api_errors[e];
+}
+
+enum api_err api_err_from_issuance(int pp_err)
+{
+	switch (pp_err) {
+	case PP_ERR_TOKEN_TYPE: return API_ERR_TOKEN_TYPE;
+	case PP_ERR_LENGTH:
+	case PP_ERR_TRUNCATED:
+	case PP_ERR_TRAILING: return API_ERR_REQUEST_LENGTH;
+	case PP_ERR_UNKNOWN_KEY: return API_ERR_UNKNOWN_KEY;
+	case PP_ERR_MSG_RANGE: return API_ERR_MSG_RANGE;
+	default: return API_ERR_INTERNAL;
+	}
+}

@@ -1,0 +1,31 @@
+/* The one table of HTTP error answers: status, stable code, short message. */
+#ifndef PP_API_STATUS_H
+#define PP_API_STATUS_H
+
+enum api_err {
+	API_ERR_NOT_FOUND,
+	API_ERR_METHOD,
+	API_ERR_MEDIA_TYPE,
+	API_ERR_TOO_LARGE,
+	API_ERR_TOKEN_TYPE,
+	API_ERR_REQUEST_LENGTH,
+	API_ERR_UNKNOWN_KEY,
+	API_ERR_MSG_RANGE,
+	API_ERR_BAD_REQUEST,
+	API_ERR_NOT_READY,
+	API_ERR_UNAVAILABLE,
+	API_ERR_INTERNAL,
+	API_ERR_COUNT
+};
+
+struct api_error {
+	unsigned status;
+	const char *code;
+	const char *message;
+};
+
+const struct api_error *api_error_get(enum api_err e);
+/* Maps a PP_ERR_* from the issuance service to its answer. */
+enum api_err api_err_from_issuance(int pp_err);
+
+#endif

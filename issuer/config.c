@@ -1,0 +1,363 @@
+#include "issuer/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/pp_err.h"
+
+enum cfg_type { CFG_STR, CFG_LONG, CFG_BOOL };
+
+struct cfg_item {
+	const char *name;      /* flag and JSON key; env is PPISSUER_<NAME> */
+	enum cfg_type type;
+	size_t offset;
+	const char *def;
+	long min, max;
+	const char *help;
+};
+
+#define S(f) CFG_STR, offsetof(struct cfg, f)
+#define L(f) CFG_LONG, offsetof(struct cfg, f)
+#define B(f) CFG_BOOL, offsetof(struct cfg, f)
+
+static const struct cfg_item cfg_items[] = {
+	{ "listen", S(listen), "127.0.0.1:8080", 0, 0, "address and port to listen on" },
+	{ "data-dir", S(data_dir), "./data", 0, 0, "keys and stores live under this directory" },
+	{ "public-url", S(public_url), NULL, 0, 0, "base URL for the absolute issuer-request-uri" },
+	{ "threads", L(threads), "0", 0, 256, "worker threads (0 = one per CPU)" },
+	{ "max-connections", L(max_connections), "4096", 1, 1000000, "open connections at most" },
+	{ "connection-timeout", L(connection_timeout), "10", 1, 3600, "seconds an idle or slow connection is kept" },
+	{ "connection-memory", L(connection_memory), "16384", 4096, 1048576, "bytes of buffer per connection" },
+	{ "directory-max-age", L(directory_max_age), "3600", 0, 604800, "Cache-Control max-age of the directory (seconds)" },
+	{ "reload-interval", L(reload_interval), "2", 1, 3600, "seconds between key-store change checks" },
+	{ "shutdown-timeout", L(shutdown_timeout), "10", 0, 600, "seconds in-flight requests get on SIGTERM" },
+	{ "max-published", L(max_published), "2", 1, 16, "keys per token type in the directory" },
+	{ "log-requests", B(log_requests), "true", 0, 0, "one JSON line per request on stderr" },
+	{ "log-client-address", B(log_client_address), "false", 0, 0, "include the client address in request logs" },
+	{ "spent-backend", S(spent_backend), "lmdb", 0, 0, "spent-token store: lmdb or redis" },
+	{ "redis-host", S(redis_host), "127.0.0.1", 0, 0, "Redis host (spent-backend redis)" },
+	{ "redis-port", L(redis_port), "6379", 1, 65535, "Redis port" },
+	{ "redis-password", S(redis_password), NULL, 0, 0, "Redis AUTH password" },
+	{ "redis-db", L(redis_db), "0", 0, 65535, "Redis database number" },
+	{ "redis-prefix", S(redis_prefix), "ppissuer:spent:", 0, 0, "prefix of spent-token keys in Redis" },
+	{ "redis-timeout-ms", L(redis_timeout_ms), "500", 10, 60000, "Redis connect and command timeout" },
+	{ "lmdb-map-mb", L(lmdb_map_mb), "1024", 1, 1048576, "LMDB map size in MiB" },
+	{ "key-secret-file", S(key_secret_file), NULL, 0, 0, "file with the key-encryption secret" },
+	{ "auto-rotate", B(auto_rotate), "false", 0, 0, "rotate keys on the schedule below" },
+	{ "rotate-lifetime", S(rotate_lifetime), "7d", 0, 0, "how long a key signs" },
+	{ "rotate-lead", S(rotate_lead), "1d", 0, 0, "how long a new key is published before it signs" },
+	{ "rotate-overlap", S(rotate_overlap), "8d", 0, 0, "how long a key verifies after it stops signing" },
+};
+
+#define N_ITEMS (sizeof(cfg_items) / sizeof(cfg_items[0]))
+
+__attribute__((format(printf, 3, 4)))
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen || err[0] != '\0')
+		return; /* first error wins */
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int parse_bool(const char *v, int *out)
+{
+	if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") ||
+	    !strcasecmp(v, "on")) {
+		*out = 1;
+		return 0;
+	}
+	if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") ||
+	    !strcasecmp(v, "off")) {
+		*out = 0;
+		return 0;
+	}
+	return -1;
+}
+
+/* Sets one item from text; the single place values are checked. */
+static int item_set(struct cfg *c, const struct cfg_item *it, const char *v,
+		    const char *source, char *err, size_t errlen)
+{
+	char *base = (char *)c;
+
+	switch (it->type) {
+	case CFG_STR: {
+		char **slot = (char **)(base + it->offset);
+		char *dup = v ? strdup(v) : NULL;
+
+		if (v && !dup)
+			return PP_ERR_NOMEM;
+		free(*slot);
+		*slot = dup;
+		return 0;
+	}
+	case CFG_LONG: {
+		char *end;
+		long n;
+
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (errno || end == v || *end != '\0' || n < it->min || n > it->max) {
+			errf(err, errlen, "%s: expected an integer in %ld..%ld, got '%s'",
+			     source, it->min, it->max, v);
+			return PP_ERR_CONFIG;
+		}
+		*(long *)(base + it->offset) = n;
+		return 0;
+	}
+	case CFG_BOOL:
+		if (parse_bool(v, (int *)(base + it->offset)) != 0) {
+			errf(err, errlen, "%s: expected true or false, got '%s'", source, v);
+			return PP_ERR_CONFIG;
+		}
+		return 0;
+	}
+	return PP_ERR_INTERNAL;
+}
+
+void cfg_init(struct cfg *c)
+{
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < N_ITEMS; i++)
+		if (cfg_items[i].def && item_set(c, &cfg_items[i], cfg_items[i].def,
+						 "default", NULL, 0) != 0)
+			abort(); /* the table's own defaults must parse */
+}
+
+void cfg_free(struct cfg *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < N_ITEMS; i++)
+		if (cfg_items[i].type == CFG_STR) {
+			char **slot = (char **)((char *)c + cfg_items[i].offset);
+
+			free(*slot);
+			*slot = NULL;
+		}
+	free(c->config_file);
+	c->config_file = NULL;
+}
+
+static void env_name(const char *name, char *out, size_t outlen)
+{
+	size_t i, j = 0;
+	const char *pfx = "PPISSUER_";
+
+	for (i = 0; pfx[i] && j + 1 < outlen; i++)
+		out[j++] = pfx[i];
+	for (i = 0; name[i] && j + 1 < outlen; i++)
+		out[j++] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
+	out[j] = '\0';
+}
+
+static int load_file(struct cfg *c, const char *path, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	const char *key;
+	json_t *val;
+	int rc = 0;
+
+	if (!root) {
+		char where[600];
+
+		snprintf(where, sizeof(where), "%s:%d", path, jerr.line);
+		errf(err, errlen, "config file %s: %s", where, jerr.text);
+		return PP_ERR_CONFIG;
+	}
+	if (!json_is_object(root)) {
+		errf(err, errlen, "config file %s: top level must be an object", path);
+		rc = PP_ERR_CONFIG;
+		goto cleanup;
+	}
+	json_object_foreach(root, key, val) {
+		const struct cfg_item *it = NULL;
+		char buf[64];
+		char source[300];
+		const char *text;
+		size_t i;
+
+		for (i = 0; i < N_ITEMS; i++)
+			if (!strcmp(cfg_items[i].name, key))
+				it = &cfg_items[i];
+		if (!it) {
+			errf(err, errlen, "config file %s: unknown setting '%s'", path, key);
+			rc = PP_ERR_CONFIG;
+			goto cleanup;
+		}
+		snprintf(source, sizeof(source), "config file setting '%s'", key);
+		if (json_is_string(val))
+			text = json_string_value(val);
+		else if (json_is_integer(val)) {
+			snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(val));
+			text = buf;
+		} else if (json_is_boolean(val))
+			text = json_is_true(val) ? "true" : "false";
+		else if (json_is_null(val) && it->type == CFG_STR)
+			text = NULL;
+		else {
+			errf(err, errlen, "%s: must be a string, integer or boolean", source);
+			rc = PP_ERR_CONFIG;
+			goto cleanup;
+		}
+		if (!text && it->type != CFG_STR) {
+			rc = PP_ERR_CONFIG;
+			goto cleanup;
+		}
+		rc = item_set(c, it, text, source, err, errlen);
+		if (rc)
+			goto cleanup;
+	}
+cleanup:
+	json_decref(root);
+	return rc;
+}
+
+void cfg_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: ppissuer serve [options]\n\n"
+		   "Options (flag / PPISSUER_ environment variable / config file key):\n"
+		   "  --config FILE              JSON config file (PPISSUER_CONFIG)\n");
+	for (i = 0; i < N_ITEMS; i++) {
+		const struct cfg_item *it = &cfg_items[i];
+		char flag[64], env[64];
+
+		snprintf(flag, sizeof(flag), "--%s %s", it->name,
+			 it->type == CFG_LONG ? "N" : it->type == CFG_BOOL ? "BOOL" : "VALUE");
+		env_name(it->name, env, sizeof(env));
+		fprintf(f, "  %-26s %s\n  %-26s   [%s; default: %s]\n", flag, it->help,
+			"", env, it->def ? it->def : "unset");
+	}
+	fprintf(f, "  --help                     this text\n\n"
+		   "Flags override the environment, which overrides the config file.\n");
+}
+
+int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
+{
+	struct option opts[N_ITEMS + 3];
+	const char *file = getenv("PPISSUER_CONFIG");
+	size_t i;
+	int rc, ch, idx;
+
+	if (err && errlen)
+		err[0] = '\0';
+	for (i = 0; i < N_ITEMS; i++) {
+		opts[i].name = cfg_items[i].name;
+		opts[i].has_arg = required_argument;
+		opts[i].flag = NULL;
+		opts[i].val = 1000 + (int)i;
+	}
+	opts[N_ITEMS] = (struct option){ "config", required_argument, NULL, 'c' };
+	opts[N_ITEMS + 1] = (struct option){ "help", no_argument, NULL, 'h' };
+	opts[N_ITEMS + 2] = (struct option){ NULL, 0, NULL, 0 };
+
+	/* First pass: only --config and --help, so the file loads before flags. */
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+", opts, &idx)) != -1) {
+		if (ch == 'c')
+			file = optarg;
+		else if (ch == 'h') {
+			cfg_usage(stdout);
+			return 1;
+		}
+	}
+	if (file) {
+		free(c->config_file);
+		c->config_file = strdup(file);
+		rc = load_file(c, file, err, errlen);
+		if (rc)
+			return rc;
+	}
+	for (i = 0; i < N_ITEMS; i++) {
+		char env[64], source[96];
+		const char *v;
+
+		env_name(cfg_items[i].name, env, sizeof(env));
+		v = getenv(env);
+		if (!v)
+			continue;
+		snprintf(source, sizeof(source), "environment %s", env);
+		rc = item_set(c, &cfg_items[i], v, source, err, errlen);
+		if (rc)
+			return rc;
+	}
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:", opts, &idx)) != -1) {
+		char source[96];
+
+		if (ch == 'c' || ch == 'h')
+			continue;
+		if (ch == '?' || ch == ':') {
+			errf(err, errlen, "unknown option or missing value: %s; see ppissuer serve --help",
+			     argv[optind - 1]);
+			return PP_ERR_CONFIG;
+		}
+		snprintf(source, sizeof(source), "--%s", cfg_items[ch - 1000].name);
+		rc = item_set(c, &cfg_items[ch - 1000], optarg, source, err, errlen);
+		if (rc)
+			return rc;
+	}
+	if (optind < argc) {
+		errf(err, errlen, "unexpected argument '%s'; see ppissuer serve --help",
+		     argv[optind]);
+		return PP_ERR_CONFIG;
+	}
+	if (strcmp(c->spent_backend, "lmdb") && strcmp(c->spent_backend, "redis")) {
+		errf(err, errlen, "spent-backend must be lmdb or redis, not '%s'",
+		     c->spent_backend);
+		return PP_ERR_CONFIG;
+	}
+	if (c->public_url && strncmp(c->public_url, "https://", 8) &&
+	    strncmp(c->public_url, "http://", 7)) {
+		errf(err, errlen, "public-url must start with https:// or http:// (got '%s')",
+		     c->public_url);
+		return PP_ERR_CONFIG;
+	}
+	return 0;
+}
+
+int cfg_listen_addr(const struct cfg *c, char *host, size_t hostlen,
+		    uint16_t *port)
+{
+	const char *colon = strrchr(c->listen, ':');
+	const char *h = c->listen;
+	size_t hl;
+	char *end;
+	long p;
+
+	if (!colon)
+		return PP_ERR_CONFIG;
+	hl = (size_t)(colon - h);
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= hostlen)
+		return PP_ERR_CONFIG;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || p < 0 || p > 65535)
+		return PP_ERR_CONFIG;
+	*port = (uint16_t)p;
+	return 0;
+}

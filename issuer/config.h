@@ -1,0 +1,59 @@
+/* Server configuration: one table of settings (name, type, default, bounds),
+ * read from a JSON file, then PPISSUER_* environment variables, then flags;
+ * each later source overrides the earlier one. */
+#ifndef PP_CONFIG_H
+#define PP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct cfg {
+	char *listen;              /* ADDR:PORT */
+	char *data_dir;
+	char *public_url;          /* NULL: publish the relative /token-request */
+	char *config_file;
+	long threads;              /* 0 = number of CPUs */
+	long max_connections;
+	long connection_timeout;   /* seconds an idle or slow connection may hold */
+	long connection_memory;    /* bytes of per-connection buffer */
+	long directory_max_age;    /* Cache-Control max-age of the directory */
+	long reload_interval;      /* seconds between key-store change checks */
+	long shutdown_timeout;     /* seconds to let in-flight requests finish */
+	long max_published;        /* keys per token type in the directory */
+	int log_requests;
+	int log_client_address;
+	/* spent-token store */
+	char *spent_backend;       /* "lmdb" or "redis" */
+	char *redis_host;
+	long redis_port;
+	char *redis_password;
+	long redis_db;
+	char *redis_prefix;
+	long redis_timeout_ms;
+	long lmdb_map_mb;
+	/* key lifecycle */
+	char *key_secret_file;
+	int auto_rotate;
+	char *rotate_lifetime;     /* durations as text: "7d", "12h", "90s" */
+	char *rotate_lead;
+	char *rotate_overlap;
+};
+
+/* Fills c with defaults. */
+void cfg_init(struct cfg *c);
+void cfg_free(struct cfg *c);
+
+/* Loads the file named by --config/PPISSUER_CONFIG (if any), the environment,
+ * then argv (getopt_long; argv[0] is the subcommand). Returns 0, 1 when
+ * --help was printed, or PP_ERR_CONFIG with err filled. */
+int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen);
+
+/* Prints the option list with defaults and environment names. */
+void cfg_usage(FILE *f);
+
+/* Splits c->listen into host and port. */
+int cfg_listen_addr(const struct cfg *c, char *host, size_t hostlen,
+		    uint16_t *port);
+
+#endif

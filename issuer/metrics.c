@@ -1,0 +1,263 @@
+#include "issuer/metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "keys/keyset.h"
+
+/* The statuses the server can answer with; anything else counts as "other". */
+static const unsigned met_statuses[] = {
+	200, 304, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503,
+};
+#define N_STATUS (sizeof(met_statuses) / sizeof(met_statuses[0]) + 1)
+
+/* Signing latency buckets in microseconds (upper bounds). */
+static const uint64_t met_buckets[] = {
+	250, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 25000, 100000,
+};
+#define N_BUCKETS (sizeof(met_buckets) / sizeof(met_buckets[0]))
+
+/* Tokens issued per key: one slot per truncated key id (unique among the
+ * keys that can sign), holding the full id so a later key that reuses the
+ * truncated id after retirement starts its own count. */
+struct met_key_count {
+	uint8_t key_id[32];
+	atomic_ullong n;
+};
+
+static struct {
+	atomic_ullong requests[MET_ROUTE_COUNT][N_STATUS];
+	atomic_ullong sign_bucket[N_BUCKETS + 1];
+	atomic_ullong sign_sum_us;
+	atomic_ullong sign_count;
+	atomic_ullong redeemed[MET_REDEEM_COUNT];
+	atomic_ullong reload_ok, reload_fail;
+	_Atomic(struct met_key_count *) issued[256];
+	pthread_mutex_t issued_lock;
+	time_t start;
+} met = { .issued_lock = PTHREAD_MUTEX_INITIALIZER, .start = 0 };
+
+static const char *route_names[MET_ROUTE_COUNT] = {
+	"directory", "token_request", "redeem", "healthz", "readyz", "metrics", "other",
+};
+static const char *redeem_names[MET_REDEEM_COUNT] = {
+	"valid", "spent", "invalid", "unavailable",
+};
+
+const char *met_route_name(enum met_route r)
+{
+	return r < MET_ROUTE_COUNT ? route_names[r] : "other";
+}
+
+static size_t status_index(unsigned status)
+{
+	size_t i;
+
+	for (i = 0; i < N_STATUS - 1; i++)
+		if (met_statuses[i] == status)
+			return i;
+	return N_STATUS - 1;
+}
+
+void met_request(enum met_route r, unsigned status, uint64_t dur_us)
+{
+	(void)dur_us;
+	if (r >= MET_ROUTE_COUNT)
+		r = MET_ROUTE_OTHER;
+	atomic_fetch_add_explicit(&met.requests[r][status_index(status)], 1,
+				  memory_order_relaxed);
+}
+
+void met_sign_latency(uint64_t us)
+{
+	size_t i = 0;
+
+	while (i < N_BUCKETS && us > met_buckets[i])
+		i++;
+	atomic_fetch_add_explicit(&met.sign_bucket[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&met.sign_sum_us, us, memory_order_relaxed);
+	atomic_fetch_add_explicit(&met.sign_count, 1, memory_order_relaxed);
+}
+
+void met_token_issued(const uint8_t key_id[32])
+{
+	_Atomic(struct met_key_count *) *slot = &met.issued[key_id[31]];
+	struct met_key_count *c = atomic_load_explicit(slot, memory_order_acquire);
+
+	if (!c || memcmp(c->key_id, key_id, 32) != 0) {
+		/* Rare: first token of a key. The replaced counter is kept (never
+		 * freed) because another thread may still be adding to it. */
+		pthread_mutex_lock(&met.issued_lock);
+		c = atomic_load_explicit(slot, memory_order_acquire);
+		if (!c || memcmp(c->key_id, key_id, 32) != 0) {
+			struct met_key_count *nc = calloc(1, sizeof(*nc));
+
+			if (nc) {
+				memcpy(nc->key_id, key_id, 32);
+				atomic_store_explicit(slot, nc, memory_order_release);
+			}
+			c = nc;
+		}
+		pthread_mutex_unlock(&met.issued_lock);
+		if (!c)
+			return;
+	}
+	atomic_fetch_add_explicit(&c->n, 1, memory_order_relaxed);
+}
+
+void met_redeemed(enum met_redeem result)
+{
+	if (result < MET_REDEEM_COUNT)
+		atomic_fetch_add_explicit(&met.redeemed[result], 1, memory_order_relaxed);
+}
+
+void met_reload(int ok)
+{
+	atomic_fetch_add_explicit(ok ? &met.reload_ok : &met.reload_fail, 1,
+				  memory_order_relaxed);
+}
+
+struct met_buf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void out(struct met_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = 1;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		char *np = realloc(b->p, b->cap * 2);
+
+		if (!np) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap *= 2;
+	}
+}
+
+static void hex32(const uint8_t id[32], char out_hex[65])
+{
+	static const char digits[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < 32; i++) {
+		out_hex[2 * i] = digits[id[i] >> 4];
+		out_hex[2 * i + 1] = digits[id[i] & 15];
+	}
+	out_hex[64] = '\0';
+}
+
+static const char *state_name(enum ks_state s)
+{
+	switch (s) {
+	case KS_PENDING: return "pending";
+	case KS_ACTIVE: return "active";
+	case KS_RETIRING: return "retiring";
+	case KS_RETIRED: return "retired";
+	}
+	return "unknown";
+}
+
+char *met_render(const struct ks_keyset *ks, size_t *len)
+{
+	struct met_buf b = { .p = malloc(8192), .len = 0, .cap = 8192, .oom = 0 };
+	unsigned long long cum = 0;
+	size_t r, s, i;
+
+	*len = 0;
+	if (!b.p)
+		return NULL;
+	b.p[0] = '\0';
+	out(&b, "# HELP ppissuer_http_requests_total HTTP requests by route and status.\n"
+		"# TYPE ppissuer_http_requests_total counter\n");
+	for (r = 0; r < MET_ROUTE_COUNT; r++)
+		for (s = 0; s < N_STATUS; s++) {
+			unsigned long long v = atomic_load(&met.requests[r][s]);
+			char code[8];
+
+			if (!v)
+				continue;
+			if (s < N_STATUS - 1)
+				snprintf(code, sizeof(code), "%u", met_statuses[s]);
+			else
+				snprintf(code, sizeof(code), "other");
+			out(&b, "ppissuer_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
+			    route_names[r], code, v);
+		}
+	out(&b, "# HELP ppissuer_tokens_issued_total Tokens signed, by token key id.\n"
+		"# TYPE ppissuer_tokens_issued_total counter\n");
+	for (i = 0; i < 256; i++) {
+		struct met_key_count *c = atomic_load(&met.issued[i]);
+		char hex[65];
+
+		if (!c)
+			continue;
+		hex32(c->key_id, hex);
+		out(&b, "ppissuer_tokens_issued_total{key_id=\"%s\"} %llu\n", hex,
+		    (unsigned long long)atomic_load(&c->n));
+	}
+	out(&b, "# HELP ppissuer_sign_duration_seconds Blind-signing latency.\n"
+		"# TYPE ppissuer_sign_duration_seconds histogram\n");
+	for (i = 0; i <= N_BUCKETS; i++) {
+		cum += atomic_load(&met.sign_bucket[i]);
+		if (i < N_BUCKETS)
+			out(&b, "ppissuer_sign_duration_seconds_bucket{le=\"%.6f\"} %llu\n",
+			    (double)met_buckets[i] / 1e6, cum);
+		else
+			out(&b, "ppissuer_sign_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
+	}
+	out(&b, "ppissuer_sign_duration_seconds_sum %.6f\n"
+		"ppissuer_sign_duration_seconds_count %llu\n",
+	    (double)atomic_load(&met.sign_sum_us) / 1e6,
+	    (unsigned long long)atomic_load(&met.sign_count));
+	out(&b, "# HELP ppissuer_redemptions_total Redemptions by result.\n"
+		"# TYPE ppissuer_redemptions_total counter\n");
+	for (i = 0; i < MET_REDEEM_COUNT; i++)
+		out(&b, "ppissuer_redemptions_total{result=\"%s\"} %llu\n", redeem_names[i],
+		    (unsigned long long)atomic_load(&met.redeemed[i]));
+	out(&b, "# HELP ppissuer_key_reloads_total Key-set reloads by outcome.\n"
+		"# TYPE ppissuer_key_reloads_total counter\n"
+		"ppissuer_key_reloads_total{result=\"ok\"} %llu\n"
+		"ppissuer_key_reloads_total{result=\"error\"} %llu\n",
+	    (unsigned long long)atomic_load(&met.reload_ok),
+	    (unsigned long long)atomic_load(&met.reload_fail));
+	out(&b, "# HELP ppissuer_key_not_before_seconds Keys loaded: not-before time, by id and state.\n"
+		"# TYPE ppissuer_key_not_before_seconds gauge\n");
+	for (i = 0; ks && i < ks->n; i++) {
+		const struct ks_entry *e = &ks->entries[i];
+
+		out(&b, "ppissuer_key_not_before_seconds{key_id=\"%s\",state=\"%s\",published=\"%d\"} %lld\n",
+		    e->meta.id_hex, state_name(e->state), e->published ? 1 : 0,
+		    (long long)e->meta.not_before);
+	}
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	*len = b.len;
+	return b.p;
+}

@@ -1,0 +1,44 @@
+/* Process-wide counters for /metrics (Prometheus text format). Updates are
+ * relaxed atomic adds: no lock on the request path; values are summed when
+ * scraped. */
+#ifndef PP_METRICS_H
+#define PP_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum met_route {
+	MET_ROUTE_DIRECTORY,
+	MET_ROUTE_TOKEN_REQUEST,
+	MET_ROUTE_REDEEM,
+	MET_ROUTE_HEALTHZ,
+	MET_ROUTE_READYZ,
+	MET_ROUTE_METRICS,
+	MET_ROUTE_OTHER,
+	MET_ROUTE_COUNT
+};
+
+enum met_redeem {
+	MET_REDEEM_VALID,
+	MET_REDEEM_SPENT,
+	MET_REDEEM_INVALID,
+	MET_REDEEM_UNAVAILABLE,
+	MET_REDEEM_COUNT
+};
+
+struct ks_keyset;
+
+const char *met_route_name(enum met_route r);
+
+void met_request(enum met_route r, unsigned status, uint64_t dur_us);
+/* Counts one token signed with the key of this id. */
+void met_token_issued(const uint8_t key_id[32]);
+void met_sign_latency(uint64_t dur_us);
+void met_redeemed(enum met_redeem result);
+void met_reload(int ok);
+
+/* Renders every metric into a malloc'd buffer (caller frees). Key gauges
+ * come from ks (may be NULL). Returns NULL when out of memory. */
+char *met_render(const struct ks_keyset *ks, size_t *len);
+
+#endif
