@@ -1,0 +1,244 @@
+/* The spent-store front: picks the backend, checks arguments, counts
+ * answers, and gates shutdown so that no caller is inside a backend when it
+ * stops or is freed. */
+#include "issuer/spent.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/pp_err.h"
+#include "issuer/spent_impl.h"
+
+struct spent_store {
+	const struct spent_ops *ops;
+	void *impl;
+	pthread_mutex_t mu;      /* guards everything below */
+	pthread_cond_t idle;     /* signalled when inflight drops to 0 */
+	unsigned long inflight;  /* callers inside the backend */
+	int stopping;
+	int stopped;             /* ops->stop has run */
+	struct spent_stats st;   /* the answer counters */
+};
+
+void spent_err_set(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0 || err[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+void spent_hex(const uint8_t *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0x0f];
+	}
+	out[2 * n] = '\0';
+}
+
+int spent_open(const struct spent_config *cfg, struct spent_store **out,
+	       char *err, size_t errlen)
+{
+	struct spent_store *s = NULL;
+	const char *backend;
+	int rc, mu_ok = 0, cond_ok = 0;
+
+	if (out != NULL)
+		*out = NULL;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (cfg == NULL || out == NULL)
+		return PP_ERR_ARG;
+	backend = cfg->backend != NULL ? cfg->backend : "lmdb";
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return PP_ERR_NOMEM;
+	if (pthread_mutex_init(&s->mu, NULL) != 0) {
+		rc = PP_ERR_INTERNAL;
+		goto cleanup;
+	}
+	mu_ok = 1;
+	if (pthread_cond_init(&s->idle, NULL) != 0) {
+		rc = PP_ERR_INTERNAL;
+		goto cleanup;
+	}
+	cond_ok = 1;
+
+	if (strcmp(backend, "lmdb") == 0) {
+		s->ops = &spent_lmdb_ops;
+		rc = spent_lmdb_open(cfg, &s->impl, err, errlen);
+	} else if (strcmp(backend, "redis") == 0) {
+		s->ops = &spent_redis_ops;
+		rc = spent_redis_open(cfg, &s->impl, err, errlen);
+	} else {
+		spent_err_set(err, errlen,
+			      "unknown spent store backend \"%s\"; use \"lmdb\" or \"redis\"",
+			      backend);
+		rc = PP_ERR_CONFIG;
+	}
+	if (rc != 0)
+		goto cleanup;
+	*out = s;
+	s = NULL;
+	rc = 0;
+
+cleanup:
+	if (s != NULL) {
+		if (cond_ok)
+			pthread_cond_destroy(&s->idle);
+		if (mu_ok)
+			pthread_mutex_destroy(&s->mu);
+		free(s);
+	}
+	return rc;
+}
+
+/* Admits a caller unless the store is shutting down. */
+static int spent_enter(struct spent_store *s)
+{
+	int ok;
+
+	pthread_mutex_lock(&s->mu);
+	ok = !s->stopping;
+	if (ok)
+		s->inflight++;
+	pthread_mutex_unlock(&s->mu);
+	return ok;
+}
+
+/* Counts a check-and-record answer (when counted) and lets the caller out. */
+static void spent_leave(struct spent_store *s, int counted, int rc)
+{
+	pthread_mutex_lock(&s->mu);
+	if (counted) {
+		s->st.requests++;
+		if (rc == 0)
+			s->st.recorded++;
+		else if (rc == PP_ERR_SPENT)
+			s->st.spent++;
+		else
+			s->st.unavailable++;
+	}
+	if (--s->inflight == 0 && s->stopping)
+		pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->mu);
+}
+
+int spent_check_and_record(struct spent_store *s,
+			   const uint8_t key_id[SPENT_KEY_ID_LEN],
+			   const uint8_t nonce[SPENT_NONCE_LEN],
+			   int64_t expires_at)
+{
+	int rc;
+
+	if (s == NULL || key_id == NULL || nonce == NULL || expires_at <= 0)
+		return PP_ERR_ARG;
+	if (!spent_enter(s)) {
+		pthread_mutex_lock(&s->mu);
+		s->st.requests++;
+		s->st.unavailable++;
+		pthread_mutex_unlock(&s->mu);
+		return PP_ERR_UNAVAILABLE;
+	}
+	rc = s->ops->check_and_record(s->impl, key_id, nonce, expires_at);
+	/* a backend must never turn an unexpected failure into "recorded" */
+	if (rc != 0 && rc != PP_ERR_SPENT)
+		rc = PP_ERR_UNAVAILABLE;
+	spent_leave(s, 1, rc);
+	return rc;
+}
+
+int spent_contains(struct spent_store *s,
+		   const uint8_t key_id[SPENT_KEY_ID_LEN],
+		   const uint8_t nonce[SPENT_NONCE_LEN])
+{
+	int rc;
+
+	if (s == NULL || key_id == NULL || nonce == NULL)
+		return PP_ERR_ARG;
+	if (!spent_enter(s))
+		return PP_ERR_UNAVAILABLE;
+	rc = s->ops->contains(s->impl, key_id, nonce);
+	if (rc != 0 && rc != PP_ERR_SPENT)
+		rc = PP_ERR_UNAVAILABLE;
+	spent_leave(s, 0, rc);
+	return rc;
+}
+
+int spent_drop_key(struct spent_store *s,
+		   const uint8_t key_id[SPENT_KEY_ID_LEN], uint64_t *removed)
+{
+	uint64_t n = 0;
+	int rc;
+
+	if (removed != NULL)
+		*removed = 0;
+	if (s == NULL || key_id == NULL)
+		return PP_ERR_ARG;
+	if (!spent_enter(s))
+		return PP_ERR_UNAVAILABLE;
+	rc = s->ops->drop_key(s->impl, key_id, &n);
+	if (rc != 0)
+		rc = PP_ERR_UNAVAILABLE;
+	spent_leave(s, 0, rc);
+	if (removed != NULL)
+		*removed = n;
+	return rc;
+}
+
+void spent_stats_get(struct spent_store *s, struct spent_stats *out)
+{
+	if (out == NULL)
+		return;
+	memset(out, 0, sizeof(*out));
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	*out = s->st;
+	pthread_mutex_unlock(&s->mu);
+	s->ops->stats(s->impl, out);
+}
+
+const char *spent_backend_name(const struct spent_store *s)
+{
+	return s != NULL ? s->ops->name : "none";
+}
+
+void spent_shutdown(struct spent_store *s)
+{
+	int run_stop;
+
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	while (s->inflight > 0)
+		pthread_cond_wait(&s->idle, &s->mu);
+	run_stop = !s->stopped;
+	s->stopped = 1;
+	pthread_mutex_unlock(&s->mu);
+	if (run_stop)
+		s->ops->stop(s->impl);
+}
+
+void spent_close(struct spent_store *s)
+{
+	if (s == NULL)
+		return;
+	spent_shutdown(s);
+	s->ops->free(s->impl);
+	pthread_cond_destroy(&s->idle);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}

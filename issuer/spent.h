@@ -1,0 +1,122 @@
+/* The spent-token store: remembers which (token key id, nonce) pairs have been
+ * redeemed, so a token is accepted at most once.
+ *
+ * Records are keyed on the key id and the nonce, never on the signature
+ * (RSA-PSS signatures are malleable only through the nonce, and keying on the
+ * nonce is what the protocol's double-spend rule is about). A record lives as
+ * long as its key can verify: spent_drop_key() removes every record of a
+ * retired key, and backends that can expire records (Redis) also expire them
+ * at expires_at, so the store stays bounded by the keys in use.
+ *
+ * Backends:
+ *   "lmdb"  (default) embedded, under <data_dir>/spent/. An answer of 0 is
+ *           given only after the record is synced to disk. Concurrent callers
+ *           share one write transaction and one sync (group commit).
+ *   "redis" one SET NX EXAT per redemption, for several issuers sharing one
+ *           store. Any error, timeout or lost connection answers
+ *           PP_ERR_UNAVAILABLE; the next call reconnects. Opening this backend
+ *           sets SIGPIPE to SIG_IGN if it is still SIG_DFL (hiredis writes to
+ *           sockets with plain write(2); a dead server must not kill us).
+ *
+ * Every function below is safe to call from many threads at once on one
+ * store, except spent_open and spent_close. */
+#ifndef PP_SPENT_H
+#define PP_SPENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPENT_KEY_ID_LEN 32
+#define SPENT_NONCE_LEN 32
+#define SPENT_PREFIX_MAX 64          /* redis key prefix, bytes */
+
+struct spent_config {
+	const char *backend;         /* "lmdb" (also when NULL) or "redis" */
+
+	/* lmdb */
+	const char *data_dir;        /* the env lives in <data_dir>/spent/ */
+	size_t lmdb_map_size;        /* initial map size in bytes; 0 = 256 MiB */
+	size_t lmdb_map_max;         /* the map grows (doubling) up to this;
+				      * 0 = 64 GiB; below map_size = map_size */
+	unsigned lmdb_max_batch;     /* records per write transaction; 0 = 4096 */
+
+	/* redis */
+	const char *redis_host;      /* NULL = "127.0.0.1" */
+	unsigned redis_port;         /* 0 = 6379 */
+	const char *redis_password;  /* NULL or "" = no AUTH */
+	unsigned redis_db;           /* SELECT when non-zero */
+	const char *redis_prefix;    /* NULL = "pp:spent:"; at most 64 bytes */
+	unsigned redis_timeout_ms;   /* connect and command timeout; 0 = 500 */
+	unsigned redis_pool_size;    /* connections; 0 = 8, at most 256 */
+};
+
+/* Counters since open. For lmdb, records / commits is the group-commit
+ * batching factor. */
+struct spent_stats {
+	uint64_t requests;     /* check-and-record calls answered */
+	uint64_t recorded;     /* answered 0 (first redemption, now durable) */
+	uint64_t spent;        /* answered PP_ERR_SPENT */
+	uint64_t unavailable;  /* answered PP_ERR_UNAVAILABLE */
+	uint64_t commits;      /* lmdb: write transactions committed */
+	uint64_t commit_records; /* lmdb: records answered by those commits */
+	uint64_t max_batch;    /* lmdb: most records in one transaction */
+	uint64_t map_grows;    /* lmdb: times the map was enlarged */
+	uint64_t reconnects;   /* redis: connections (re)established */
+};
+
+struct spent_store; /* opaque */
+
+/* Opens the configured backend. On failure returns PP_ERR_CONFIG (bad
+ * settings), PP_ERR_IO (the lmdb directory or env), PP_ERR_INTERNAL or
+ * PP_ERR_NOMEM, and writes what to do into err (first error wins).
+ *
+ * The redis backend does not need the server at open: it checks the settings
+ * and connects on first use, so the issuer can start (and keep issuing) while
+ * Redis is down; redemptions answer PP_ERR_UNAVAILABLE until it is back.
+ * Free with spent_close. */
+int spent_open(const struct spent_config *cfg, struct spent_store **out,
+	       char *err, size_t errlen);
+
+/* Stops accepting: every later call answers PP_ERR_UNAVAILABLE. Returns once
+ * every request already queued has been answered (lmdb: written and synced)
+ * and its caller has returned. Idempotent. */
+void spent_shutdown(struct spent_store *s);
+
+/* spent_shutdown, then frees the store. Calls already inside the store are
+ * answered first; none may start once spent_close begins. NULL is
+ * accepted. */
+void spent_close(struct spent_store *s);
+
+/* The atomic check-and-record step. expires_at (unix seconds, > 0) is when
+ * the record may go: the key's retirement.
+ * Returns 0 when (key_id, nonce) was not recorded before and now is
+ * (durably), PP_ERR_SPENT when it already was, PP_ERR_UNAVAILABLE when the
+ * store cannot answer (nothing is known to be recorded; never treat this as
+ * valid), PP_ERR_ARG for expires_at <= 0. Of any number of concurrent calls
+ * with one pair, exactly one gets 0. */
+int spent_check_and_record(struct spent_store *s,
+			   const uint8_t key_id[SPENT_KEY_ID_LEN],
+			   const uint8_t nonce[SPENT_NONCE_LEN],
+			   int64_t expires_at);
+
+/* Whether the pair is already recorded, without recording it: 0 (not spent),
+ * PP_ERR_SPENT, or PP_ERR_UNAVAILABLE. */
+int spent_contains(struct spent_store *s,
+		   const uint8_t key_id[SPENT_KEY_ID_LEN],
+		   const uint8_t nonce[SPENT_NONCE_LEN]);
+
+/* Removes every record of key_id (call when the key is retired: its tokens
+ * no longer verify, so their records are no longer needed). Returns 0 or
+ * PP_ERR_UNAVAILABLE; *removed (may be NULL) gets the number of records
+ * removed, also on a partial failure. With Redis Cluster this only sweeps the
+ * node it is connected to; the records' expiry covers the rest. */
+int spent_drop_key(struct spent_store *s,
+		   const uint8_t key_id[SPENT_KEY_ID_LEN], uint64_t *removed);
+
+/* Copies the counters (out is cleared first). */
+void spent_stats_get(struct spent_store *s, struct spent_stats *out);
+
+/* "lmdb" or "redis". */
+const char *spent_backend_name(const struct spent_store *s);
+
+#endif

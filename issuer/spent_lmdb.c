@@ -1,0 +1,563 @@
+/* The embedded spent-token store: LMDB under <data_dir>/spent/ with group
+ * commit.
+ *
+ * Layout: one database, key = key_id || nonce (64 bytes), value = expires_at
+ * (8 bytes, big-endian, kept so a later sweep can purge by time). LMDB keeps
+ * keys sorted, so all records of one key id are a contiguous range and
+ * spent_drop_key is a cursor walk over that range. One database per key id
+ * (dropped with mdb_drop) was the alternative; it was not taken because named
+ * databases need a fixed MDB_maxdbs, handles that must be opened in a write
+ * transaction and that readers would race with when a drop closes them, and
+ * retirement is rare enough that a range delete in bounded chunks is cheap.
+ *
+ * Group commit: a request thread puts a waiter (its pair and a condition
+ * variable, on its own stack) on a queue and sleeps. One writer thread takes
+ * everything queued (up to max_batch), applies it in one write transaction
+ * with MDB_NOOVERWRITE (a pair already present, or put earlier in the same
+ * batch, answers "spent": the first in queue order wins), commits with a
+ * sync, and only then wakes each waiter with its answer. While it syncs, new
+ * requests gather for the next batch, so batches grow with load and the cost
+ * of a sync is shared. If anything in the transaction fails, every waiter of
+ * the batch gets PP_ERR_UNAVAILABLE and nothing of it is kept.
+ *
+ * The environment uses the default (synced) commit mode: no MDB_NOSYNC,
+ * MDB_NOMETASYNC or MDB_MAPASYNC, so a commit returns after fdatasync.
+ *
+ * Map size: when a transaction hits MDB_MAP_FULL it is aborted, the map is
+ * doubled (up to map_max) and the batch retried; past map_max the batch is
+ * answered PP_ERR_UNAVAILABLE. mdb_env_set_mapsize needs no transaction in
+ * the process, so every transaction holds txn_lock shared and a resize takes
+ * it exclusively. */
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "crypto/pp_err.h"
+#include "issuer/spent_impl.h"
+
+#define LM_KEY_LEN (SPENT_KEY_ID_LEN + SPENT_NONCE_LEN)
+#define LM_DEFAULT_MAP ((size_t)256 << 20)
+#define LM_DEFAULT_MAP_MAX ((size_t)64 << 30)
+#define LM_MIN_MAP ((size_t)64 << 10)
+#define LM_DEFAULT_BATCH 4096u
+#define LM_MAX_BATCH 65536u
+#define LM_MAX_READERS 1024u
+#define LM_DROP_CHUNK 10000u   /* deletes per transaction in drop_key */
+#define LM_PATH_MAX 4096
+
+struct lm_waiter {
+	uint8_t key[LM_KEY_LEN];
+	int64_t expires_at;
+	int result;
+	int done;
+	pthread_cond_t cond;
+	struct lm_waiter *next;
+};
+
+struct lm_store {
+	MDB_env *env;
+	MDB_dbi dbi;
+	size_t map_size;           /* guarded by txn_lock */
+	size_t map_max;
+	unsigned max_batch;
+	pthread_rwlock_t txn_lock; /* shared: a transaction; exclusive: resize */
+	int txn_lock_ok;
+
+	pthread_mutex_t mu;        /* the queue, the flags and the counters */
+	int mu_ok;
+	pthread_cond_t wake;       /* to the writer: work queued, or stop */
+	int wake_ok;
+	struct lm_waiter *head, *tail;
+	int stopping;
+	int writer_running;
+	pthread_t writer;
+	uint64_t commits, commit_records, max_seen, grows;
+};
+
+static void lm_key(uint8_t out[LM_KEY_LEN], const uint8_t *key_id,
+		   const uint8_t *nonce)
+{
+	memcpy(out, key_id, SPENT_KEY_ID_LEN);
+	memcpy(out + SPENT_KEY_ID_LEN, nonce, SPENT_NONCE_LEN);
+}
+
+static void lm_be64(uint8_t out[8], int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		out[i] = (uint8_t)(u & 0xff);
+		u >>= 8;
+	}
+}
+
+/* Doubles the map (up to map_max) unless another thread already grew it
+ * past seen. Returns 0 when the map is now larger than seen. Must be called
+ * without txn_lock held. */
+static int lm_grow(struct lm_store *s, size_t seen)
+{
+	size_t next;
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&s->txn_lock);
+	if (s->map_size > seen)
+		goto cleanup;
+	if (s->map_size >= s->map_max) {
+		rc = -1;
+		goto cleanup;
+	}
+	next = s->map_size > s->map_max / 2 ? s->map_max : s->map_size * 2;
+	if (mdb_env_set_mapsize(s->env, next) != 0) {
+		rc = -1;
+		goto cleanup;
+	}
+	s->map_size = next;
+	pthread_mutex_lock(&s->mu);
+	s->grows++;
+	pthread_mutex_unlock(&s->mu);
+
+cleanup:
+	pthread_rwlock_unlock(&s->txn_lock);
+	return rc;
+}
+
+/* One write transaction over the batch; sets each waiter's result. Returns
+ * 0 or the LMDB error that made the whole batch fail. *seen gets the map size
+ * the attempt ran with. */
+static int lm_batch_apply(struct lm_store *s, struct lm_waiter *batch,
+			  size_t *seen)
+{
+	MDB_txn *txn = NULL;
+	struct lm_waiter *w;
+	uint8_t val[8];
+	int rc;
+
+	pthread_rwlock_rdlock(&s->txn_lock);
+	*seen = s->map_size;
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc != 0)
+		goto cleanup;
+	for (w = batch; w != NULL; w = w->next) {
+		MDB_val k = { .mv_size = LM_KEY_LEN, .mv_data = w->key };
+		MDB_val v = { .mv_size = sizeof(val), .mv_data = val };
+
+		lm_be64(val, w->expires_at);
+		rc = mdb_put(txn, s->dbi, &k, &v, MDB_NOOVERWRITE);
+		if (rc == 0) {
+			w->result = 0;
+		} else if (rc == MDB_KEYEXIST) {
+			w->result = PP_ERR_SPENT;
+			rc = 0;
+		} else {
+			goto cleanup;
+		}
+	}
+	rc = mdb_txn_commit(txn);   /* synced: the env has no NOSYNC flags */
+	txn = NULL;
+
+cleanup:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->txn_lock);
+	return rc;
+}
+
+static void *lm_writer_main(void *arg)
+{
+	struct lm_store *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct lm_waiter *batch, *last, *w, *next;
+		size_t n = 0, seen = 0;
+		int rc;
+
+		while (s->head == NULL && !s->stopping)
+			pthread_cond_wait(&s->wake, &s->mu);
+		if (s->head == NULL)
+			break; /* stopping, and nothing left to answer */
+
+		/* take up to max_batch waiters, in queue order */
+		batch = last = s->head;
+		n = 1;
+		while (last->next != NULL && n < s->max_batch) {
+			last = last->next;
+			n++;
+		}
+		s->head = last->next;
+		if (s->head == NULL)
+			s->tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&s->mu);
+
+		for (;;) {
+			rc = lm_batch_apply(s, batch, &seen);
+			if (rc != MDB_MAP_FULL || lm_grow(s, seen) != 0)
+				break;
+		}
+
+		pthread_mutex_lock(&s->mu);
+		if (rc == 0) {
+			s->commits++;
+			s->commit_records += n;
+			if (n > s->max_seen)
+				s->max_seen = n;
+		}
+		/* a waiter cannot leave before it sees done under mu, so the list
+		 * stays valid until we unlock */
+		for (w = batch; w != NULL; w = next) {
+			next = w->next;
+			if (rc != 0)
+				w->result = PP_ERR_UNAVAILABLE;
+			w->done = 1;
+			pthread_cond_signal(&w->cond);
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static int lm_check_and_record(void *impl, const uint8_t *key_id,
+			       const uint8_t *nonce, int64_t expires_at)
+{
+	struct lm_store *s = impl;
+	struct lm_waiter w;
+	int rc;
+
+	memset(&w, 0, sizeof(w));
+	lm_key(w.key, key_id, nonce);
+	w.expires_at = expires_at;
+	if (pthread_cond_init(&w.cond, NULL) != 0)
+		return PP_ERR_UNAVAILABLE;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->stopping || !s->writer_running) {
+		pthread_mutex_unlock(&s->mu);
+		rc = PP_ERR_UNAVAILABLE;
+		goto cleanup;
+	}
+	if (s->tail != NULL) {
+		s->tail->next = &w;
+	} else {
+		s->head = &w;
+		/* the writer only sleeps on an empty queue */
+		pthread_cond_signal(&s->wake);
+	}
+	s->tail = &w;
+	while (!w.done)
+		pthread_cond_wait(&w.cond, &s->mu);
+	rc = w.result;
+	pthread_mutex_unlock(&s->mu);
+
+cleanup:
+	pthread_cond_destroy(&w.cond);
+	return rc;
+}
+
+static int lm_contains(void *impl, const uint8_t *key_id, const uint8_t *nonce)
+{
+	struct lm_store *s = impl;
+	uint8_t key[LM_KEY_LEN];
+	MDB_val k = { .mv_size = LM_KEY_LEN, .mv_data = key }, v;
+	MDB_txn *txn = NULL;
+	int rc;
+
+	lm_key(key, key_id, nonce);
+	pthread_rwlock_rdlock(&s->txn_lock);
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0) {
+		rc = PP_ERR_UNAVAILABLE;
+		goto cleanup;
+	}
+	rc = mdb_get(txn, s->dbi, &k, &v);
+	if (rc == 0)
+		rc = PP_ERR_SPENT;
+	else if (rc == MDB_NOTFOUND)
+		rc = 0;
+	else
+		rc = PP_ERR_UNAVAILABLE;
+
+cleanup:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->txn_lock);
+	return rc;
+}
+
+/* Deletes up to LM_DROP_CHUNK records of key_id in one synced transaction.
+ * *n gets the count deleted (only meaningful when 0 is returned). */
+static int lm_drop_chunk(struct lm_store *s, const uint8_t *key_id,
+			 uint64_t *n, size_t *seen)
+{
+	uint8_t start[LM_KEY_LEN];
+	MDB_val k = { .mv_size = LM_KEY_LEN, .mv_data = start }, v;
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn = NULL;
+	uint64_t count = 0;
+	int rc;
+
+	*n = 0;
+	memset(start, 0, sizeof(start));
+	memcpy(start, key_id, SPENT_KEY_ID_LEN);
+	pthread_rwlock_rdlock(&s->txn_lock);
+	*seen = s->map_size;
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc != 0)
+		goto cleanup;
+	rc = mdb_cursor_open(txn, s->dbi, &cur);
+	if (rc != 0)
+		goto cleanup;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && count < LM_DROP_CHUNK && k.mv_size == LM_KEY_LEN &&
+	       memcmp(k.mv_data, key_id, SPENT_KEY_ID_LEN) == 0) {
+		rc = mdb_cursor_del(cur, 0);
+		if (rc != 0)
+			goto cleanup;
+		count++;
+		/* after a delete the cursor already sits on the next record;
+		 * MDB_NEXT returns that one */
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto cleanup;
+	mdb_cursor_close(cur);
+	cur = NULL;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc == 0)
+		*n = count;
+
+cleanup:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->txn_lock);
+	return rc;
+}
+
+/* Runs in the caller's thread: LMDB serialises it with the writer's
+ * transactions, and the chunks keep each pause of the writer short. */
+static int lm_drop_key(void *impl, const uint8_t *key_id, uint64_t *removed)
+{
+	struct lm_store *s = impl;
+	uint64_t n;
+	size_t seen;
+	int rc;
+
+	*removed = 0;
+	for (;;) {
+		rc = lm_drop_chunk(s, key_id, &n, &seen);
+		if (rc == MDB_MAP_FULL && lm_grow(s, seen) == 0)
+			continue;
+		if (rc != 0)
+			return PP_ERR_UNAVAILABLE;
+		*removed += n;
+		if (n < LM_DROP_CHUNK)
+			return 0;
+	}
+}
+
+static void lm_stats(void *impl, struct spent_stats *out)
+{
+	struct lm_store *s = impl;
+
+	pthread_mutex_lock(&s->mu);
+	out->commits = s->commits;
+	out->commit_records = s->commit_records;
+	out->max_batch = s->max_seen;
+	out->map_grows = s->grows;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Stops the writer after it has answered everything queued. */
+static void lm_stop(void *impl)
+{
+	struct lm_store *s = impl;
+	int join;
+
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	join = s->writer_running;
+	s->writer_running = 0;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->mu);
+	if (join)
+		pthread_join(s->writer, NULL);
+}
+
+static void lm_free(void *impl)
+{
+	struct lm_store *s = impl;
+
+	if (s == NULL)
+		return;
+	if (s->mu_ok && s->wake_ok)
+		lm_stop(s);
+	if (s->env != NULL)
+		mdb_env_close(s->env);
+	if (s->wake_ok)
+		pthread_cond_destroy(&s->wake);
+	if (s->mu_ok)
+		pthread_mutex_destroy(&s->mu);
+	if (s->txn_lock_ok)
+		pthread_rwlock_destroy(&s->txn_lock);
+	free(s);
+}
+
+/* Creates <data_dir>/spent with mode 0700, or checks the one there. */
+static int lm_dir_prepare(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		spent_err_set(err, errlen, "cannot create %s: %s; check that the data directory exists and is writable",
+			      path, strerror(errno));
+		return PP_ERR_IO;
+	}
+	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		spent_err_set(err, errlen, "%s is not a directory; move it away", path);
+		return PP_ERR_IO;
+	}
+	if ((st.st_mode & 077) != 0) {
+		spent_err_set(err, errlen, "%s is mode %04o; run chmod 700 %s",
+			      path, (unsigned)(st.st_mode & 07777), path);
+		return PP_ERR_PERM;
+	}
+	return 0;
+}
+
+static int lm_env_open(struct lm_store *s, const char *path, char *err,
+		       size_t errlen)
+{
+	MDB_txn *txn = NULL;
+	MDB_envinfo info;
+	int rc;
+
+	rc = mdb_env_create(&s->env);
+	if (rc != 0)
+		goto fail;
+	rc = mdb_env_set_mapsize(s->env, s->map_size);
+	if (rc != 0)
+		goto fail;
+	rc = mdb_env_set_maxreaders(s->env, LM_MAX_READERS);
+	if (rc != 0)
+		goto fail;
+	/* NOTLS: read transactions are not tied to a thread, so a reader slot
+	 * is released when spent_contains finishes, whatever the thread pool */
+	rc = mdb_env_open(s->env, path, MDB_NOTLS, 0600);
+	if (rc != 0)
+		goto fail;
+	/* an existing env may already be larger than configured */
+	if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
+		s->map_size = info.me_mapsize;
+	if (s->map_max < s->map_size)
+		s->map_max = s->map_size;
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc != 0)
+		goto fail;
+	rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);
+	if (rc != 0)
+		goto fail;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		goto fail;
+	return 0;
+
+fail:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	spent_err_set(err, errlen, "cannot open the spent store in %s: %s",
+		      path, mdb_strerror(rc));
+	return PP_ERR_IO;
+}
+
+int spent_lmdb_open(const struct spent_config *cfg, void **impl, char *err,
+		    size_t errlen)
+{
+	struct lm_store *s = NULL;
+	pthread_rwlockattr_t ra;
+	char path[LM_PATH_MAX];
+	int rc, n;
+
+	*impl = NULL;
+	if (cfg->data_dir == NULL || cfg->data_dir[0] == '\0') {
+		spent_err_set(err, errlen, "the lmdb spent store needs a data directory (--data-dir)");
+		return PP_ERR_CONFIG;
+	}
+	n = snprintf(path, sizeof(path), "%s/spent", cfg->data_dir);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		spent_err_set(err, errlen, "data directory path is too long");
+		return PP_ERR_CONFIG;
+	}
+	if (cfg->lmdb_max_batch > LM_MAX_BATCH) {
+		spent_err_set(err, errlen, "lmdb max batch %u is above %u",
+			      cfg->lmdb_max_batch, LM_MAX_BATCH);
+		return PP_ERR_CONFIG;
+	}
+	if (cfg->lmdb_map_size != 0 && cfg->lmdb_map_size < LM_MIN_MAP) {
+		spent_err_set(err, errlen, "lmdb map size %zu is below %zu bytes",
+			      cfg->lmdb_map_size, LM_MIN_MAP);
+		return PP_ERR_CONFIG;
+	}
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return PP_ERR_NOMEM;
+	s->map_size = cfg->lmdb_map_size != 0 ? cfg->lmdb_map_size : LM_DEFAULT_MAP;
+	s->map_max = cfg->lmdb_map_max != 0 ? cfg->lmdb_map_max : LM_DEFAULT_MAP_MAX;
+	s->max_batch = cfg->lmdb_max_batch != 0 ? cfg->lmdb_max_batch : LM_DEFAULT_BATCH;
+
+	rc = PP_ERR_INTERNAL;
+	/* prefer the resizer, so a steady stream of readers cannot starve it */
+	if (pthread_rwlockattr_init(&ra) != 0)
+		goto cleanup;
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	s->txn_lock_ok = pthread_rwlock_init(&s->txn_lock, &ra) == 0;
+	pthread_rwlockattr_destroy(&ra);
+	if (!s->txn_lock_ok)
+		goto cleanup;
+	s->mu_ok = pthread_mutex_init(&s->mu, NULL) == 0;
+	if (!s->mu_ok)
+		goto cleanup;
+	s->wake_ok = pthread_cond_init(&s->wake, NULL) == 0;
+	if (!s->wake_ok)
+		goto cleanup;
+
+	rc = lm_dir_prepare(path, err, errlen);
+	if (rc != 0)
+		goto cleanup;
+	rc = lm_env_open(s, path, err, errlen);
+	if (rc != 0)
+		goto cleanup;
+	if (pthread_create(&s->writer, NULL, lm_writer_main, s) != 0) {
+		spent_err_set(err, errlen, "cannot start the spent store writer thread");
+		rc = PP_ERR_INTERNAL;
+		goto cleanup;
+	}
+	s->writer_running = 1;
+	*impl = s;
+	s = NULL;
+	rc = 0;
+
+cleanup:
+	lm_free(s);
+	return rc;
+}
+
+const struct spent_ops spent_lmdb_ops = {
+	.name = "lmdb",
+	.check_and_record = lm_check_and_record,
+	.contains = lm_contains,
+	.drop_key = lm_drop_key,
+	.stats = lm_stats,
+	.stop = lm_stop,
+	.free = lm_free,
+};
