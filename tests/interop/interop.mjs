@@ -264,15 +264,26 @@ async function checkRejections(ctx, knownTruncIds) {
   wrongType[1] = 0x01;
   const wrongKey = new Uint8Array(reqBytes);
   wrongKey[2] = unknownId;
+  // All-ones exceeds any 2048-bit modulus: RFC 9474 BlindSign must refuse it.
+  const tooBig = new Uint8Array(reqBytes);
+  tooBig.fill(0xff, 3);
   const cases = [
     ['token_type 0x0001', wrongType],
+    ['blinded_msg >= modulus', tooBig],
     ['unknown truncated key id', wrongKey],
     ['short body', reqBytes.subarray(0, TOKEN_REQUEST_LEN - 1)],
     ['long body', Buffer.concat([reqBytes, Buffer.from([0])])],
     ['empty body', new Uint8Array(0)],
   ];
   for (const [name, body] of cases) {
-    const { res, bytes } = await postTokenRequest(ctx.requestUrl, body);
+    let res;
+    let bytes;
+    try {
+      ({ res, bytes } = await postTokenRequest(ctx.requestUrl, body));
+    } catch (err) {
+      fail(`reject ${name}`, errorText(err));
+      continue;
+    }
     let json = false;
     try {
       JSON.parse(Buffer.from(bytes).toString('utf8'));

@@ -103,7 +103,15 @@ done
 status=$?
 
 # Graceful shutdown is part of the contract: SIGTERM, then exit status 0.
-kill -TERM "$pid"
+if ! kill -TERM "$pid" 2>/dev/null; then
+	wait "$pid"
+	server_status=$?
+	pid=
+	echo "interop: server died during the test (exit status $server_status)" >&2
+	status=1
+	show_server_log
+	exit "$status"
+fi
 deadline=$(($(date +%s) + stop_timeout))
 while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -le "$deadline" ]; do
 	sleep 0.1
