@@ -27,6 +27,7 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pp-interop.XXXXXX") || exit 1
 pid=
+# shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		kill -KILL "$pid" 2>/dev/null
