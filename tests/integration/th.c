@@ -1,0 +1,395 @@
+#include "th.h"
+
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto/b64.h"
+#include "crypto/bsig.h"
+#include "crypto/spki.h"
+#include "crypto/token.h"
+
+static const char *bin_path(void)
+{
+	const char *b = getenv("PP_BIN");
+
+	cr_assert(b != NULL, "PP_BIN is not set (run through make test)");
+	return b;
+}
+
+void th_dir_init(struct th_server *s)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->dir, sizeof(s->dir), "/tmp/pp-it-XXXXXX");
+	cr_assert(mkdtemp(s->dir) != NULL, "mkdtemp: %s", strerror(errno));
+	snprintf(s->data_dir, sizeof(s->data_dir), "%s/data", s->dir);
+	snprintf(s->log, sizeof(s->log), "%s/server.log", s->dir);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int th_log_contains(const struct th_server *s, const char *text)
+{
+	FILE *f = fopen(s->log, "r");
+	char *buf;
+	long n;
+	int found;
+
+	if (!f)
+		return 0;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = calloc(1, (size_t)n + 1);
+	cr_assert(buf);
+	n = (long)fread(buf, 1, (size_t)n, f);
+	fclose(f);
+	found = strstr(buf, text) != NULL;
+	free(buf);
+	return found;
+}
+
+static long read_port(const struct th_server *s)
+{
+	const char *needle = "listening on ";
+	FILE *f = fopen(s->log, "r");
+	char line[4096];
+	long port = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, needle);
+
+		if (p && (p = strrchr(p, ':')))
+			port = strtol(p + 1, NULL, 10);
+	}
+	fclose(f);
+	return port;
+}
+
+void th_server_start(struct th_server *s, const char *const *args,
+		     const char *const *env)
+{
+	const char *argv[64];
+	size_t n = 0, i;
+	int waited;
+
+	argv[n++] = bin_path();
+	argv[n++] = "serve";
+	argv[n++] = "--listen";
+	argv[n++] = "127.0.0.1:0";
+	argv[n++] = "--data-dir";
+	argv[n++] = s->data_dir;
+	for (i = 0; args && args[i] && n < 62; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	s->pid = fork();
+	cr_assert(s->pid >= 0);
+	if (s->pid == 0) {
+		int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		if (fd < 0)
+			_exit(127);
+		dup2(fd, STDERR_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		close(fd);
+		for (i = 0; env && env[i]; i++)
+			putenv((char *)(uintptr_t)env[i]);
+		execv(argv[0], (char *const *)(uintptr_t)argv);
+		_exit(127);
+	}
+	for (waited = 0; waited < 15000; waited += 20) {
+		int st;
+		long port = read_port(s);
+
+		if (port > 0) {
+			s->port = (uint16_t)port;
+			return;
+		}
+		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+			char *log = NULL;
+			FILE *f = fopen(s->log, "r");
+
+			s->pid = 0;
+			if (f) {
+				log = calloc(1, 65536);
+				if (log && fread(log, 1, 65535, f) == 0)
+					log[0] = '\0';
+				fclose(f);
+			}
+			cr_assert_fail("server exited during start-up: %s", log ? log : "");
+		}
+		sleep_ms(20);
+	}
+	kill(s->pid, SIGKILL);
+	cr_assert_fail("server did not report its port within 15 s");
+}
+
+int th_server_stop(struct th_server *s)
+{
+	int st, waited;
+
+	if (s->pid <= 0)
+		return -1;
+	kill(s->pid, SIGTERM);
+	for (waited = 0; waited < 15000; waited += 10) {
+		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+			s->pid = 0;
+			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+		}
+		sleep_ms(10);
+	}
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, &st, 0);
+	s->pid = 0;
+	return -1;
+}
+
+void th_dir_cleanup(struct th_server *s)
+{
+	char cmd[400];
+
+	if (s->pid > 0)
+		th_server_stop(s);
+	if (!s->dir[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", s->dir);
+}
+
+int th_run(const char *const *args, char **out)
+{
+	const char *argv[64];
+	int pipefd[2], st;
+	size_t n = 0, i, len = 0, cap = 4096;
+	char *buf = NULL;
+	pid_t pid;
+
+	argv[n++] = bin_path();
+	for (i = 0; args && args[i] && n < 63; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	cr_assert(pipe(pipefd) == 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		close(pipefd[0]);
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		close(pipefd[1]);
+		execv(argv[0], (char *const *)(uintptr_t)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	buf = malloc(cap);
+	cr_assert(buf);
+	for (;;) {
+		ssize_t r;
+
+		if (len + 1 >= cap) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			cr_assert(buf);
+		}
+		r = read(pipefd[0], buf + len, cap - len - 1);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+	close(pipefd[0]);
+	waitpid(pid, &st, 0);
+	if (out)
+		*out = buf;
+	else
+		free(buf);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+struct grow {
+	char *p;
+	size_t len;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct grow *g = ud;
+	size_t n = size * nmemb;
+	char *np = realloc(g->p, g->len + n + 1);
+
+	if (!np)
+		return 0;
+	memcpy(np + g->len, ptr, n);
+	g->p = np;
+	g->len += n;
+	g->p[g->len] = '\0';
+	return n;
+}
+
+int th_http(const struct th_server *s, const char *method, const char *path,
+	    const char *const *headers, const void *body, size_t len,
+	    struct th_resp *out)
+{
+	struct grow b = { NULL, 0 }, h = { NULL, 0 };
+	struct curl_slist *hl = NULL;
+	char url[512];
+	CURL *c = curl_easy_init();
+	CURLcode rc;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	cr_assert(c);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", s->port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (!strcmp(method, "HEAD"))
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	hl = curl_slist_append(hl, "Expect:");
+	for (i = 0; headers && headers[i]; i++)
+		hl = curl_slist_append(hl, headers[i]);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	rc = curl_easy_perform(c);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+	out->body = (uint8_t *)b.p;
+	out->len = b.len;
+	out->headers = h.p;
+	return rc == CURLE_OK ? 0 : -1;
+}
+
+const char *th_header(const struct th_resp *r, const char *name, char *buf,
+		      size_t cap)
+{
+	const char *p = r->headers;
+	size_t n = strlen(name);
+
+	while (p && *p) {
+		const char *eol = strstr(p, "\r\n");
+		size_t linelen = eol ? (size_t)(eol - p) : strlen(p);
+
+		if (linelen > n && !strncasecmp(p, name, n) && p[n] == ':') {
+			const char *v = p + n + 1;
+			size_t vl;
+
+			while (*v == ' ')
+				v++;
+			vl = (size_t)(p + linelen - v);
+			if (vl >= cap)
+				vl = cap - 1;
+			memcpy(buf, v, vl);
+			buf[vl] = '\0';
+			return buf;
+		}
+		p = eol ? eol + 2 : NULL;
+	}
+	return NULL;
+}
+
+void th_resp_free(struct th_resp *r)
+{
+	free(r->body);
+	free(r->headers);
+	memset(r, 0, sizeof(*r));
+}
+
+void th_client_from_spki(struct th_client *c, const uint8_t *spki, size_t len)
+{
+	EVP_PKEY *pk = NULL;
+
+	memset(c, 0, sizeof(*c));
+	cr_assert(len <= sizeof(c->spki));
+	memcpy(c->spki, spki, len);
+	c->spki_len = len;
+	spki_key_id(spki, len, c->key_id);
+	cr_assert_eq(spki_decode(spki, len, &pk), 0, "token-key is not RFC 9578 form");
+	c->pk = pk;
+}
+
+void th_client_init(struct th_client *c, const struct th_server *s)
+{
+	struct th_resp r;
+	json_error_t jerr;
+	json_t *root, *key;
+	uint8_t spki[1100];
+	size_t len;
+	const char *b64;
+
+	cr_assert_eq(th_http(s, "GET", "/.well-known/private-token-issuer-directory",
+			     NULL, NULL, 0, &r), 0);
+	cr_assert_eq(r.status, 200);
+	root = json_loadb((const char *)r.body, r.len, 0, &jerr);
+	cr_assert(root, "directory is not JSON: %s", jerr.text);
+	key = json_array_get(json_object_get(root, "token-keys"), 0);
+	b64 = json_string_value(json_object_get(key, "token-key"));
+	cr_assert(b64);
+	cr_assert_eq(b64_decode(b64, strlen(b64), spki, sizeof(spki), &len), 0);
+	th_client_from_spki(c, spki, len);
+	json_decref(root);
+	th_resp_free(&r);
+}
+
+void th_client_request(struct th_client *c)
+{
+	uint8_t nonce[32], digest[32], blinded[256];
+	static const uint8_t challenge[] = "\x00\x02\x00\x09localhost\x00\x00\x00";
+
+	cr_assert_eq(RAND_bytes(nonce, sizeof(nonce)), 1);
+	SHA256(challenge, sizeof(challenge) - 1, digest);
+	tok_token_input(TOK_TYPE_BLIND_RSA, nonce, digest, c->key_id, c->input);
+	cr_assert_eq(bsig_blind(c->pk, BSIG_SHA384_PSS_DETERMINISTIC, c->input,
+				sizeof(c->input), NULL, NULL, 0, blinded, c->inv,
+				sizeof(blinded)), 0);
+	tok_request_encode(spki_truncated_id(c->key_id), blinded, c->request);
+}
+
+int th_client_finalize(struct th_client *c, const uint8_t *resp, size_t len,
+		       uint8_t *token)
+{
+	uint8_t sig[256];
+	int rc;
+
+	if (len != 256)
+		return -1;
+	rc = bsig_finalize(c->pk, BSIG_SHA384_PSS_DETERMINISTIC, c->input,
+			   sizeof(c->input), resp, c->inv, sig, sizeof(sig));
+	if (rc == 0 && token)
+		tok_token_encode(c->input, sig, token);
+	return rc;
+}
+
+void th_client_free(struct th_client *c)
+{
+	EVP_PKEY_free(c->pk);
+	c->pk = NULL;
+}

@@ -1,0 +1,76 @@
+/* Integration-test harness: runs the real ppissuer binary on 127.0.0.1 port 0
+ * with a temporary data dir, reads the bound port from its log, and speaks
+ * real HTTP to it with libcurl. */
+#ifndef PP_TH_H
+#define PP_TH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct th_server {
+	pid_t pid;
+	uint16_t port;
+	char dir[256];      /* temporary directory (data dir is dir/data) */
+	char data_dir[300];
+	char log[300];      /* the server's stderr */
+};
+
+/* Makes a fresh temporary directory in s->dir (and s->data_dir). */
+void th_dir_init(struct th_server *s);
+/* Starts `ppissuer serve --listen 127.0.0.1:0 --data-dir <dir>/data <args>`
+ * (args NULL-terminated, may be NULL) with extra environment entries env
+ * ("NAME=value", NULL-terminated, may be NULL). Fails the test if the server
+ * does not report its port within 15 s. th_dir_init must have been called. */
+void th_server_start(struct th_server *s, const char *const *args,
+		     const char *const *env);
+/* Sends SIGTERM and waits; returns the exit status (or -1 if it did not
+ * exit normally within 15 s, in which case it is killed). */
+int th_server_stop(struct th_server *s);
+/* Removes the temporary directory. */
+void th_dir_cleanup(struct th_server *s);
+/* Runs `ppissuer <args>` to completion; returns its exit status and, when
+ * out is not NULL, its stdout+stderr (malloc'd). */
+int th_run(const char *const *args, char **out);
+
+struct th_resp {
+	long status;
+	uint8_t *body;
+	size_t len;
+	char *headers;   /* raw response header block */
+};
+
+/* One HTTP request on a fresh connection. headers: NULL-terminated list of
+ * "Name: value" lines, may be NULL. Returns 0 when a response arrived. */
+int th_http(const struct th_server *s, const char *method, const char *path,
+	    const char *const *headers, const void *body, size_t len,
+	    struct th_resp *out);
+/* A response header's value (case-insensitive name), copied into buf, or
+ * NULL when absent. */
+const char *th_header(const struct th_resp *r, const char *name, char *buf,
+		      size_t cap);
+void th_resp_free(struct th_resp *r);
+/* Whether the server's log contains text. */
+int th_log_contains(const struct th_server *s, const char *text);
+
+/* Client side: fetches the directory's first token-key and makes a
+ * TokenRequest for a fresh token input; keeps what is needed to finalize. */
+struct th_client {
+	uint8_t spki[1100];
+	size_t spki_len;
+	uint8_t key_id[32];
+	void *pk;          /* EVP_PKEY * */
+	uint8_t input[98];
+	uint8_t inv[256];
+	uint8_t request[259];
+};
+void th_client_init(struct th_client *c, const struct th_server *s);
+void th_client_from_spki(struct th_client *c, const uint8_t *spki, size_t len);
+void th_client_request(struct th_client *c);
+/* Finalizes a 256-byte response; returns 0 when the token verifies, and
+ * writes the 354-byte token to token (may be NULL). */
+int th_client_finalize(struct th_client *c, const uint8_t *resp, size_t len,
+		       uint8_t *token);
+void th_client_free(struct th_client *c);
+
+#endif
