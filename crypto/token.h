@@ -1,8 +1,9 @@
 /* Privacy Pass wire structures (RFC 9577 section 2, RFC 9578 section 6)
  * for token type 0x0002 (Blind RSA, 2048-bit).
  *
- * Decoders return views into the input buffer (no copies, nothing to free),
- * reject trailing bytes, and say which rule failed through the error code. */
+ * Decoders return views into the input buffer (no copies, nothing to free;
+ * the views live as long as the input), clear *out on entry, reject trailing
+ * bytes, and say which rule failed through the error code. */
 #ifndef PP_TOKEN_H
 #define PP_TOKEN_H
 
@@ -32,11 +33,14 @@ struct tok_challenge {
 };
 
 /* Decodes a TokenChallenge. Any token type is accepted here (the caller
- * checks); lengths are checked: PP_ERR_TRUNCATED, PP_ERR_TRAILING,
- * PP_ERR_ISSUER_NAME (empty), PP_ERR_REDEMPTION_CONTEXT (not 0 or 32). */
+ * checks); lengths are checked in wire order, each length prefix as soon as
+ * it is read: PP_ERR_TRUNCATED (input ends inside a field),
+ * PP_ERR_ISSUER_NAME (empty), PP_ERR_REDEMPTION_CONTEXT (not 0 or 32),
+ * PP_ERR_TRAILING (bytes after origin_info). *out is zeroed on error. */
 int tok_challenge_decode(const uint8_t *in, size_t len,
 			 struct tok_challenge *out);
-/* Encodes; the same rules apply (PP_ERR_ARG for a value that breaks one). */
+/* Encodes; the same rules apply (PP_ERR_ARG for a value that breaks one,
+ * PP_ERR_BUFFER when out_cap is short). *out_len is optional. */
 int tok_challenge_encode(const struct tok_challenge *c, uint8_t *out,
 			 size_t out_cap, size_t *out_len);
 /* Encoded length of c (no checks). */
@@ -52,8 +56,12 @@ struct tok_token {
 	const uint8_t *input;            /* the first 98 bytes: what was signed */
 };
 
-/* PP_ERR_TRUNCATED, PP_ERR_TOKEN_TYPE (type is not 0x0002), PP_ERR_LENGTH
- * (wrong total size), PP_ERR_TRAILING. */
+/* Fixed-size structures (Token, TokenRequest) check in this order:
+ * PP_ERR_TRUNCATED when fewer than the 2 type bytes are present,
+ * PP_ERR_TOKEN_TYPE when the type is not 0x0002 (the HTTP layer answers 422
+ * "unsupported token type"; a greased or type-1 token is this error whatever
+ * its length), then PP_ERR_LENGTH when the total size is wrong, short or
+ * long alike (one size rule; short and long are not told apart). */
 int tok_token_decode(const uint8_t *in, size_t len, struct tok_token *out);
 /* Writes the 98-byte token input (what the client blinds). */
 void tok_token_input(uint16_t token_type, const uint8_t nonce[TOK_NONCE_LEN],
@@ -72,14 +80,15 @@ struct tok_request {
 	const uint8_t *blinded_msg; /* 256 */
 };
 
-/* PP_ERR_TRUNCATED / PP_ERR_LENGTH (not 259 bytes), PP_ERR_TOKEN_TYPE. */
+/* Same order as tok_token_decode: PP_ERR_TRUNCATED (< 2 bytes),
+ * PP_ERR_TOKEN_TYPE, PP_ERR_LENGTH (not 259 bytes). */
 int tok_request_decode(const uint8_t *in, size_t len, struct tok_request *out);
 void tok_request_encode(uint8_t truncated_key_id,
 			const uint8_t blinded_msg[TOK_NK],
 			uint8_t out[TOK_REQUEST_LEN]);
 
 /* struct TokenResponse (RFC 9578 6.2): exactly 256 bytes of blind_sig.
- * PP_ERR_LENGTH when len != 256. */
+ * PP_ERR_LENGTH when len != 256 (*blind_sig is then NULL). */
 int tok_response_decode(const uint8_t *in, size_t len, const uint8_t **blind_sig);
 
 #endif
