@@ -1,0 +1,907 @@
+/* The spent-token store, both backends: the same behaviour checks run on an
+ * LMDB store in a temp dir and on a Redis store backed by a private
+ * redis-server; then each backend's own failure modes. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <hiredis.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto/pp_err.h"
+#include "issuer/spent.h"
+#include "tu.h"
+#include "tu_redis.h"
+
+#define RACE_THREADS 16
+
+static char t_dir[64];            /* lmdb data dir of this test */
+static struct tu_redis t_redis;   /* redis server of this test */
+
+static void lmdb_init(void)
+{
+	snprintf(t_dir, sizeof(t_dir), "/tmp/pp-spent-XXXXXX");
+	cr_assert(mkdtemp(t_dir) != NULL);
+}
+
+static void lmdb_fini(void)
+{
+	tu_rm_rf(t_dir);
+	tu_leak_check();
+}
+
+static void redis_init(void)
+{
+	memset(&t_redis, 0, sizeof(t_redis));
+	tu_redis_start(&t_redis);
+}
+
+static void redis_fini(void)
+{
+	tu_redis_free(&t_redis);
+	tu_leak_check();
+}
+
+TestSuite(spent_lmdb, .init = lmdb_init, .fini = lmdb_fini, .timeout = 120);
+TestSuite(spent_redis, .init = redis_init, .fini = redis_fini, .timeout = 120);
+TestSuite(spent, .fini = tu_leak_check);
+
+static int64_t t_later(void)
+{
+	return (int64_t)time(NULL) + 3600;
+}
+
+static double t_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A key id filled with one byte, and a nonce that encodes a counter. */
+static void t_key(uint8_t id[SPENT_KEY_ID_LEN], uint8_t fill)
+{
+	memset(id, fill, SPENT_KEY_ID_LEN);
+}
+
+static void t_nonce(uint8_t n[SPENT_NONCE_LEN], uint32_t i, uint8_t salt)
+{
+	memset(n, salt, SPENT_NONCE_LEN);
+	n[0] = (uint8_t)(i >> 24);
+	n[1] = (uint8_t)(i >> 16);
+	n[2] = (uint8_t)(i >> 8);
+	n[3] = (uint8_t)i;
+}
+
+static struct spent_store *t_open_cfg(const struct spent_config *cfg)
+{
+	struct spent_store *s = NULL;
+	char err[256];
+	int rc = spent_open(cfg, &s, err, sizeof(err));
+
+	cr_assert_eq(rc, 0, "spent_open: %s (%s)", pp_err_str(rc), err);
+	cr_assert_not_null(s);
+	return s;
+}
+
+static void t_lmdb_cfg(struct spent_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->backend = "lmdb";
+	cfg->data_dir = t_dir;
+}
+
+static void t_redis_cfg(struct spent_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->backend = "redis";
+	cfg->redis_host = "127.0.0.1";
+	cfg->redis_port = t_redis.port;
+	cfg->redis_timeout_ms = 300;
+}
+
+static struct spent_store *t_open_lmdb(void)
+{
+	struct spent_config cfg;
+
+	t_lmdb_cfg(&cfg);
+	return t_open_cfg(&cfg);
+}
+
+static struct spent_store *t_open_redis(void)
+{
+	struct spent_config cfg;
+
+	t_redis_cfg(&cfg);
+	return t_open_cfg(&cfg);
+}
+
+/* ---- shared behaviour --------------------------------------------------- */
+
+static void check_first_then_spent(struct spent_store *s)
+{
+	uint8_t k1[32], k2[32], n1[32], n2[32];
+	int64_t exp = t_later();
+
+	t_key(k1, 0x11);
+	t_key(k2, 0x22);
+	t_nonce(n1, 1, 0xa5);
+	t_nonce(n2, 2, 0xa5);
+
+	cr_expect_eq(spent_contains(s, k1, n1), 0);
+	cr_expect_eq(spent_check_and_record(s, k1, n1, exp), 0);
+	cr_expect_eq(spent_check_and_record(s, k1, n1, exp), PP_ERR_SPENT);
+	cr_expect_eq(spent_check_and_record(s, k1, n1, exp), PP_ERR_SPENT);
+	cr_expect_eq(spent_contains(s, k1, n1), PP_ERR_SPENT);
+	/* the same nonce under another key is another token */
+	cr_expect_eq(spent_check_and_record(s, k2, n1, exp), 0);
+	cr_expect_eq(spent_check_and_record(s, k2, n1, exp), PP_ERR_SPENT);
+	/* another nonce under the first key */
+	cr_expect_eq(spent_contains(s, k1, n2), 0);
+	cr_expect_eq(spent_check_and_record(s, k1, n2, exp), 0);
+	/* a record without an expiry is a caller bug */
+	cr_expect_eq(spent_check_and_record(s, k1, n2, 0), PP_ERR_ARG);
+	cr_expect_eq(spent_check_and_record(s, k2, n2, -5), PP_ERR_ARG);
+	cr_expect_eq(spent_contains(s, k2, n2), 0);
+}
+
+struct race_arg {
+	struct spent_store *s;
+	pthread_barrier_t *go;
+	unsigned tid;
+	unsigned pairs;
+	unsigned rounds;
+	atomic_uint *wins;     /* per pair */
+	atomic_uint *others;   /* answers that were neither 0 nor SPENT */
+};
+
+static void race_pair(unsigned p, uint8_t key[32], uint8_t nonce[32])
+{
+	t_key(key, (uint8_t)(0x40 + p % 4));
+	t_nonce(nonce, p, 0x3c);
+}
+
+/* Every thread redeems every pair, each starting at a different pair so the
+ * threads collide all the time. */
+static void *race_main(void *arg)
+{
+	struct race_arg *a = arg;
+	int64_t exp = t_later();
+	unsigned r, i;
+
+	pthread_barrier_wait(a->go);
+	for (r = 0; r < a->rounds; r++) {
+		for (i = 0; i < a->pairs; i++) {
+			unsigned p = (i + a->tid * 7 + r) % a->pairs;
+			uint8_t key[32], nonce[32];
+			int rc;
+
+			race_pair(p, key, nonce);
+			rc = spent_check_and_record(a->s, key, nonce, exp);
+			if (rc == 0)
+				atomic_fetch_add(&a->wins[p], 1);
+			else if (rc != PP_ERR_SPENT)
+				atomic_fetch_add(a->others, 1);
+		}
+	}
+	return NULL;
+}
+
+static void check_race(struct spent_store *s, unsigned pairs, unsigned rounds)
+{
+	pthread_t th[RACE_THREADS];
+	struct race_arg args[RACE_THREADS];
+	pthread_barrier_t go;
+	atomic_uint *wins = calloc(pairs, sizeof(*wins));
+	atomic_uint others = 0;
+	unsigned i;
+
+	cr_assert_not_null(wins);
+	pthread_barrier_init(&go, NULL, RACE_THREADS);
+	for (i = 0; i < RACE_THREADS; i++) {
+		args[i] = (struct race_arg){ s, &go, i, pairs, rounds, wins, &others };
+		cr_assert_eq(pthread_create(&th[i], NULL, race_main, &args[i]), 0);
+	}
+	for (i = 0; i < RACE_THREADS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+
+	cr_expect_eq(atomic_load(&others), 0, "unexpected answers: %u",
+		     atomic_load(&others));
+	for (i = 0; i < pairs; i++)
+		cr_expect_eq(atomic_load(&wins[i]), 1, "pair %u won %u times", i,
+			     atomic_load(&wins[i]));
+	free(wins);
+}
+
+struct fill_arg {
+	struct spent_store *s;
+	uint8_t key[32];
+	uint8_t salt;
+	uint32_t from, to;    /* nonce counters [from, to) */
+	atomic_uint *bad;     /* answers other than 0 */
+};
+
+static void *fill_main(void *arg)
+{
+	struct fill_arg *a = arg;
+	int64_t exp = t_later();
+	uint32_t i;
+
+	for (i = a->from; i < a->to; i++) {
+		uint8_t nonce[32];
+
+		t_nonce(nonce, i, a->salt);
+		if (spent_check_and_record(a->s, a->key, nonce, exp) != 0)
+			atomic_fetch_add(a->bad, 1);
+	}
+	return NULL;
+}
+
+/* Records count fresh nonces under key (salt picks a nonce family) from
+ * nthreads threads; all must answer 0. */
+static void fill(struct spent_store *s, const uint8_t key[32], uint8_t salt,
+		 uint32_t count, unsigned nthreads)
+{
+	pthread_t th[RACE_THREADS];
+	struct fill_arg args[RACE_THREADS];
+	atomic_uint bad = 0;
+	unsigned i;
+
+	cr_assert(nthreads >= 1 && nthreads <= RACE_THREADS);
+	for (i = 0; i < nthreads; i++) {
+		args[i].s = s;
+		memcpy(args[i].key, key, 32);
+		args[i].salt = salt;
+		args[i].from = (uint32_t)((uint64_t)count * i / nthreads);
+		args[i].to = (uint32_t)((uint64_t)count * (i + 1) / nthreads);
+		args[i].bad = &bad;
+		cr_assert_eq(pthread_create(&th[i], NULL, fill_main, &args[i]), 0);
+	}
+	for (i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(atomic_load(&bad), 0, "%u of %u records failed",
+		     atomic_load(&bad), count);
+}
+
+/* Records of the dropped key go; records of other keys, including the key
+ * ids right next to it in sort order, stay. */
+static void check_drop_key(struct spent_store *s, uint32_t count)
+{
+	uint8_t victim[32], below[32], above[32], other[32], nonce[32];
+	uint64_t removed = 99;
+	uint32_t i;
+
+	t_key(victim, 0x80);
+	memcpy(below, victim, 32);
+	below[31] = 0x7f;
+	memcpy(above, victim, 32);
+	above[31] = 0x81;
+	t_key(other, 0x01);
+
+	fill(s, victim, 0x01, count, 8);
+	fill(s, below, 0x01, 10, 1);
+	fill(s, above, 0x01, 10, 1);
+	fill(s, other, 0x01, 10, 1);
+
+	cr_assert_eq(spent_drop_key(s, victim, &removed), 0);
+	cr_expect_eq(removed, count);
+	for (i = 0; i < count; i += count / 50 + 1) {
+		t_nonce(nonce, i, 0x01);
+		cr_expect_eq(spent_contains(s, victim, nonce), 0, "nonce %u", i);
+	}
+	for (i = 0; i < 10; i++) {
+		t_nonce(nonce, i, 0x01);
+		cr_expect_eq(spent_contains(s, below, nonce), PP_ERR_SPENT);
+		cr_expect_eq(spent_contains(s, above, nonce), PP_ERR_SPENT);
+		cr_expect_eq(spent_contains(s, other, nonce), PP_ERR_SPENT);
+	}
+	/* nothing left: a second drop removes nothing */
+	cr_expect_eq(spent_drop_key(s, victim, &removed), 0);
+	cr_expect_eq(removed, 0);
+	/* the key's tokens could be recorded again (were it to verify) */
+	t_nonce(nonce, 0, 0x01);
+	cr_expect_eq(spent_check_and_record(s, victim, nonce, t_later()), 0);
+}
+
+/* ---- lmdb ------------------------------------------------------------------ */
+
+Test(spent_lmdb, records_once_when_redeemed_twice)
+{
+	struct spent_store *s = t_open_lmdb();
+
+	cr_expect_str_eq(spent_backend_name(s), "lmdb");
+	check_first_then_spent(s);
+	spent_close(s);
+}
+
+Test(spent_lmdb, exactly_one_wins_when_threads_race)
+{
+	struct spent_store *s = t_open_lmdb();
+	struct spent_stats st;
+
+	check_race(s, 200, 3);
+	spent_stats_get(s, &st);
+	cr_expect_eq(st.requests, (uint64_t)RACE_THREADS * 200 * 3);
+	cr_expect_eq(st.recorded, 200);
+	cr_expect_eq(st.spent, st.requests - 200);
+	cr_expect_eq(st.unavailable, 0);
+	spent_close(s);
+}
+
+Test(spent_lmdb, drops_only_that_key_when_key_retired)
+{
+	struct spent_store *s = t_open_lmdb();
+
+	/* more than one drop transaction's worth (10000) */
+	check_drop_key(s, 12345);
+	spent_close(s);
+}
+
+Test(spent_lmdb, records_survive_when_reopened)
+{
+	struct spent_store *s = t_open_lmdb();
+	uint8_t key[32], nonce[32];
+	char path[128];
+	struct stat st;
+	uint32_t i;
+
+	t_key(key, 0x33);
+	fill(s, key, 0x07, 300, 4);
+	spent_close(s);
+
+	snprintf(path, sizeof(path), "%s/spent", t_dir);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 0777, 0700);
+
+	s = t_open_lmdb();
+	for (i = 0; i < 300; i++) {
+		t_nonce(nonce, i, 0x07);
+		cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()),
+			     PP_ERR_SPENT, "nonce %u", i);
+	}
+	t_nonce(nonce, 300, 0x07);
+	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
+	spent_close(s);
+}
+
+/* Under concurrent load the writer answers many requests per synced
+ * transaction. */
+Test(spent_lmdb, shares_commits_when_requests_concurrent)
+{
+	struct spent_store *s = t_open_lmdb();
+	struct spent_stats st;
+	uint8_t key[32];
+	const uint32_t n = 16000;
+	double t0, dt;
+
+	t_key(key, 0x44);
+	t0 = t_now();
+	fill(s, key, 0x02, n, RACE_THREADS);
+	dt = t_now() - t0;
+	spent_stats_get(s, &st);
+	cr_expect_eq(st.recorded, n);
+	cr_expect_eq(st.commit_records, n);
+	cr_expect_lt(st.commits, st.commit_records / 4,
+		     "%llu commits for %llu records",
+		     (unsigned long long)st.commits,
+		     (unsigned long long)st.commit_records);
+	cr_expect_gt(st.max_batch, 1);
+	fprintf(stderr,
+		"spent_lmdb group commit: %u records from %d threads in %.3f s "
+		"(%.0f/s), %llu commits, %.1f records/commit, largest batch %llu\n",
+		n, RACE_THREADS, dt, n / dt, (unsigned long long)st.commits,
+		(double)st.commit_records / (double)(st.commits ? st.commits : 1),
+		(unsigned long long)st.max_batch);
+	spent_close(s);
+}
+
+/* A full map that may not grow answers "unavailable", never "valid", and
+ * keeps what it had. */
+Test(spent_lmdb, answers_unavailable_when_map_full)
+{
+	struct spent_config cfg;
+	struct spent_store *s;
+	struct spent_stats st;
+	uint8_t key[32], nonce[32];
+	uint32_t i, full_at = 0;
+	int rc = 0;
+
+	t_lmdb_cfg(&cfg);
+	cfg.lmdb_map_size = 64 << 10;
+	cfg.lmdb_map_max = 64 << 10;
+	s = t_open_cfg(&cfg);
+	t_key(key, 0x55);
+	for (i = 0; i < 20000; i++) {
+		t_nonce(nonce, i, 0x09);
+		rc = spent_check_and_record(s, key, nonce, t_later());
+		if (rc != 0) {
+			full_at = i;
+			break;
+		}
+	}
+	cr_assert_eq(rc, PP_ERR_UNAVAILABLE, "map never filled");
+	cr_assert_gt(full_at, 10);
+	/* the failed pair was not recorded; the earlier ones still are */
+	cr_expect_eq(spent_contains(s, key, nonce), 0);
+	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()),
+		     PP_ERR_UNAVAILABLE);
+	for (i = 0; i < full_at; i++) {
+		t_nonce(nonce, i, 0x09);
+		cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()),
+			     PP_ERR_SPENT, "nonce %u", i);
+	}
+	spent_stats_get(s, &st);
+	cr_expect_eq(st.map_grows, 0);
+	cr_expect_geq(st.unavailable, 2);
+	/* dropping the key frees room again */
+	cr_expect_eq(spent_drop_key(s, key, NULL), 0);
+	t_nonce(nonce, full_at, 0x09);
+	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
+	spent_close(s);
+}
+
+Test(spent_lmdb, grows_map_when_full_below_max)
+{
+	struct spent_config cfg;
+	struct spent_store *s;
+	struct spent_stats st;
+	uint8_t key[32], nonce[32];
+	uint32_t i;
+
+	t_lmdb_cfg(&cfg);
+	cfg.lmdb_map_size = 64 << 10;
+	cfg.lmdb_map_max = 64 << 20;
+	s = t_open_cfg(&cfg);
+	t_key(key, 0x66);
+	fill(s, key, 0x0a, 8000, 8);
+	spent_stats_get(s, &st);
+	cr_expect_gt(st.map_grows, 0);
+	cr_expect_eq(st.unavailable, 0);
+	spent_close(s);
+
+	/* reopening with the small configured size keeps the grown map */
+	s = t_open_cfg(&cfg);
+	for (i = 0; i < 8000; i += 97) {
+		t_nonce(nonce, i, 0x0a);
+		cr_expect_eq(spent_contains(s, key, nonce), PP_ERR_SPENT);
+	}
+	t_nonce(nonce, 8000, 0x0a);
+	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
+	spent_close(s);
+}
+
+struct drain_arg {
+	struct spent_store *s;
+	uint8_t salt;
+	uint32_t ok;          /* answers 0 before the first other answer */
+	int last;             /* the answer that ended the loop */
+	int late_ok;          /* a 0 after an "unavailable" */
+};
+
+static void *drain_main(void *arg)
+{
+	struct drain_arg *a = arg;
+	uint8_t key[32], nonce[32];
+	uint32_t i;
+
+	t_key(key, 0x77);
+	for (i = 0; i < 1000000; i++) {
+		t_nonce(nonce, i, a->salt);
+		a->last = spent_check_and_record(a->s, key, nonce, t_later());
+		if (a->last != 0)
+			break;
+		a->ok++;
+	}
+	/* once shut down, it stays shut */
+	t_nonce(nonce, i + 1, a->salt);
+	a->late_ok = spent_check_and_record(a->s, key, nonce, t_later()) == 0;
+	return NULL;
+}
+
+/* Shutdown under load: everything answered 0 was written, and nothing is
+ * answered 0 after shutdown. */
+Test(spent_lmdb, keeps_every_answered_record_when_shut_down_under_load)
+{
+	struct spent_store *s = t_open_lmdb();
+	struct drain_arg args[8];
+	pthread_t th[8];
+	struct spent_stats st;
+	struct timespec pause = { 0, 150 * 1000 * 1000 };
+	uint8_t key[32], nonce[32];
+	uint64_t total = 0;
+	unsigned i;
+	uint32_t j;
+
+	for (i = 0; i < 8; i++) {
+		memset(&args[i], 0, sizeof(args[i]));
+		args[i].s = s;
+		args[i].salt = (uint8_t)(0xd0 + i);
+		cr_assert_eq(pthread_create(&th[i], NULL, drain_main, &args[i]), 0);
+	}
+	nanosleep(&pause, NULL);
+	spent_shutdown(s);
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		cr_expect_eq(args[i].last, PP_ERR_UNAVAILABLE);
+		cr_expect_eq(args[i].late_ok, 0);
+		total += args[i].ok;
+	}
+	cr_expect_gt(total, 0);
+	spent_stats_get(s, &st);
+	cr_expect_eq(st.recorded, total);
+	spent_close(s);
+
+	s = t_open_lmdb();
+	t_key(key, 0x77);
+	for (i = 0; i < 8; i++) {
+		for (j = 0; j < args[i].ok; j++) {
+			t_nonce(nonce, j, args[i].salt);
+			cr_expect_eq(spent_contains(s, key, nonce), PP_ERR_SPENT,
+				     "thread %u nonce %u", i, j);
+		}
+	}
+	spent_close(s);
+}
+
+Test(spent_lmdb, refuses_when_directory_unusable)
+{
+	struct spent_config cfg;
+	struct spent_store *s = (struct spent_store *)1;
+	char err[256], path[128];
+	int rc;
+
+	/* a data directory that does not exist */
+	t_lmdb_cfg(&cfg);
+	snprintf(path, sizeof(path), "%s/missing", t_dir);
+	cfg.data_dir = path;
+	rc = spent_open(&cfg, &s, err, sizeof(err));
+	cr_expect_eq(rc, PP_ERR_IO);
+	cr_expect_null(s);
+	cr_expect(strstr(err, "missing/spent") != NULL, "err: %s", err);
+
+	/* a spent directory others can read */
+	snprintf(path, sizeof(path), "%s/spent", t_dir);
+	cr_assert_eq(mkdir(path, 0755), 0);
+	cr_assert_eq(chmod(path, 0755), 0);
+	t_lmdb_cfg(&cfg);
+	rc = spent_open(&cfg, &s, err, sizeof(err));
+	cr_expect_eq(rc, PP_ERR_PERM);
+	cr_expect(strstr(err, "chmod 700") != NULL, "err: %s", err);
+
+	/* no data directory at all */
+	t_lmdb_cfg(&cfg);
+	cfg.data_dir = NULL;
+	rc = spent_open(&cfg, &s, err, sizeof(err));
+	cr_expect_eq(rc, PP_ERR_CONFIG);
+	cr_expect(err[0] != '\0');
+}
+
+/* ---- redis ----------------------------------------------------------------- */
+
+Test(spent_redis, records_once_when_redeemed_twice)
+{
+	struct spent_store *s = t_open_redis();
+
+	cr_expect_str_eq(spent_backend_name(s), "redis");
+	check_first_then_spent(s);
+	spent_close(s);
+}
+
+Test(spent_redis, exactly_one_wins_when_threads_race)
+{
+	struct spent_store *s = t_open_redis();
+	struct spent_stats st;
+
+	check_race(s, 200, 2);
+	spent_stats_get(s, &st);
+	cr_expect_eq(st.recorded, 200);
+	cr_expect_eq(st.unavailable, 0);
+	spent_close(s);
+}
+
+Test(spent_redis, drops_only_that_key_when_key_retired)
+{
+	struct spent_store *s = t_open_redis();
+
+	/* several SCAN pages */
+	check_drop_key(s, 2500);
+	spent_close(s);
+}
+
+/* Raw access to the test server, to look behind the store. */
+static redisContext *t_raw(unsigned db)
+{
+	struct timeval tv = { 1, 0 };
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", (int)t_redis.port, tv);
+	redisReply *r;
+
+	cr_assert(c != NULL && c->err == 0);
+	if (t_redis.password[0] != '\0') {
+		r = redisCommand(c, "AUTH %s", t_redis.password);
+		cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS);
+		freeReplyObject(r);
+	}
+	r = redisCommand(c, "SELECT %u", db);
+	cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS);
+	freeReplyObject(r);
+	return c;
+}
+
+static long long t_raw_int(redisContext *c, const char *cmd, const char *key)
+{
+	redisReply *r = redisCommand(c, "%s %s", cmd, key);
+	long long v;
+
+	cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER, "%s", cmd);
+	v = r->integer;
+	freeReplyObject(r);
+	return v;
+}
+
+Test(spent_redis, stores_one_key_with_expiry_when_recorded)
+{
+	struct spent_config cfg;
+	struct spent_store *s;
+	redisContext *raw;
+	uint8_t key[32], nonce[32];
+	char name[256];
+	int64_t exp = t_later() + 12345;
+	size_t i;
+
+	t_redis_cfg(&cfg);
+	cfg.redis_prefix = "ppt:";
+	s = t_open_cfg(&cfg);
+	t_key(key, 0xab);
+	t_nonce(nonce, 7, 0xcd);
+	cr_assert_eq(spent_check_and_record(s, key, nonce, exp), 0);
+
+	strcpy(name, "ppt:");
+	for (i = 0; i < 32; i++)
+		strcat(name, "ab");
+	strcat(name, ":000000");
+	strcat(name, "07");
+	for (i = 4; i < 32; i++)
+		strcat(name, "cd");
+	raw = t_raw(0);
+	cr_expect_eq(t_raw_int(raw, "EXISTS", name), 1, "key %s", name);
+	/* Redis 7: the absolute expiry is what was asked for */
+	cr_expect_eq(t_raw_int(raw, "EXPIRETIME", name), exp);
+	redisFree(raw);
+	spent_close(s);
+}
+
+/* SCAN patterns treat * ? [ ] \ specially; a prefix holding them must not
+ * make a drop reach another prefix's records. */
+Test(spent_redis, drops_only_own_prefix_when_prefix_has_glob_characters)
+{
+	struct spent_config cfg;
+	struct spent_store *a, *b;
+	uint8_t key[32], nonce[32];
+	uint64_t removed = 0;
+	uint32_t i;
+
+	t_redis_cfg(&cfg);
+	cfg.redis_prefix = "a*[x]?\\:";
+	a = t_open_cfg(&cfg);
+	cfg.redis_prefix = "aQxZ:";   /* what the unescaped pattern would match */
+	b = t_open_cfg(&cfg);
+	t_key(key, 0x12);
+	fill(a, key, 0x01, 30, 2);
+	fill(b, key, 0x01, 30, 2);
+	cr_assert_eq(spent_drop_key(a, key, &removed), 0);
+	cr_expect_eq(removed, 30);
+	for (i = 0; i < 30; i++) {
+		t_nonce(nonce, i, 0x01);
+		cr_expect_eq(spent_contains(a, key, nonce), 0);
+		cr_expect_eq(spent_contains(b, key, nonce), PP_ERR_SPENT);
+	}
+	spent_close(a);
+	spent_close(b);
+}
+
+Test(spent_redis, authenticates_and_selects_when_configured)
+{
+	struct spent_config cfg;
+	struct spent_store *s, *wrong;
+	redisContext *raw;
+	uint8_t key[32], nonce[32];
+	char name[256], hex[65];
+	size_t i;
+
+	/* a fresh server that wants a password */
+	tu_redis_free(&t_redis);
+	memset(&t_redis, 0, sizeof(t_redis));
+	strcpy(t_redis.password, "s3cret pass");
+	tu_redis_start(&t_redis);
+
+	t_redis_cfg(&cfg);
+	cfg.redis_password = "s3cret pass";
+	cfg.redis_db = 3;
+	cfg.redis_prefix = "db3:";
+	s = t_open_cfg(&cfg);
+	cfg.redis_password = "wrong";
+	wrong = t_open_cfg(&cfg);
+
+	t_key(key, 0x21);
+	t_nonce(nonce, 1, 0x00);
+	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
+	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), PP_ERR_SPENT);
+	cr_expect_eq(spent_check_and_record(wrong, key, nonce, t_later()),
+		     PP_ERR_UNAVAILABLE);
+	cr_expect_eq(spent_contains(wrong, key, nonce), PP_ERR_UNAVAILABLE);
+
+	strcpy(name, "db3:");
+	for (i = 0; i < 32; i++)
+		strcat(name, "21");
+	strcat(name, ":");
+	for (i = 0; i < 32; i++)
+		hex[2 * i] = '0', hex[2 * i + 1] = '0';
+	hex[7] = '1';
+	hex[64] = '\0';
+	strcat(name, hex);
+	raw = t_raw(3);
+	cr_expect_eq(t_raw_int(raw, "EXISTS", name), 1, "key %s", name);
+	redisFree(raw);
+	raw = t_raw(0);
+	cr_expect_eq(t_raw_int(raw, "EXISTS", name), 0);
+	redisFree(raw);
+	spent_close(wrong);
+	spent_close(s);
+}
+
+/* The time one call takes, and its answer. */
+static int t_timed_record(struct spent_store *s, uint32_t i, double *secs)
+{
+	uint8_t key[32], nonce[32];
+	double t0 = t_now();
+	int rc;
+
+	t_key(key, 0x31);
+	t_nonce(nonce, i, 0x00);
+	rc = spent_check_and_record(s, key, nonce, t_later());
+	*secs = t_now() - t0;
+	return rc;
+}
+
+/* Polls until a new record succeeds (the back-off is short). */
+static void t_wait_recovered(struct spent_store *s, uint32_t from)
+{
+	double secs;
+	uint32_t i;
+
+	for (i = from; i < from + 500; i++) {
+		struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+		if (t_timed_record(s, i, &secs) == 0)
+			return;
+		nanosleep(&pause, NULL);
+	}
+	cr_assert_fail("the store did not recover");
+}
+
+Test(spent_redis, answers_unavailable_then_recovers_when_server_restarts)
+{
+	struct spent_store *s = t_open_redis();
+	struct spent_stats st;
+	uint8_t key[32], nonce[32];
+	uint64_t removed;
+	double secs;
+	uint32_t i;
+
+	cr_assert_eq(t_timed_record(s, 0, &secs), 0);
+	tu_redis_signal(&t_redis, SIGKILL);
+	for (i = 1; i < 20; i++) {
+		cr_expect_eq(t_timed_record(s, i, &secs), PP_ERR_UNAVAILABLE);
+		/* bounded by the 300 ms timeout, and in practice much less */
+		cr_expect_lt(secs, 1.0, "call %u took %.3f s", i, secs);
+	}
+	t_key(key, 0x31);
+	t_nonce(nonce, 0, 0x00);
+	cr_expect_eq(spent_contains(s, key, nonce), PP_ERR_UNAVAILABLE);
+	cr_expect_eq(spent_drop_key(s, key, &removed), PP_ERR_UNAVAILABLE);
+
+	tu_redis_start(&t_redis);   /* same port, empty */
+	t_wait_recovered(s, 100);
+	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
+	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), PP_ERR_SPENT);
+	spent_stats_get(s, &st);
+	cr_expect_geq(st.reconnects, 2);
+	cr_expect_gt(st.unavailable, 0);
+	spent_close(s);
+}
+
+/* A server that accepts but never answers: the command timeout ends the
+ * wait, and the answer is "unavailable". */
+Test(spent_redis, answers_unavailable_within_timeout_when_server_hangs)
+{
+	struct spent_store *s = t_open_redis();
+	double secs;
+
+	cr_assert_eq(t_timed_record(s, 0, &secs), 0);
+	tu_redis_signal(&t_redis, SIGSTOP);
+	cr_expect_eq(t_timed_record(s, 1, &secs), PP_ERR_UNAVAILABLE);
+	cr_expect_geq(secs, 0.25, "took %.3f s", secs);
+	cr_expect_lt(secs, 1.5, "took %.3f s", secs);
+	tu_redis_signal(&t_redis, SIGCONT);
+	t_wait_recovered(s, 100);
+	spent_close(s);
+}
+
+Test(spent_redis, opens_and_connects_later_when_server_down_at_start)
+{
+	struct spent_store *s;
+	double secs;
+
+	tu_redis_signal(&t_redis, SIGKILL);
+	s = t_open_redis();
+	cr_expect_eq(t_timed_record(s, 0, &secs), PP_ERR_UNAVAILABLE);
+	tu_redis_start(&t_redis);
+	t_wait_recovered(s, 100);
+	spent_close(s);
+}
+
+/* ---- configuration --------------------------------------------------------- */
+
+Test(spent, refuses_when_config_bad)
+{
+	static const struct {
+		const char *backend;
+		const char *prefix;
+		unsigned port, pool, timeout;
+		size_t map;
+	} cases[] = {
+		{ "memcached", NULL, 0, 0, 0, 0 },
+		{ "redis", "0123456789012345678901234567890123456789012345678901234567890123456789",
+		  0, 0, 0, 0 },
+		{ "redis", "has space", 0, 0, 0, 0 },
+		{ "redis", NULL, 70000, 0, 0, 0 },
+		{ "redis", NULL, 0, 100000, 0, 0 },
+		{ "redis", NULL, 0, 0, 3600000, 0 },
+		{ "lmdb", NULL, 0, 0, 0, 4096 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct spent_config cfg;
+		struct spent_store *s = (struct spent_store *)1;
+		char err[256] = "stale";
+
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.backend = cases[i].backend;
+		cfg.data_dir = "/nonexistent";
+		cfg.redis_prefix = cases[i].prefix;
+		cfg.redis_port = cases[i].port;
+		cfg.redis_pool_size = cases[i].pool;
+		cfg.redis_timeout_ms = cases[i].timeout;
+		cfg.lmdb_map_size = cases[i].map;
+		cr_expect_eq(spent_open(&cfg, &s, err, sizeof(err)), PP_ERR_CONFIG,
+			     "case %zu", i);
+		cr_expect_null(s, "case %zu", i);
+		cr_expect(err[0] != '\0' && strcmp(err, "stale") != 0,
+			  "case %zu: %s", i, err);
+	}
+}
+
+Test(spent, accepts_null_when_closed_or_asked)
+{
+	struct spent_stats st;
+	uint8_t key[32] = { 0 }, nonce[32] = { 0 };
+	uint64_t removed = 5;
+
+	spent_close(NULL);
+	spent_shutdown(NULL);
+	spent_stats_get(NULL, &st);
+	cr_expect_eq(st.requests, 0);
+	cr_expect_eq(spent_check_and_record(NULL, key, nonce, 1), PP_ERR_ARG);
+	cr_expect_eq(spent_contains(NULL, key, nonce), PP_ERR_ARG);
+	cr_expect_eq(spent_drop_key(NULL, key, &removed), PP_ERR_ARG);
+	cr_expect_eq(removed, 0);
+}
