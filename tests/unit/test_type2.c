@@ -24,14 +24,15 @@ static void assert_bytes(const uint8_t *got, const uint8_t *want, size_t len,
 
 	for (i = 0; i < len && got[i] == want[i]; i++)
 		;
-	cr_assert(i == len, "vector %zu: %s differs at byte %zu of %zu", idx,
-		  what, i, len);
+	cr_assert(i == len, "vector %zu: %s differs at byte %zu of %zu",
+		  idx + 1, what, i, len); /* 1-based, as in the test names */
 }
 
 static void check_type2(size_t idx)
 {
 	const enum bsig_variant v = BSIG_SHA384_PSS_DETERMINISTIC;
 	json_t *vecs = tu_vectors(T2_FILE), *vec = json_array_get(vecs, idx);
+	const size_t no = idx + 1; /* as in the test names */
 	size_t pks_len, ch_len, nonce_len, r_len, salt_len, req_len, resp_len;
 	size_t tok_len, spki_len = 0;
 	uint8_t *pks, *ch, *nonce, *r, *salt, *req, *resp, *tok;
@@ -43,7 +44,7 @@ static void check_type2(size_t idx)
 	struct tok_token parsed;
 	EVP_PKEY *sk, *pk = NULL;
 
-	cr_assert(vec != NULL, "no vector %zu", idx);
+	cr_assert(vec != NULL, "no vector %zu", no);
 	sk = tu_rsa_from_pem_hex(vec, "skS");
 	pks = tu_hex_field(vec, "pkS", &pks_len);
 	ch = tu_hex_field(vec, "token_challenge", &ch_len);
@@ -56,52 +57,52 @@ static void check_type2(size_t idx)
 	cr_assert(pks_len == SPKI_RSA2048_LEN && nonce_len == TOK_NONCE_LEN &&
 		  salt_len == BSIG_SALT_LEN && req_len == TOK_REQUEST_LEN &&
 		  resp_len == TOK_RESPONSE_LEN && tok_len == TOK_TOKEN_LEN,
-		  "vector %zu: field sizes", idx);
+		  "vector %zu: field sizes", no);
 
 	/* the key form: encoding the private key's public half gives pkS */
 	cr_assert_eq(spki_encode(sk, spki, sizeof(spki), &spki_len), 0);
-	cr_assert_eq(spki_len, pks_len, "vector %zu: SPKI length", idx);
+	cr_assert_eq(spki_len, pks_len, "vector %zu: SPKI length", no);
 	assert_bytes(spki, pks, pks_len, idx, "pkS");
 	/* key id = SHA-256(pkS); the token carries it, the request its last byte */
 	spki_key_id(pks, pks_len, key_id);
 	assert_bytes(tok + 2 + TOK_NONCE_LEN + TOK_DIGEST_LEN, key_id,
 		     SPKI_KEY_ID_LEN, idx, "token_key_id");
 	cr_assert_eq(spki_truncated_id(key_id), req[2],
-		     "vector %zu: truncated key id", idx);
+		     "vector %zu: truncated key id", no);
 	cr_assert_eq(spki_truncated_id(key_id), key_id[SPKI_KEY_ID_LEN - 1]);
 
 	/* client: decode pkS, build token_input, blind with the given salt, r */
-	cr_assert_eq(spki_decode(pks, pks_len, &pk), 0, "vector %zu", idx);
-	cr_assert(EVP_PKEY_eq(pk, sk) == 1, "vector %zu: decoded key differs", idx);
+	cr_assert_eq(spki_decode(pks, pks_len, &pk), 0, "vector %zu", no);
+	cr_assert(EVP_PKEY_eq(pk, sk) == 1, "vector %zu: decoded key differs", no);
 	SHA256(ch, ch_len, digest);
 	tok_token_input(TOK_TYPE_BLIND_RSA, nonce, digest, key_id, input);
 	assert_bytes(input, tok, TOK_INPUT_LEN, idx, "token_input");
 	cr_assert_eq(bsig_blind(pk, v, input, sizeof(input), salt, r, r_len,
-				blinded, inv, TOK_NK), 0, "vector %zu: blind", idx);
+				blinded, inv, TOK_NK), 0, "vector %zu: blind", no);
 	tok_request_encode(spki_truncated_id(key_id), blinded, request);
 	assert_bytes(request, req, TOK_REQUEST_LEN, idx, "token_request");
 
 	/* issuer: BlindSign of the request's blinded message */
 	cr_assert_eq(bsig_signer_new(sk, 1, &signer), 0);
 	cr_assert_eq(bsig_blind_sign(signer, req + 3, TOK_NK, bsig, sizeof(bsig)),
-		     0, "vector %zu: blind_sign", idx);
+		     0, "vector %zu: blind_sign", no);
 	assert_bytes(bsig, resp, TOK_RESPONSE_LEN, idx, "token_response");
 
 	/* client: Finalize gives the published token, which verifies */
 	cr_assert_eq(bsig_finalize(pk, v, input, sizeof(input), resp, inv, auth,
-				   sizeof(auth)), 0, "vector %zu: finalize", idx);
+				   sizeof(auth)), 0, "vector %zu: finalize", no);
 	tok_token_encode(input, auth, token);
 	assert_bytes(token, tok, TOK_TOKEN_LEN, idx, "token");
 	cr_assert_eq(tok_token_decode(tok, tok_len, &parsed), 0);
 	cr_assert_eq(bsig_verify(pk, v, parsed.input, TOK_INPUT_LEN,
 				 parsed.authenticator, TOK_NK), 0,
-		     "vector %zu: token does not verify", idx);
+		     "vector %zu: token does not verify", no);
 	/* a token for another nonce does not */
 	tok[2] ^= 0x01;
 	cr_assert_eq(tok_token_decode(tok, tok_len, &parsed), 0);
 	cr_assert_eq(bsig_verify(pk, v, parsed.input, TOK_INPUT_LEN,
 				 parsed.authenticator, TOK_NK), PP_ERR_VERIFY,
-		     "vector %zu: altered token verifies", idx);
+		     "vector %zu: altered token verifies", no);
 
 	bsig_signer_free(signer);
 	EVP_PKEY_free(sk);
