@@ -1,0 +1,155 @@
+/* Token redemption: decode, find the key, match the challenge, verify, spend.
+ * See redemption.h for the contract. */
+#include "issuer/redemption.h"
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto/bsig.h"
+#include "crypto/pp_err.h"
+#include "crypto/token.h"
+#include "issuer/spent.h"
+#include "keys/keyset.h"
+
+static int rdm_invalid(struct rdm_result *out, const char *reason, int code)
+{
+	out->verdict = RDM_INVALID;
+	out->reason = reason;
+	out->code = code;
+	return 0;
+}
+
+/* Whether the token was made for this challenge: the same token type, and
+ * challenge_digest = SHA-256 of the challenge exactly as given. */
+static int rdm_challenge_check(const struct tok_token *t,
+			       const uint8_t *challenge, size_t challenge_len,
+			       struct rdm_result *out, int *matched)
+{
+	struct tok_challenge c;
+	uint8_t digest[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	int rc;
+
+	*matched = 0;
+	rc = tok_challenge_decode(challenge, challenge_len, &c);
+	if (rc != 0)
+		return rdm_invalid(out, "malformed", rc);
+	if (c.token_type != t->token_type)
+		return rdm_invalid(out, "challenge_mismatch", PP_ERR_CHALLENGE);
+	if (EVP_Digest(challenge, challenge_len, digest, &dlen, EVP_sha256(),
+		       NULL) != 1 || dlen != TOK_DIGEST_LEN)
+		return PP_ERR_INTERNAL;
+	if (CRYPTO_memcmp(digest, t->challenge_digest, TOK_DIGEST_LEN) != 0)
+		return rdm_invalid(out, "challenge_mismatch", PP_ERR_CHALLENGE);
+	*matched = 1;
+	return 0;
+}
+
+int rdm_redeem(const struct rdm_service *svc, const struct ks_keyset *ks,
+	       const uint8_t *token, size_t token_len,
+	       const uint8_t *challenge, size_t challenge_len, int spend,
+	       struct rdm_result *out)
+{
+	const struct ks_entry *e;
+	struct tok_token t;
+	int rc, matched;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (svc == NULL || svc->store == NULL || ks == NULL || out == NULL ||
+	    (token == NULL && token_len != 0))
+		return PP_ERR_ARG;
+
+	if (token == NULL) {
+		rc = rdm_invalid(out, "malformed", PP_ERR_TRUNCATED);
+		goto cleanup;
+	}
+	rc = tok_token_decode(token, token_len, &t);
+	if (rc == PP_ERR_TOKEN_TYPE) {
+		rc = rdm_invalid(out, "unsupported_token_type", rc);
+		goto cleanup;
+	}
+	if (rc != 0) {
+		rc = rdm_invalid(out, "malformed", rc);
+		goto cleanup;
+	}
+	out->token_type = t.token_type;
+	memcpy(out->key_id, t.token_key_id, sizeof(out->key_id));
+	memcpy(out->nonce, t.nonce, sizeof(out->nonce));
+
+	e = ks_keyset_verifier(ks, t.token_key_id);
+	if (e == NULL || e->verifier == NULL || e->meta.token_type != t.token_type) {
+		rc = rdm_invalid(out, "unknown_key", PP_ERR_UNKNOWN_KEY);
+		goto cleanup;
+	}
+
+	if (challenge != NULL) {
+		rc = rdm_challenge_check(&t, challenge, challenge_len, out, &matched);
+		if (rc != 0 || !matched)
+			goto cleanup;
+	}
+
+	rc = bsig_verifier_verify(e->verifier, t.input, TOK_INPUT_LEN,
+				  t.authenticator, TOK_NK);
+	if (rc == PP_ERR_VERIFY || rc == PP_ERR_MSG_RANGE || rc == PP_ERR_LENGTH) {
+		rc = rdm_invalid(out, "bad_signature", rc);
+		goto cleanup;
+	}
+	if (rc != 0)
+		goto cleanup;   /* the verifier itself failed: not the token's fault */
+
+	/* the token is genuine: only now ask the store */
+	if (spend)
+		rc = spent_check_and_record(svc->store, t.token_key_id, t.nonce,
+					    rdm_record_expiry(svc, &e->meta,
+							      (int64_t)time(NULL)));
+	else
+		rc = spent_contains(svc->store, t.token_key_id, t.nonce);
+	if (rc == 0) {
+		out->verdict = RDM_VALID;
+	} else if (rc == PP_ERR_SPENT) {
+		out->verdict = RDM_SPENT;
+		out->code = rc;
+	} else {
+		out->verdict = RDM_UNAVAILABLE;
+		out->code = PP_ERR_UNAVAILABLE;
+	}
+	rc = 0;
+
+cleanup:
+	/* failed verifications leave entries behind; do not let them leak into
+	 * the next request on this thread */
+	ERR_clear_error();
+	if (rc != 0)
+		out->verdict = RDM_NONE;
+	return rc;
+}
+
+int64_t rdm_record_expiry(const struct rdm_service *svc,
+			  const struct ks_meta *meta, int64_t now)
+{
+	int64_t horizon = RDM_DEFAULT_HORIZON, exp;
+
+	if (svc != NULL && svc->default_horizon > 0)
+		horizon = svc->default_horizon;
+	exp = meta != NULL && meta->retire_after > 0 ? meta->retire_after :
+	      now + horizon;
+	if (exp < now + RDM_MIN_RECORD_TTL)
+		exp = now + RDM_MIN_RECORD_TTL;
+	return exp;
+}
+
+const char *rdm_verdict_name(enum rdm_verdict v)
+{
+	switch (v) {
+	case RDM_VALID: return "valid";
+	case RDM_SPENT: return "spent";
+	case RDM_INVALID: return "invalid";
+	case RDM_UNAVAILABLE: return "unavailable";
+	case RDM_NONE: break;
+	}
+	return "none";
+}
