@@ -17,9 +17,11 @@ struct bsig_signer;
 struct bsig_verifier;
 
 struct ks_entry {
-	struct ks_meta meta;            /* id, truncated id, type, times */
+	struct ks_meta meta;            /* id, truncated id, type, times;
+					 * retire_after is the effective one */
 	enum ks_state state;            /* effective state at build time */
-	uint8_t *spki;                  /* RFC 9578 public key form */
+	uint8_t *spki;                  /* RFC 9578 public key form (points
+					 * into meta) */
 	size_t spki_len;
 	int published;                  /* listed in the directory */
 	struct bsig_signer *signer;     /* non-NULL only for the active key */
@@ -32,7 +34,8 @@ struct ks_keyset {
 	char *directory;            /* JSON body of the issuer directory */
 	size_t directory_len;
 	char etag[48];              /* strong ETag, quoted: "\"...\"" */
-	time_t last_modified;       /* newest created/not-before among published */
+	time_t last_modified;       /* newest key event (creation, activation,
+				     * retirement) at or before the build */
 	char fingerprint[65];       /* hex digest of the on-disk state it reflects */
 	int64_t next_change;        /* when a state transition is due (0 = none) */
 	/* reference count; private to keyset.c */
@@ -43,12 +46,21 @@ struct ks_keyset_opts {
 	const char *issuer_request_uri; /* "/token-request" or an absolute URL */
 	unsigned signer_slots;          /* bsig_signer_new nslots (0 = default) */
 	unsigned max_published;         /* per token type (default 2) */
+	int64_t overlap;                /* seconds a superseded key verifies
+					 * when its retire-after was not
+					 * recorded (0 = KL_DEFAULT_OVERLAP) */
 };
 
 /* Builds a snapshot of the store's keys as of now (unix seconds). Keys that
- * fail to load are skipped and reported in err (the snapshot still builds).
- * Returns 0, or an error when nothing usable could be read.
- * The caller owns one reference. */
+ * fail to load are skipped and reported in err and to the store's reporter
+ * (the snapshot still builds): the private keys of the active key and of
+ * published pending keys are loaded (the latter only to check them, so a
+ * key that cannot sign is never announced); a key that fails is left out
+ * and the lifecycle re-evaluated without it. The fingerprint is taken
+ * before the keys are read, so a change racing with the build shows up as
+ * a changed fingerprint at the next poll.
+ * Returns 0, or an error when nothing usable could be read (no key at all
+ * could be loaded). The caller owns one reference. */
 int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 		    int64_t now, struct ks_keyset **out, char *err,
 		    size_t errlen);

@@ -1,12 +1,32 @@
 /* The on-disk key store under <data-dir>/keys/: one PKCS#8 private key file
  * and one metadata file per key, written atomically, mode 0600 in a 0700
  * directory, optionally sealed with a key-encryption secret. The only code
- * that reads or writes key files. */
+ * that reads or writes key files.
+ *
+ * Layout of <data-dir>/keys/:
+ *   store.json     format version; whether keys are sealed, and how (KDF
+ *                  salt and a sealed check value that detects a wrong secret)
+ *   <id>.key       private key: PKCS#8 DER, or a sealed blob of it
+ *   <id>.json      metadata: ids, token type, times, stored state, public key
+ *   .lock          flock()ed by writers, so several processes sharing one
+ *                  data dir never interleave changes
+ * where <id> is the 64-hex-digit key id (SHA-256 of the RFC 9578 key form).
+ *
+ * Every function that a person acts on takes a message buffer (err, errlen;
+ * may be NULL): the first error wins and says what to do. */
 #ifndef PP_KS_STORE_H
 #define PP_KS_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* OpenSSL's EVP_PKEY, named without its headers so that layers above keys/
+ * that must not see OpenSSL can include this file. */
+struct evp_pkey_st;
+
+#define KS_TOKEN_TYPE_BLIND_RSA 0x0002
+#define KS_KEY_BITS 2048
+#define KS_SPKI_MAX 1100   /* >= SPKI_MAX_LEN of crypto/spki.h */
 
 enum ks_state {
 	KS_PENDING,   /* published, not yet signing */
@@ -24,8 +44,133 @@ struct ks_meta {
 	int64_t not_before;     /* unix seconds */
 	int64_t retire_after;   /* unix seconds; 0 = not scheduled */
 	enum ks_state state;    /* as stored; see the lifecycle for the effective one */
+	uint8_t spki[KS_SPKI_MAX];   /* RFC 9578 public key form; id = SHA-256 of it */
+	size_t spki_len;
 };
 
+/* "pending", "active", "retiring", "retired". */
+const char *ks_state_name(enum ks_state s);
+/* Parses a state name; returns 0 or PP_ERR_ARG. */
+int ks_state_parse(const char *name, enum ks_state *out);
+
+/* ---- key-encryption secret ----
+ * WARNING: a ks_secret holds the key that unseals every private key of a
+ * store; it lives in sodium_malloc'd memory and is wiped by ks_secret_free. */
+struct ks_secret;
+
+/* A raw 32-byte key. */
+int ks_secret_from_bytes(const uint8_t key[32], struct ks_secret **out);
+/* A passphrase, stretched with Argon2id and the store's salt when the store
+ * is opened. Must not be empty. */
+int ks_secret_from_passphrase(const char *pass, struct ks_secret **out,
+			      char *err, size_t errlen);
+/* 32 bytes given as 64 hex digits or as (url-safe or standard) base64. */
+int ks_secret_from_text(const char *text, struct ks_secret **out, char *err,
+			size_t errlen);
+/* A file holding exactly 32 raw bytes, or their hex/base64 text (a final
+ * newline is allowed). Refused when group or others can read it. */
+int ks_secret_from_file(const char *path, struct ks_secret **out, char *err,
+			size_t errlen);
+/* From PPISSUER_KEY_SECRET (hex/base64 key) or PPISSUER_KEY_PASSPHRASE.
+ * *out stays NULL (and 0 is returned) when neither is set; both set is an
+ * error. */
+int ks_secret_from_env(struct ks_secret **out, char *err, size_t errlen);
+void ks_secret_free(struct ks_secret *s);
+
+/* ---- the store ---- */
 struct ks_store;
+
+/* Opens <data_dir>/keys, creating data_dir and keys (mode 0700) when
+ * missing. Refuses a keys directory that group or others can access
+ * (PP_ERR_PERM, with the chmod to run). With secret non-NULL the store is
+ * sealed: a new store becomes sealed; an existing sealed store must match
+ * (else PP_ERR_DECRYPT, nothing written); an existing store with unsealed
+ * keys is refused (PP_ERR_CONFIG). A sealed store opened without a secret
+ * lists and exports public keys but cannot load or create private keys.
+ * secret is not taken over and may be freed after the call.
+ * Leftover temporary files of interrupted writes are removed when no other
+ * process is writing. Free with ks_store_close. */
+int ks_store_open(const char *data_dir, const struct ks_secret *secret,
+		  struct ks_store **out, char *err, size_t errlen);
+void ks_store_close(struct ks_store *st);
+
+/* The keys directory path ("<data_dir>/keys"). */
+const char *ks_store_dir(const struct ks_store *st);
+/* Whether private keys are stored sealed. */
+int ks_store_is_sealed(const struct ks_store *st);
+
+/* Where problems with single entries go (corrupt metadata, a key file that
+ * will not load) while the operation goes on with the other keys. Without a
+ * reporter they only reach the err buffer of the call. */
+void ks_store_set_reporter(struct ks_store *st,
+			   void (*fn)(void *ctx, const char *msg), void *ctx);
+
+/* Serializes writers across processes (flock on keys/.lock). Recursive
+ * within one store handle. Every mutating function below takes it itself;
+ * take it around a read-decide-write sequence. */
+int ks_store_lock(struct ks_store *st, char *err, size_t errlen);
+void ks_store_unlock(struct ks_store *st);
+
+/* Lists the metadata of every key, sorted by token type, not-before,
+ * creation time and id. Entries that cannot be read are skipped and
+ * reported (never abort the listing). *out is malloc'd (free()); it is NULL
+ * with *n == 0 for an empty store. */
+int ks_store_list(struct ks_store *st, struct ks_meta **out, size_t *n,
+		  char *err, size_t errlen);
+
+/* Finds a key by its id in hex, or by an unambiguous prefix of at least 4
+ * hex digits. PP_ERR_NOT_FOUND, or PP_ERR_ARG when ambiguous. */
+int ks_store_find(struct ks_store *st, const char *id, struct ks_meta *out,
+		  char *err, size_t errlen);
+
+/* Loads the private key of m: refuses a key file readable by group or
+ * others (PP_ERR_PERM), unseals it (PP_ERR_DECRYPT for a wrong secret or a
+ * tampered file), checks it is RSA-2048 with e = 65537 and that its public
+ * key matches m's id (PP_ERR_CORRUPT otherwise). The key bytes are wiped;
+ * the caller frees *out with EVP_PKEY_free. */
+int ks_store_key_load(struct ks_store *st, const struct ks_meta *m,
+		      struct evp_pkey_st **out, char *err, size_t errlen);
+
+/* Generates an RSA-2048 key (e = 65537) for token_type, created at now and
+ * signing from not_before, and stores it (stored state pending or active by
+ * not_before). Retries until its truncated id differs from that of every key
+ * not retired at now. *out (optional) gets its metadata. */
+int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
+		      int64_t not_before, struct ks_meta *out, char *err,
+		      size_t errlen);
+
+/* Imports an existing RSA-2048 private key (PKCS#8 or PKCS#1, PEM or DER;
+ * not passphrase-protected) read from path. Refused when its truncated id
+ * collides with a key not retired at now (PP_ERR_EXISTS) or the key is
+ * already stored. */
+int ks_store_import_file(struct ks_store *st, const char *path,
+			 uint16_t token_type, int64_t now, int64_t not_before,
+			 struct ks_meta *out, char *err, size_t errlen);
+/* Same, from bytes in memory (not taken over; not wiped). */
+int ks_store_import(struct ks_store *st, const uint8_t *key, size_t len,
+		    uint16_t token_type, int64_t now, int64_t not_before,
+		    struct ks_meta *out, char *err, size_t errlen);
+
+/* Rewrites a key's metadata with m's state, not-before and retire-after
+ * (ids, type, creation time and public key cannot change).
+ * PP_ERR_NOT_FOUND when the key is not stored. */
+int ks_store_update(struct ks_store *st, const struct ks_meta *m, char *err,
+		    size_t errlen);
+
+/* Deletes a key's metadata and private key file. */
+int ks_store_delete(struct ks_store *st, const char *id_hex, char *err,
+		    size_t errlen);
+
+/* A digest (64 hex digits) of what the store holds: store.json, every
+ * metadata file's name and contents, and every key file's name, size, inode
+ * and modification time. It changes whenever a key is added, changed or
+ * removed, so a server can poll it cheaply. */
+int ks_store_fingerprint(struct ks_store *st, char out[65]);
+
+/* ---- test hook ---- */
+/* Replaces RSA key generation (NULL restores it): fn returns a new key
+ * reference in *out. Lets tests force truncated-id collisions. */
+void ks_store_set_keygen(struct ks_store *st,
+			 int (*fn)(void *ctx, struct evp_pkey_st **out), void *ctx);
 
 #endif

@@ -1,0 +1,283 @@
+/* Adding keys to the store: generation and import.
+ *
+ * A TokenRequest names its key only by the last byte of the key id, so two
+ * keys that may both sign or verify must never share that byte: generation
+ * draws again until the byte is free among the keys not yet retired, and an
+ * import that collides is refused. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "crypto/pp_err.h"
+#include "keys/store_int.h"
+
+/* With at most a few dozen live keys a draw collides with probability
+ * < 1/8, so 64 failures in a row mean the id space is exhausted. */
+#define KEYGEN_ATTEMPTS 64
+
+void ks_store_set_keygen(struct ks_store *st,
+			 int (*fn)(void *ctx, EVP_PKEY **out), void *ctx)
+{
+	st->keygen = fn;
+	st->keygen_ctx = ctx;
+}
+
+static int keygen_default(EVP_PKEY **out)
+{
+	*out = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)KS_KEY_BITS);
+	ERR_clear_error();
+	return *out ? 0 : PP_ERR_INTERNAL;
+}
+
+/* A key still in use at now: neither marked retired nor past a retirement
+ * that was decided for it. */
+static int key_live(const struct ks_meta *k, int64_t now)
+{
+	if (k->state == KS_RETIRED)
+		return 0;
+	if (k->state == KS_RETIRING && k->retire_after != 0 &&
+	    k->retire_after <= now)
+		return 0;
+	return 1;
+}
+
+static const struct ks_meta *find_conflict(const struct ks_meta *list,
+					   size_t n, const struct ks_meta *m,
+					   int64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (memcmp(list[i].key_id, m->key_id, sizeof(m->key_id)) == 0)
+			return &list[i];
+		if (key_live(&list[i], now) &&
+		    list[i].truncated_id == m->truncated_id)
+			return &list[i];
+	}
+	return NULL;
+}
+
+static void meta_init(struct ks_meta *m, uint16_t token_type, int64_t now,
+		      int64_t not_before)
+{
+	memset(m, 0, sizeof(*m));
+	m->token_type = token_type;
+	m->created = now;
+	m->not_before = not_before;
+	m->state = not_before > now ? KS_PENDING : KS_ACTIVE;
+}
+
+static int check_args(struct ks_store *st, uint16_t token_type, int64_t now,
+		      int64_t not_before, char *err, size_t errlen)
+{
+	if (token_type != KS_TOKEN_TYPE_BLIND_RSA) {
+		ks_errf(err, errlen, "token type %u is not supported; only 2 "
+			"(blind RSA) is", (unsigned)token_type);
+		return PP_ERR_TOKEN_TYPE;
+	}
+	if (now < 0 || not_before < 0) {
+		ks_errf(err, errlen, "times must not be before 1970");
+		return PP_ERR_ARG;
+	}
+	if (st->sealed && st->kek == NULL) {
+		ks_errf(err, errlen, "the key store %s is sealed; give its "
+			"key-encryption secret (--key-secret-file, "
+			"PPISSUER_KEY_SECRET or PPISSUER_KEY_PASSPHRASE)", st->dir);
+		return PP_ERR_CONFIG;
+	}
+	return 0;
+}
+
+int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
+		      int64_t not_before, struct ks_meta *out, char *err,
+		      size_t errlen)
+{
+	struct ks_meta *list = NULL, m;
+	EVP_PKEY *pkey = NULL;
+	size_t n = 0;
+	char lerr[256];
+	int rc, attempt, locked = 0;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (err && errlen)
+		err[0] = '\0';
+	rc = check_args(st, token_type, now, not_before, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = ks_store_lock(st, err, errlen);
+	if (rc != 0)
+		return rc;
+	locked = 1;
+	/* entries that fail to parse are reported by the listing itself */
+	rc = ks_store_list(st, &list, &n, lerr, sizeof(lerr));
+	if (rc != 0) {
+		ks_errf(err, errlen, "%s", lerr);
+		goto cleanup;
+	}
+	rc = PP_ERR_EXISTS;
+	for (attempt = 0; attempt < KEYGEN_ATTEMPTS; attempt++) {
+		EVP_PKEY_free(pkey);
+		pkey = NULL;
+		meta_init(&m, token_type, now, not_before);
+		rc = st->keygen ? st->keygen(st->keygen_ctx, &pkey)
+				: keygen_default(&pkey);
+		if (rc == 0 && pkey == NULL)
+			rc = PP_ERR_INTERNAL;
+		if (rc == 0)
+			rc = ks_pkey_check(pkey, err, errlen);
+		if (rc == 0)
+			rc = ks_pkey_meta(pkey, &m);
+		if (rc != 0) {
+			ks_errf(err, errlen, "key generation failed: %s",
+				pp_err_str(rc));
+			goto cleanup;
+		}
+		if (find_conflict(list, n, &m, now) == NULL)
+			break;
+		rc = PP_ERR_EXISTS;
+	}
+	if (rc != 0) {
+		ks_errf(err, errlen, "no free truncated key id after %d keys; "
+			"retire and prune old keys (ppissuer keys prune)",
+			KEYGEN_ATTEMPTS);
+		goto cleanup;
+	}
+	rc = ks_pkey_store(st, pkey, &m, err, errlen);
+	if (rc == 0 && out)
+		*out = m;
+cleanup:
+	EVP_PKEY_free(pkey);
+	free(list);
+	if (locked)
+		ks_store_unlock(st);
+	return rc;
+}
+
+int ks_store_import(struct ks_store *st, const uint8_t *key, size_t len,
+		    uint16_t token_type, int64_t now, int64_t not_before,
+		    struct ks_meta *out, char *err, size_t errlen)
+{
+	struct ks_meta *list = NULL, m;
+	const struct ks_meta *other;
+	EVP_PKEY *pkey = NULL;
+	size_t n = 0;
+	char lerr[256], why[200] = "";
+	int rc, locked = 0;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (err && errlen)
+		err[0] = '\0';
+	rc = check_args(st, token_type, now, not_before, err, errlen);
+	if (rc != 0)
+		return rc;
+	meta_init(&m, token_type, now, not_before);
+	rc = ks_pkey_parse(key, len, &pkey);
+	if (rc != 0) {
+		ks_errf(err, errlen, "not an unencrypted RSA private key in "
+			"PEM or DER (PKCS#8 or PKCS#1)");
+		goto cleanup;
+	}
+	rc = ks_pkey_check(pkey, why, sizeof(why));
+	if (rc == 0)
+		rc = ks_pkey_meta(pkey, &m);
+	if (rc != 0) {
+		ks_errf(err, errlen, "cannot import: %s", why[0] ? why :
+			pp_err_str(rc));
+		goto cleanup;
+	}
+	rc = ks_store_lock(st, err, errlen);
+	if (rc != 0)
+		goto cleanup;
+	locked = 1;
+	rc = ks_store_list(st, &list, &n, lerr, sizeof(lerr));
+	if (rc != 0) {
+		ks_errf(err, errlen, "%s", lerr);
+		goto cleanup;
+	}
+	other = find_conflict(list, n, &m, now);
+	if (other && memcmp(other->key_id, m.key_id, sizeof(m.key_id)) == 0) {
+		ks_errf(err, errlen, "key %s is already in the store", m.id_hex);
+		rc = PP_ERR_EXISTS;
+		goto cleanup;
+	}
+	if (other) {
+		ks_errf(err, errlen, "the key's truncated id 0x%02x is used by "
+			"key %.16s (%s); retire and prune that key first, or "
+			"import another key", m.truncated_id, other->id_hex,
+			ks_state_name(other->state));
+		rc = PP_ERR_EXISTS;
+		goto cleanup;
+	}
+	rc = ks_pkey_store(st, pkey, &m, err, errlen);
+	if (rc == 0 && out)
+		*out = m;
+cleanup:
+	EVP_PKEY_free(pkey);
+	free(list);
+	if (locked)
+		ks_store_unlock(st);
+	return rc;
+}
+
+int ks_store_import_file(struct ks_store *st, const char *path,
+			 uint16_t token_type, int64_t now, int64_t not_before,
+			 struct ks_meta *out, char *err, size_t errlen)
+{
+	struct stat sb;
+	uint8_t *buf = NULL;
+	ssize_t got;
+	size_t off = 0;
+	int fd, rc;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (err && errlen)
+		err[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ks_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return PP_ERR_IO;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size > KS_KEYFILE_CAP) {
+		ks_errf(err, errlen, "%s is not a key file (not a regular file, "
+			"or larger than %d bytes)", path, KS_KEYFILE_CAP);
+		rc = PP_ERR_ARG;
+		goto cleanup;
+	}
+	buf = sodium_malloc(KS_KEYFILE_CAP + 1);
+	if (buf == NULL) {
+		rc = PP_ERR_NOMEM;
+		goto cleanup;
+	}
+	for (;;) {
+		got = read(fd, buf + off, KS_KEYFILE_CAP + 1 - off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		off += (size_t)got;
+		if (off > KS_KEYFILE_CAP)
+			break;
+	}
+	if (got < 0 || off > KS_KEYFILE_CAP) {
+		ks_errf(err, errlen, "cannot read %s: %s", path,
+			got < 0 ? strerror(errno) : "file too large");
+		rc = PP_ERR_IO;
+		goto cleanup;
+	}
+	rc = ks_store_import(st, buf, off, token_type, now, not_before, out,
+			     err, errlen);
+cleanup:
+	sodium_free(buf);
+	close(fd);
+	return rc;
+}

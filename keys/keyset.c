@@ -1,0 +1,310 @@
+/* Building key-set snapshots: list the store, apply the lifecycle at one
+ * instant, prepare signing and verification contexts, serialize the
+ * directory. A snapshot never changes after it is built; requests share it
+ * through a reference count. */
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "crypto/bsig.h"
+#include "crypto/pp_err.h"
+#include "crypto/spki.h"
+#include "keys/directory.h"
+#include "keys/keyset.h"
+#include "keys/lifecycle.h"
+#include "keys/store_int.h"
+
+#define DEFAULT_URI "/token-request"
+
+struct build {
+	struct ks_meta *all;   /* every listed key */
+	size_t n_all;
+	char *excluded;        /* per all[]: left out because it failed */
+	size_t *orig;          /* per w[]: index into all[] */
+	struct ks_meta *w;     /* keys still considered */
+	struct kl_view *v;
+	size_t nw;
+	EVP_PKEY **pk;         /* per w[]: private keys of the active keys */
+	size_t *idx;           /* preference order (indices into w) */
+};
+
+static void pk_free_all(struct build *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n_all; i++) {
+		EVP_PKEY_free(b->pk[i]);
+		b->pk[i] = NULL;
+	}
+}
+
+static void build_free(struct build *b)
+{
+	if (b->pk)
+		pk_free_all(b);
+	free(b->all);
+	free(b->excluded);
+	free(b->orig);
+	free(b->w);
+	free(b->v);
+	free(b->pk);
+	free(b->idx);
+}
+
+static int build_alloc(struct build *b)
+{
+	size_t n = b->n_all;
+
+	b->excluded = calloc(n, 1);
+	b->orig = calloc(n, sizeof(*b->orig));
+	b->w = calloc(n, sizeof(*b->w));
+	b->v = calloc(n, sizeof(*b->v));
+	b->pk = calloc(n, sizeof(*b->pk));
+	b->idx = calloc(n, sizeof(*b->idx));
+	if (!b->excluded || !b->orig || !b->w || !b->v || !b->pk || !b->idx)
+		return PP_ERR_NOMEM;
+	return 0;
+}
+
+static int needs_private(const struct kl_view *v)
+{
+	return v->state == KS_ACTIVE ||
+	       (v->state == KS_PENDING && v->published);
+}
+
+/* Evaluates the lifecycle over the keys not excluded and loads the private
+ * keys it needs; a key that fails is excluded and the evaluation redone. */
+static void build_settle(struct ks_store *st, struct build *b, int64_t now,
+			 int64_t overlap, unsigned max_published, char *err,
+			 size_t errlen)
+{
+	size_t i;
+
+	for (;;) {
+		long bad = -1;
+
+		b->nw = 0;
+		for (i = 0; i < b->n_all; i++) {
+			if (b->excluded[i])
+				continue;
+			b->orig[b->nw] = i;
+			b->w[b->nw++] = b->all[i];
+		}
+		kl_evaluate(b->w, b->nw, now, overlap, max_published, b->v);
+		for (i = 0; i < b->nw && bad < 0; i++) {
+			char why[400] = "";
+
+			if (!needs_private(&b->v[i]))
+				continue;
+			if (ks_store_key_load(st, &b->w[i], &b->pk[i], why,
+					      sizeof(why)) != 0) {
+				ks_report(st, err, errlen, "key %.16s left out: %s",
+					  b->w[i].id_hex, why);
+				bad = (long)i;
+			} else if (b->v[i].state == KS_PENDING) {
+				EVP_PKEY_free(b->pk[i]); /* only checked */
+				b->pk[i] = NULL;
+			}
+		}
+		if (bad < 0)
+			return;
+		pk_free_all(b);
+		b->excluded[b->orig[bad]] = 1;
+	}
+}
+
+static void entry_clear(struct ks_entry *e)
+{
+	bsig_signer_free(e->signer);
+	bsig_verifier_free(e->verifier);
+	memset(e, 0, sizeof(*e));
+}
+
+static int entry_fill(struct ks_store *st, struct ks_entry *e,
+		      const struct ks_meta *m, const struct kl_view *v,
+		      EVP_PKEY *priv, unsigned slots, char *err, size_t errlen)
+{
+	EVP_PKEY *pub = NULL;
+	int rc = 0;
+
+	memset(e, 0, sizeof(*e));
+	e->meta = *m;
+	e->meta.retire_after = v->retire_after;
+	e->state = v->state;
+	e->published = v->published;
+	e->spki = e->meta.spki;
+	e->spki_len = e->meta.spki_len;
+	if (v->state == KS_ACTIVE)
+		rc = bsig_signer_new(priv, slots, &e->signer);
+	if (rc == 0 && (v->state == KS_ACTIVE || v->state == KS_RETIRING)) {
+		rc = spki_decode(e->spki, e->spki_len, &pub);
+		if (rc == 0)
+			rc = bsig_verifier_new(pub, BSIG_SHA384_PSS_DETERMINISTIC,
+					       &e->verifier);
+	}
+	EVP_PKEY_free(pub);
+	ERR_clear_error();
+	if (rc != 0) {
+		ks_report(st, err, errlen, "key %.16s left out: cannot prepare "
+			  "it (%s)", m->id_hex, pp_err_str(rc));
+		entry_clear(e);
+	}
+	return rc;
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+/* The newest event that may have changed the directory, up to now. */
+static int64_t last_event(const struct build *b, int64_t now)
+{
+	int64_t t = 0;
+	size_t i;
+
+	for (i = 0; i < b->nw; i++) {
+		const struct ks_meta *m = &b->w[i];
+		const struct kl_view *v = &b->v[i];
+
+		if (m->created <= now)
+			t = max64(t, m->created);
+		if (m->not_before <= now && v->state != KS_PENDING)
+			t = max64(t, m->not_before);
+		if ((v->state == KS_RETIRING || v->state == KS_RETIRED) &&
+		    v->retire_after != 0 && v->retire_after <= now)
+			t = max64(t, v->retire_after);
+	}
+	return t;
+}
+
+int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
+		    int64_t now, struct ks_keyset **out, char *err,
+		    size_t errlen)
+{
+	const char *uri = o && o->issuer_request_uri ? o->issuer_request_uri
+						     : DEFAULT_URI;
+	int64_t overlap = o && o->overlap > 0 ? o->overlap : KL_DEFAULT_OVERLAP;
+	struct build b;
+	struct ks_keyset *ks;
+	size_t i, cnt;
+	char lerr[400] = "";
+	int rc, signers = 0;
+
+	*out = NULL;
+	if (err && errlen)
+		err[0] = '\0';
+	memset(&b, 0, sizeof(b));
+	ks = calloc(1, sizeof(*ks));
+	if (ks == NULL)
+		return PP_ERR_NOMEM;
+	ks->refs_ = 1;
+	rc = ks_store_fingerprint(st, ks->fingerprint);
+	if (rc == 0)
+		rc = ks_store_list(st, &b.all, &b.n_all, lerr, sizeof(lerr));
+	if (rc != 0 || lerr[0])
+		ks_errf(err, errlen, "%s", lerr[0] ? lerr : pp_err_str(rc));
+	if (rc != 0)
+		goto cleanup;
+	if (b.n_all == 0) {
+		ks_errf(err, errlen, "no keys in %s; run ppissuer keys generate",
+			ks_store_dir(st));
+		rc = PP_ERR_NOT_FOUND;
+		goto cleanup;
+	}
+	rc = build_alloc(&b);
+	if (rc != 0)
+		goto cleanup;
+	build_settle(st, &b, now, overlap, o ? o->max_published : 0, err,
+		     errlen);
+	cnt = kl_order(b.w, b.v, b.nw, b.idx);
+	ks->entries = calloc(cnt ? cnt : 1, sizeof(*ks->entries));
+	if (ks->entries == NULL) {
+		rc = PP_ERR_NOMEM;
+		goto cleanup;
+	}
+	for (i = 0; i < cnt; i++) {
+		size_t k = b.idx[i];
+
+		if (entry_fill(st, &ks->entries[ks->n], &b.w[k], &b.v[k],
+			       b.pk[k], o ? o->signer_slots : 0, err,
+			       errlen) == 0) {
+			signers += ks->entries[ks->n].signer != NULL;
+			ks->n++;
+		}
+	}
+	if (ks->n == 0) {
+		ks_errf(err, errlen, "no usable key in %s; run ppissuer keys "
+			"generate", ks_store_dir(st));
+		rc = PP_ERR_NOT_FOUND;
+		goto cleanup;
+	}
+	if (signers == 0)
+		ks_errf(err, errlen, "no key in %s can sign now; run ppissuer "
+			"keys rotate", ks_store_dir(st));
+	rc = ks_directory_build(uri, ks->entries, ks->n, &ks->directory,
+				&ks->directory_len, ks->etag);
+	if (rc != 0)
+		goto cleanup;
+	ks->last_modified = (time_t)last_event(&b, now);
+	ks->next_change = kl_next_change(b.w, b.v, b.nw, now);
+	*out = ks;
+	ks = NULL;
+cleanup:
+	build_free(&b);
+	ks_keyset_unref(ks);
+	return rc;
+}
+
+struct ks_keyset *ks_keyset_ref(struct ks_keyset *ks)
+{
+	if (ks)
+		__atomic_fetch_add(&ks->refs_, 1, __ATOMIC_RELAXED);
+	return ks;
+}
+
+void ks_keyset_unref(struct ks_keyset *ks)
+{
+	size_t i;
+
+	if (ks == NULL ||
+	    __atomic_sub_fetch(&ks->refs_, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	for (i = 0; i < ks->n; i++)
+		entry_clear(&ks->entries[i]);
+	free(ks->entries);
+	free(ks->directory);
+	free(ks);
+}
+
+const struct ks_entry *ks_keyset_signer(const struct ks_keyset *ks,
+					uint16_t token_type,
+					uint8_t truncated_id)
+{
+	size_t i;
+
+	for (i = 0; i < ks->n; i++) {
+		const struct ks_entry *e = &ks->entries[i];
+
+		if (e->signer && e->meta.token_type == token_type &&
+		    e->meta.truncated_id == truncated_id)
+			return e;
+	}
+	return NULL;
+}
+
+const struct ks_entry *ks_keyset_verifier(const struct ks_keyset *ks,
+					  const uint8_t key_id[32])
+{
+	size_t i;
+
+	for (i = 0; i < ks->n; i++) {
+		const struct ks_entry *e = &ks->entries[i];
+
+		if (e->verifier &&
+		    memcmp(e->meta.key_id, key_id, sizeof(e->meta.key_id)) == 0)
+			return e;
+	}
+	return NULL;
+}

@@ -1,0 +1,224 @@
+/* Metadata files: one small JSON object per key, next to its key file.
+ * The public key is kept here too, so listing, exporting and publishing
+ * never need to open (or unseal) a private key. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/b64.h"
+#include "crypto/pp_err.h"
+#include "crypto/spki.h"
+#include "keys/store_int.h"
+
+#define META_FORMAT 1
+#define TIME_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
+
+_Static_assert(KS_SPKI_MAX >= SPKI_MAX_LEN, "KS_SPKI_MAX too small");
+
+static const char *const state_names[] = {
+	[KS_PENDING] = "pending",
+	[KS_ACTIVE] = "active",
+	[KS_RETIRING] = "retiring",
+	[KS_RETIRED] = "retired",
+};
+
+const char *ks_state_name(enum ks_state s)
+{
+	if ((unsigned)s < sizeof(state_names) / sizeof(state_names[0]))
+		return state_names[s];
+	return "unknown";
+}
+
+int ks_state_parse(const char *name, enum ks_state *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(state_names) / sizeof(state_names[0]); i++) {
+		if (strcmp(name, state_names[i]) == 0) {
+			*out = (enum ks_state)i;
+			return 0;
+		}
+	}
+	return PP_ERR_ARG;
+}
+
+void ks_meta_name(const char *id_hex, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s.json", id_hex);
+}
+
+void ks_key_name(const char *id_hex, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s.key", id_hex);
+}
+
+int ks_meta_name_parse(const char *name, char id_hex[65])
+{
+	size_t i;
+
+	if (strlen(name) != 64 + 5 || strcmp(name + 64, ".json") != 0)
+		return 0;
+	for (i = 0; i < 64; i++) {
+		char c = name[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return 0;
+	}
+	memcpy(id_hex, name, 64);
+	id_hex[64] = '\0';
+	return 1;
+}
+
+void ks_meta_set_ids(struct ks_meta *m)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	spki_key_id(m->spki, m->spki_len, m->key_id);
+	for (i = 0; i < 32; i++) {
+		m->id_hex[2 * i] = hex[m->key_id[i] >> 4];
+		m->id_hex[2 * i + 1] = hex[m->key_id[i] & 15];
+	}
+	m->id_hex[64] = '\0';
+	m->truncated_id = spki_truncated_id(m->key_id);
+}
+
+int ks_meta_encode(const struct ks_meta *m, char **out, size_t *len)
+{
+	char pk[2 * KS_SPKI_MAX];
+	json_t *o = NULL;
+	char *s = NULL;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	rc = b64_encode(m->spki, m->spki_len, pk, sizeof(pk), NULL);
+	if (rc != 0)
+		return rc;
+	o = json_pack("{s:i, s:s, s:i, s:I, s:I, s:I, s:s, s:s}",
+		      "format", META_FORMAT, "key-id", m->id_hex,
+		      "token-type", (int)m->token_type,
+		      "created", (json_int_t)m->created,
+		      "not-before", (json_int_t)m->not_before,
+		      "retire-after", (json_int_t)m->retire_after,
+		      "state", ks_state_name(m->state), "public-key", pk);
+	if (o == NULL)
+		return PP_ERR_NOMEM;
+	s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (s == NULL)
+		return PP_ERR_NOMEM;
+	*len = strlen(s);
+	*out = s;
+	return 0;
+}
+
+static int get_time(json_t *o, const char *field, int64_t *out)
+{
+	json_t *v = json_object_get(o, field);
+	json_int_t t;
+
+	if (!json_is_integer(v))
+		return PP_ERR_CORRUPT;
+	t = json_integer_value(v);
+	if (t < 0 || t > TIME_MAX)
+		return PP_ERR_CORRUPT;
+	*out = (int64_t)t;
+	return 0;
+}
+
+int ks_meta_decode(const uint8_t *buf, size_t len, const char *expect_id,
+		   struct ks_meta *out, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *o, *v;
+	const char *what = NULL, *s;
+	json_int_t tt;
+
+	memset(out, 0, sizeof(*out));
+	o = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (o == NULL) {
+		ks_errf(err, errlen, "metadata of key %.16s is not valid JSON "
+			"(line %d: %s)", expect_id, jerr.line, jerr.text);
+		return PP_ERR_CORRUPT;
+	}
+	v = json_object_get(o, "format");
+	if (!json_is_integer(v) || json_integer_value(v) != META_FORMAT) {
+		what = "an unknown format";
+		goto bad;
+	}
+	v = json_object_get(o, "token-type");
+	tt = json_is_integer(v) ? json_integer_value(v) : -1;
+	if (tt != KS_TOKEN_TYPE_BLIND_RSA) {
+		what = "an unsupported token type";
+		goto bad;
+	}
+	out->token_type = (uint16_t)tt;
+	if (get_time(o, "created", &out->created) != 0 ||
+	    get_time(o, "not-before", &out->not_before) != 0 ||
+	    get_time(o, "retire-after", &out->retire_after) != 0) {
+		what = "a missing or invalid time";
+		goto bad;
+	}
+	s = json_string_value(json_object_get(o, "state"));
+	if (s == NULL || ks_state_parse(s, &out->state) != 0) {
+		what = "an invalid state";
+		goto bad;
+	}
+	s = json_string_value(json_object_get(o, "public-key"));
+	if (s == NULL || b64_decode(s, strlen(s), out->spki, sizeof(out->spki),
+				    &out->spki_len) != 0 ||
+	    out->spki_len == 0) {
+		what = "an invalid public key";
+		goto bad;
+	}
+	ks_meta_set_ids(out);
+	s = json_string_value(json_object_get(o, "key-id"));
+	if (s == NULL || strcmp(s, out->id_hex) != 0 ||
+	    strcmp(expect_id, out->id_hex) != 0) {
+		what = "a key id that does not match its public key";
+		goto bad;
+	}
+	json_decref(o);
+	return 0;
+bad:
+	ks_errf(err, errlen, "metadata of key %.16s has %s", expect_id, what);
+	json_decref(o);
+	memset(out, 0, sizeof(*out));
+	return PP_ERR_CORRUPT;
+}
+
+int ks_meta_write(struct ks_store *st, const struct ks_meta *m, int replace,
+		  char *err, size_t errlen)
+{
+	char name[80], *json = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = ks_meta_encode(m, &json, &len);
+	if (rc != 0)
+		return rc;
+	ks_meta_name(m->id_hex, name, sizeof(name));
+	rc = ks_file_write(st, name, (const uint8_t *)json, len, replace, err,
+			   errlen);
+	free(json);
+	return rc;
+}
+
+int ks_meta_read(struct ks_store *st, const char *id_hex, struct ks_meta *out,
+		 char *err, size_t errlen)
+{
+	struct ks_buf b;
+	char name[80];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	ks_meta_name(id_hex, name, sizeof(name));
+	rc = ks_file_read(st, name, KS_META_CAP, 0, &b, NULL, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = ks_meta_decode(b.p, b.len, id_hex, out, err, errlen);
+	ks_buf_free(&b);
+	return rc;
+}
