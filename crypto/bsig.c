@@ -220,7 +220,7 @@ static int signer_slot_prepare(struct bsig_slot *sl)
 int bsig_signer_new(EVP_PKEY *pkey, unsigned nslots, struct bsig_signer **out)
 {
 	struct bsig_signer *s = NULL;
-	BIGNUM *n = NULL, *d = NULL;
+	BIGNUM *n = NULL, *d = NULL, *p = NULL;
 	unsigned i;
 	int rc;
 
@@ -235,8 +235,11 @@ int bsig_signer_new(EVP_PKEY *pkey, unsigned nslots, struct bsig_signer **out)
 	rc = bsig_key_public(pkey, &n, NULL);
 	if (rc != 0)
 		goto cleanup;
-	if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_D, &d)) {
-		rc = PP_ERR_KEY; /* public key only */
+	/* a private key, with its CRT factors: without them every signature
+	 * would take the slow path */
+	if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_D, &d) ||
+	    !EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_FACTOR1, &p)) {
+		rc = PP_ERR_KEY;
 		goto cleanup;
 	}
 	s = OPENSSL_zalloc(sizeof(*s));
@@ -271,6 +274,7 @@ int bsig_signer_new(EVP_PKEY *pkey, unsigned nslots, struct bsig_signer **out)
 cleanup:
 	BN_free(n);
 	BN_clear_free(d);
+	BN_clear_free(p);
 	bsig_signer_free(s);
 	if (rc != 0)
 		ERR_clear_error();

@@ -33,7 +33,7 @@ int bsig_is_randomized(enum bsig_variant v);
 struct bsig_signer; /* opaque; holds the private key */
 
 /* Creates a signer from an RSA private key (type RSA, not RSA-PSS; e odd;
- * 2048..4096 bits). pkey is not taken over: each slot keeps its own copy, so
+ * 2048..4096 bits; with its CRT factors). pkey is not taken over: each slot keeps its own copy, so
  * threads never share one RSA object (OpenSSL's blinding locks it).
  * nslots is the number of independent signing contexts (0 = twice the online
  * CPUs, at most 1024); concurrent signers beyond that wait briefly.

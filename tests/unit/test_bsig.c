@@ -408,13 +408,13 @@ Test(bsig, signer_new_rejects_key_when_1024_bits)
 	EVP_PKEY_free(small);
 }
 
-Test(bsig, signer_new_rejects_key_when_e_even_or_public_only)
+Test(bsig, signer_new_rejects_key_when_e_even_public_only_or_no_factors)
 {
 	struct bsig_signer *s = NULL;
 	uint8_t blinded[256], inv[256];
 	struct fixture f;
 	BIGNUM *n, *e, *d;
-	EVP_PKEY *even, *even_pub;
+	EVP_PKEY *even, *even_pub, *no_crt;
 
 	fixture_open(&f);
 	n = tu_rsa_bn(f.sk, OSSL_PKEY_PARAM_RSA_N);
@@ -429,7 +429,14 @@ Test(bsig, signer_new_rejects_key_when_e_even_or_public_only)
 				sizeof(blinded)), PP_ERR_KEY);
 	cr_assert_eq(bsig_signer_new(f.pk, 1, &s), PP_ERR_KEY);
 	cr_assert_null(s);
+	/* n, e, d alone: no CRT, refused */
+	BN_free(e);
+	e = tu_rsa_bn(f.sk, OSSL_PKEY_PARAM_RSA_E);
+	no_crt = tu_rsa_from_bn(n, e, d, NULL, NULL, NULL, NULL, NULL);
+	cr_assert_eq(bsig_signer_new(no_crt, 1, &s), PP_ERR_KEY);
+	cr_assert_null(s);
 	cr_assert_eq(ERR_peek_error(), 0, "error queue left behind");
+	EVP_PKEY_free(no_crt);
 	EVP_PKEY_free(even);
 	EVP_PKEY_free(even_pub);
 	BN_free(n);
