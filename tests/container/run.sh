@@ -7,7 +7,7 @@
 #   - the server runs as a non-root user, as PID 1 (exec form), with a
 #     read-only root file system and no capabilities;
 #   - SIGTERM stops it with exit status 0; the key survives a restart on the
-#     same volume; `keys rotate --if-due` runs in the image.
+#     same volume; `clients add` and `keys rotate --if-due` run in the image.
 #
 #   sh tests/container/run.sh        (make container-test; needs root)
 #
@@ -267,6 +267,12 @@ st=$?
 check "clients add in the image" "$st" "$(tail -n 5 "$cache/out.$$")"
 secret=$(awk 'NF { last = $NF } END { print last }' "$cache/out.$$")
 
+# The first key, made before any server starts (as compose's keys-init does).
+# shellcheck disable=SC2086 # run_opts is a list of options
+podman run --rm $run_opts "$image" keys rotate --if-due --data-dir /var/lib/ppissuer \
+	>"$cache/out.$$" 2>&1
+check "keys rotate --if-due in the image" $? "$(tail -n 5 "$cache/out.$$")"
+
 # start_server CONTAINER: runs the image's default command; waits for /healthz.
 start_server() {
 	# shellcheck disable=SC2086 # run_opts is a list of options
@@ -339,10 +345,6 @@ log "stopping the server with SIGTERM"
 stop_server "$name"
 
 # The key lives on the volume: a second container serves the same directory.
-# shellcheck disable=SC2086 # run_opts is a list of options
-podman run --rm $run_opts "$image" keys rotate --if-due --data-dir /var/lib/ppissuer \
-	>"$cache/out.$$" 2>&1
-check "keys rotate --if-due in the image" $? "$(tail -n 5 "$cache/out.$$")"
 if start_server "$name-2"; then
 	dir2=$(in_ns curl -fsS --max-time 5 "http://127.0.0.1:$port/.well-known/private-token-issuer-directory")
 	key1=$(printf '%s' "$dir1" | sed -n 's/.*"token-key" *: *"\([^"]*\)".*/\1/p')
