@@ -37,7 +37,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
 	&& DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 		libssl3 libmicrohttpd12 libjansson4 libsodium23 liblmdb0 libhiredis0.14 \
-	&& rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log \
+	&& apt-get clean \
+	&& rm -rf /var/lib/apt/lists/* /var/log/apt /var/log/dpkg.log \
 	&& groupadd --system --gid 10001 ppissuer \
 	&& useradd --system --uid 10001 --gid ppissuer --no-create-home \
 		--home-dir /var/lib/ppissuer --shell /usr/sbin/nologin ppissuer \

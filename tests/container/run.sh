@@ -123,7 +123,7 @@ cleanup() {
 	podman rm -f -t 0 "$name" "$name-2" >/dev/null 2>&1
 	podman volume rm -f "$volume" >/dev/null 2>&1
 	[ "$netns_made" = 1 ] && ip netns del "$netns" 2>/dev/null
-	rm -f "$cache/secret.$$" "$cache/out.$$"
+	rm -f "$cache/out.$$" "$cache/err.$$"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -257,26 +257,31 @@ podman volume create "$volume" >/dev/null || die "podman volume create failed"
 in_ns() { ip netns exec "$netns" "$@"; }
 # The hardening an operator should use (and deploy/compose.yaml does): a
 # read-only root, no capabilities, no privilege gain.
-run_opts="--network ns:/run/netns/$netns -v $volume:/var/lib/ppissuer --read-only --cap-drop ALL --security-opt no-new-privileges"
+# The HEALTHCHECK is run by hand below: podman's timer for it needs systemd.
+run_opts="--health-interval disable --network ns:/run/netns/$netns -v $volume:/var/lib/ppissuer --read-only --cap-drop ALL --security-opt no-new-privileges"
 
 # An attester's secret, made with the CLI in the image on the data volume.
 # shellcheck disable=SC2086 # run_opts is a list of options
 podman run --rm $run_opts "$image" clients add ctest --role attester \
-	--data-dir /var/lib/ppissuer >"$cache/out.$$" 2>&1
+	--data-dir /var/lib/ppissuer >"$cache/out.$$" 2>"$cache/err.$$"
 st=$?
-check "clients add in the image" "$st" "$(tail -n 5 "$cache/out.$$")"
-secret=$(awk 'NF { last = $NF } END { print last }' "$cache/out.$$")
+check "clients add in the image" "$st" "$(tail -n 5 "$cache/err.$$" "$cache/out.$$")"
+secret=
+[ "$st" -eq 0 ] && secret=$(awk 'NF { last = $NF } END { print last }' "$cache/out.$$")
 
 # The first key, made before any server starts (as compose's keys-init does).
 # shellcheck disable=SC2086 # run_opts is a list of options
 podman run --rm $run_opts "$image" keys rotate --if-due --data-dir /var/lib/ppissuer \
-	>"$cache/out.$$" 2>&1
-check "keys rotate --if-due in the image" $? "$(tail -n 5 "$cache/out.$$")"
+	>"$cache/out.$$" 2>"$cache/err.$$"
+check "keys rotate --if-due in the image" $? "$(tail -n 5 "$cache/err.$$" "$cache/out.$$")"
 
 # start_server CONTAINER: runs the image's default command; waits for /healthz.
 start_server() {
 	# shellcheck disable=SC2086 # run_opts is a list of options
-	podman run -d --name "$1" $run_opts "$image" >/dev/null || return 1
+	if ! podman run -d --name "$1" $run_opts "$image" >/dev/null 2>"$cache/err.$$"; then
+		cat "$cache/err.$$" >&2
+		return 1
+	fi
 	deadline=$(($(date +%s) + start_timeout))
 	while [ "$(date +%s)" -le "$deadline" ]; do
 		if in_ns curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/healthz" 2>/dev/null; then
