@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -48,15 +49,19 @@ static int rdm_challenge_check(const struct tok_token *t,
 	return 0;
 }
 
-int rdm_redeem(const struct rdm_service *svc, const struct ks_keyset *ks,
-	       const uint8_t *token, size_t token_len,
-	       const uint8_t *challenge, size_t challenge_len, int spend,
-	       struct rdm_result *out)
+/* Everything before the store: fills out and returns 0 with a verdict when
+ * the token is settled without the store, returns 0 with RDM_NONE and *key
+ * set when it verified and the store must answer, or an error. */
+static int rdm_check(const struct rdm_service *svc, const struct ks_keyset *ks,
+		     const uint8_t *token, size_t token_len,
+		     const uint8_t *challenge, size_t challenge_len,
+		     struct rdm_result *out, const struct ks_entry **key)
 {
 	const struct ks_entry *e;
 	struct tok_token t;
 	int rc, matched;
 
+	*key = NULL;
 	if (out != NULL)
 		memset(out, 0, sizeof(*out));
 	if (svc == NULL || svc->store == NULL || ks == NULL || out == NULL ||
@@ -98,26 +103,8 @@ int rdm_redeem(const struct rdm_service *svc, const struct ks_keyset *ks,
 		rc = rdm_invalid(out, "bad_signature", rc);
 		goto cleanup;
 	}
-	if (rc != 0)
-		goto cleanup;   /* the verifier itself failed: not the token's fault */
-
-	/* the token is genuine: only now ask the store */
-	if (spend)
-		rc = spent_check_and_record(svc->store, t.token_key_id, t.nonce,
-					    rdm_record_expiry(svc, &e->meta,
-							      (int64_t)time(NULL)));
-	else
-		rc = spent_contains(svc->store, t.token_key_id, t.nonce);
-	if (rc == 0) {
-		out->verdict = RDM_VALID;
-	} else if (rc == PP_ERR_SPENT) {
-		out->verdict = RDM_SPENT;
-		out->code = rc;
-	} else {
-		out->verdict = RDM_UNAVAILABLE;
-		out->code = PP_ERR_UNAVAILABLE;
-	}
-	rc = 0;
+	if (rc == 0)
+		*key = e;   /* genuine: only now may the store be asked */
 
 cleanup:
 	/* failed verifications leave entries behind; do not let them leak into
@@ -126,6 +113,107 @@ cleanup:
 	if (rc != 0)
 		out->verdict = RDM_NONE;
 	return rc;
+}
+
+/* Turns the store's answer into the verdict. */
+static void rdm_store_answer(struct rdm_result *out, int rc)
+{
+	if (rc == 0) {
+		out->verdict = RDM_VALID;
+		out->code = 0;
+	} else if (rc == PP_ERR_SPENT) {
+		out->verdict = RDM_SPENT;
+		out->code = rc;
+	} else {
+		out->verdict = RDM_UNAVAILABLE;
+		out->code = PP_ERR_UNAVAILABLE;
+	}
+}
+
+int rdm_redeem(const struct rdm_service *svc, const struct ks_keyset *ks,
+	       const uint8_t *token, size_t token_len,
+	       const uint8_t *challenge, size_t challenge_len, int spend,
+	       struct rdm_result *out)
+{
+	const struct ks_entry *e;
+	int rc;
+
+	rc = rdm_check(svc, ks, token, token_len, challenge, challenge_len, out, &e);
+	if (rc != 0 || e == NULL)
+		return rc;
+	if (spend)
+		rc = spent_check_and_record(svc->store, out->key_id, out->nonce,
+					    rdm_record_expiry(svc, &e->meta,
+							      (int64_t)time(NULL)));
+	else
+		rc = spent_contains(svc->store, out->key_id, out->nonce);
+	rdm_store_answer(out, rc);
+	return 0;
+}
+
+/* An asynchronous redemption waiting for the store. */
+struct rdm_pending {
+	struct rdm_result res;
+	void (*done)(void *arg, int rc, const struct rdm_result *r);
+	void *arg;
+};
+
+static void rdm_pending_done(void *p, int rc)
+{
+	struct rdm_pending *pd = p;
+
+	rdm_store_answer(&pd->res, rc);
+	pd->done(pd->arg, 0, &pd->res);
+	free(pd);
+}
+
+int rdm_redeem_submit(const struct rdm_service *svc, const struct ks_keyset *ks,
+		      const uint8_t *token, size_t token_len,
+		      const uint8_t *challenge, size_t challenge_len, int spend,
+		      void (*done)(void *arg, int rc, const struct rdm_result *r),
+		      void *arg)
+{
+	struct rdm_pending *pd = NULL;
+	const struct ks_entry *e;
+	struct rdm_result res;
+	int64_t expires_at;
+	int rc;
+
+	if (done == NULL)
+		return PP_ERR_ARG;
+	rc = rdm_check(svc, ks, token, token_len, challenge, challenge_len, &res, &e);
+	if (rc == PP_ERR_ARG)
+		return rc;
+	if (rc != 0 || e == NULL) {
+		done(arg, rc, &res);
+		return 0;
+	}
+	if (!spend) {
+		/* a read: no sync to wait for */
+		rdm_store_answer(&res, spent_contains(svc->store, res.key_id,
+						      res.nonce));
+		done(arg, 0, &res);
+		return 0;
+	}
+	expires_at = rdm_record_expiry(svc, &e->meta, (int64_t)time(NULL));
+	pd = malloc(sizeof(*pd));
+	if (pd == NULL) {
+		rdm_store_answer(&res, PP_ERR_UNAVAILABLE);
+		done(arg, 0, &res);
+		return 0;
+	}
+	pd->res = res;
+	pd->done = done;
+	pd->arg = arg;
+	/* pd->res holds its own copies of the key id and nonce */
+	rc = spent_submit(svc->store, pd->res.key_id, pd->res.nonce, expires_at,
+			  rdm_pending_done, pd);
+	if (rc != 0) {   /* cannot happen with the arguments checked above */
+		rdm_store_answer(&pd->res, PP_ERR_UNAVAILABLE);
+		pd->done(pd->arg, 0, &pd->res);
+		free(pd);
+	}
+	return 0;
 }
 
 int64_t rdm_record_expiry(const struct rdm_service *svc,

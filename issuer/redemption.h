@@ -63,6 +63,21 @@ int rdm_redeem(const struct rdm_service *svc, const struct ks_keyset *ks,
 	       const uint8_t *challenge, size_t challenge_len, int spend,
 	       struct rdm_result *out);
 
+/* The same without blocking on the spent store (see spent_submit): every
+ * check up to the signature runs in the caller's thread; then, to spend, the
+ * request is queued and done runs from the store's writer thread once the
+ * spend is durable. done(arg, rc, r) gets what rdm_redeem would have returned
+ * and filled; r is valid only during the call. done runs exactly once, maybe
+ * before this returns (invalid tokens, spend = 0, the redis backend, a
+ * refusing store); it must be quick and must not call into the store. ks may
+ * be released as soon as this returns.
+ * Returns 0 (done will be or was called) or PP_ERR_ARG (it is not called). */
+int rdm_redeem_submit(const struct rdm_service *svc, const struct ks_keyset *ks,
+		      const uint8_t *token, size_t token_len,
+		      const uint8_t *challenge, size_t challenge_len, int spend,
+		      void (*done)(void *arg, int rc, const struct rdm_result *r),
+		      void *arg);
+
 /* When a spend recorded now (unix seconds) may be forgotten: the key's
  * retire_after, or now + the default horizon when none is scheduled, and at
  * least now + RDM_MIN_RECORD_TTL. */

@@ -159,6 +159,58 @@ int spent_check_and_record(struct spent_store *s,
 	return rc;
 }
 
+/* What spent.c keeps of an asynchronous request until its answer. */
+struct spent_pending {
+	struct spent_store *s;
+	void (*done)(void *arg, int rc);
+	void *arg;
+};
+
+static void spent_pending_done(void *p, int rc)
+{
+	struct spent_pending *pd = p;
+	struct spent_store *s = pd->s;
+	void (*done)(void *arg, int rc) = pd->done;
+	void *arg = pd->arg;
+
+	free(pd);
+	if (rc != 0 && rc != PP_ERR_SPENT)
+		rc = PP_ERR_UNAVAILABLE;
+	/* leave only after the caller's callback: shutdown waits for it */
+	done(arg, rc);
+	spent_leave(s, 1, rc);
+}
+
+int spent_submit(struct spent_store *s, const uint8_t key_id[SPENT_KEY_ID_LEN],
+		 const uint8_t nonce[SPENT_NONCE_LEN], int64_t expires_at,
+		 void (*done)(void *arg, int rc), void *arg)
+{
+	struct spent_pending *pd;
+
+	if (s == NULL || key_id == NULL || nonce == NULL || expires_at <= 0 ||
+	    done == NULL)
+		return PP_ERR_ARG;
+	if (!spent_enter(s)) {
+		pthread_mutex_lock(&s->mu);
+		s->st.requests++;
+		s->st.unavailable++;
+		pthread_mutex_unlock(&s->mu);
+		done(arg, PP_ERR_UNAVAILABLE);
+		return 0;
+	}
+	pd = malloc(sizeof(*pd));
+	if (pd == NULL) {
+		done(arg, PP_ERR_UNAVAILABLE);
+		spent_leave(s, 1, PP_ERR_UNAVAILABLE);
+		return 0;
+	}
+	pd->s = s;
+	pd->done = done;
+	pd->arg = arg;
+	s->ops->submit(s->impl, key_id, nonce, expires_at, spent_pending_done, pd);
+	return 0;
+}
+
 int spent_contains(struct spent_store *s,
 		   const uint8_t key_id[SPENT_KEY_ID_LEN],
 		   const uint8_t nonce[SPENT_NONCE_LEN])

@@ -99,6 +99,21 @@ int spent_check_and_record(struct spent_store *s,
 			   const uint8_t nonce[SPENT_NONCE_LEN],
 			   int64_t expires_at);
 
+/* The same step without blocking the caller: queues the request and returns.
+ * done(arg, rc) is called exactly once with what spent_check_and_record would
+ * return: for lmdb from the store's writer thread once the batch holding the
+ * request is synced, for redis (and when the store refuses at once) before
+ * spent_submit returns. done must be quick and must not call back into the
+ * store; it typically hands the answer over and wakes the request (for
+ * libmicrohttpd: suspend the connection before submitting, resume it in
+ * done). With a small HTTP thread pool this is what lets many requests share
+ * one commit: a blocked pool thread can only contribute one record to it.
+ * Returns 0 (done will be or was called) or PP_ERR_ARG (done is not called).
+ * spent_shutdown waits for every pending done to return. */
+int spent_submit(struct spent_store *s, const uint8_t key_id[SPENT_KEY_ID_LEN],
+		 const uint8_t nonce[SPENT_NONCE_LEN], int64_t expires_at,
+		 void (*done)(void *arg, int rc), void *arg);
+
 /* Whether the pair is already recorded, without recording it: 0 (not spent),
  * PP_ERR_SPENT, or PP_ERR_UNAVAILABLE. */
 int spent_contains(struct spent_store *s,

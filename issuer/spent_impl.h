@@ -14,6 +14,10 @@ struct spent_ops {
 	/* 0, PP_ERR_SPENT or PP_ERR_UNAVAILABLE */
 	int (*check_and_record)(void *impl, const uint8_t *key_id,
 				const uint8_t *nonce, int64_t expires_at);
+	/* Calls done(arg, rc) exactly once, maybe before returning. */
+	void (*submit)(void *impl, const uint8_t *key_id, const uint8_t *nonce,
+		       int64_t expires_at, void (*done)(void *arg, int rc),
+		       void *arg);
 	/* 0 (absent), PP_ERR_SPENT or PP_ERR_UNAVAILABLE */
 	int (*contains)(void *impl, const uint8_t *key_id, const uint8_t *nonce);
 	int (*drop_key)(void *impl, const uint8_t *key_id, uint64_t *removed);

@@ -18,7 +18,9 @@
  * sync, and only then wakes each waiter with its answer. While it syncs, new
  * requests gather for the next batch, so batches grow with load and the cost
  * of a sync is shared. If anything in the transaction fails, every waiter of
- * the batch gets PP_ERR_UNAVAILABLE and nothing of it is kept.
+ * the batch gets PP_ERR_UNAVAILABLE and nothing of it is kept. Asynchronous
+ * requests (spent_submit) ride in the same queue; their callbacks run on the
+ * writer thread after the commit, outside the queue lock.
  *
  * The environment uses the default (synced) commit mode: no MDB_NOSYNC,
  * MDB_NOMETASYNC or MDB_MAPASYNC, so a commit returns after fdatasync.
@@ -50,12 +52,17 @@
 #define LM_DROP_CHUNK 10000u   /* deletes per transaction in drop_key */
 #define LM_PATH_MAX 4096
 
+/* A queued request. A blocking caller keeps it on its stack and sleeps on
+ * cond; an asynchronous one is heap-allocated, carries cb, and is freed by
+ * the writer after cb has run. */
 struct lm_waiter {
 	uint8_t key[LM_KEY_LEN];
 	int64_t expires_at;
 	int result;
 	int done;
 	pthread_cond_t cond;
+	void (*cb)(void *arg, int rc);
+	void *cb_arg;
 	struct lm_waiter *next;
 };
 
@@ -174,7 +181,7 @@ static void *lm_writer_main(void *arg)
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		struct lm_waiter *batch, *last, *w, *next;
+		struct lm_waiter *batch, *last, *w, *next, *async;
 		size_t n = 0, seen = 0;
 		int rc;
 
@@ -209,18 +216,47 @@ static void *lm_writer_main(void *arg)
 			if (n > s->max_seen)
 				s->max_seen = n;
 		}
-		/* a waiter cannot leave before it sees done under mu, so the list
-		 * stays valid until we unlock */
+		/* a blocking waiter cannot leave before it sees done under mu,
+		 * so the list stays valid until we unlock; asynchronous ones are
+		 * ours and move to a list of callbacks to run unlocked */
+		async = NULL;
 		for (w = batch; w != NULL; w = next) {
 			next = w->next;
 			if (rc != 0)
 				w->result = PP_ERR_UNAVAILABLE;
+			if (w->cb != NULL) {
+				w->next = async;
+				async = w;
+				continue;
+			}
 			w->done = 1;
 			pthread_cond_signal(&w->cond);
+		}
+		if (async != NULL) {
+			pthread_mutex_unlock(&s->mu);
+			for (w = async; w != NULL; w = next) {
+				next = w->next;
+				w->cb(w->cb_arg, w->result);
+				free(w);
+			}
+			pthread_mutex_lock(&s->mu);
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
+}
+
+/* Appends w to the queue; the caller holds mu and has checked stopping. */
+static void lm_enqueue(struct lm_store *s, struct lm_waiter *w)
+{
+	if (s->tail != NULL) {
+		s->tail->next = w;
+	} else {
+		s->head = w;
+		/* the writer only sleeps on an empty queue */
+		pthread_cond_signal(&s->wake);
+	}
+	s->tail = w;
 }
 
 static int lm_check_and_record(void *impl, const uint8_t *key_id,
@@ -242,14 +278,7 @@ static int lm_check_and_record(void *impl, const uint8_t *key_id,
 		rc = PP_ERR_UNAVAILABLE;
 		goto cleanup;
 	}
-	if (s->tail != NULL) {
-		s->tail->next = &w;
-	} else {
-		s->head = &w;
-		/* the writer only sleeps on an empty queue */
-		pthread_cond_signal(&s->wake);
-	}
-	s->tail = &w;
+	lm_enqueue(s, &w);
 	while (!w.done)
 		pthread_cond_wait(&w.cond, &s->mu);
 	rc = w.result;
@@ -258,6 +287,32 @@ static int lm_check_and_record(void *impl, const uint8_t *key_id,
 cleanup:
 	pthread_cond_destroy(&w.cond);
 	return rc;
+}
+
+static void lm_submit(void *impl, const uint8_t *key_id, const uint8_t *nonce,
+		      int64_t expires_at, void (*cb)(void *arg, int rc),
+		      void *arg)
+{
+	struct lm_store *s = impl;
+	struct lm_waiter *w = calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		cb(arg, PP_ERR_UNAVAILABLE);
+		return;
+	}
+	lm_key(w->key, key_id, nonce);
+	w->expires_at = expires_at;
+	w->cb = cb;
+	w->cb_arg = arg;
+	pthread_mutex_lock(&s->mu);
+	if (s->stopping || !s->writer_running) {
+		pthread_mutex_unlock(&s->mu);
+		free(w);
+		cb(arg, PP_ERR_UNAVAILABLE);
+		return;
+	}
+	lm_enqueue(s, w);
+	pthread_mutex_unlock(&s->mu);
 }
 
 static int lm_contains(void *impl, const uint8_t *key_id, const uint8_t *nonce)
@@ -555,6 +610,7 @@ cleanup:
 const struct spent_ops spent_lmdb_ops = {
 	.name = "lmdb",
 	.check_and_record = lm_check_and_record,
+	.submit = lm_submit,
 	.contains = lm_contains,
 	.drop_key = lm_drop_key,
 	.stats = lm_stats,

@@ -214,6 +214,14 @@ cleanup:
 	return rc;
 }
 
+/* Redis answers in one round trip, so this simply runs the blocking call. */
+static void rd_submit(void *impl, const uint8_t *key_id, const uint8_t *nonce,
+		      int64_t expires_at, void (*cb)(void *arg, int rc),
+		      void *arg)
+{
+	cb(arg, rd_check_and_record(impl, key_id, nonce, expires_at));
+}
+
 static int rd_contains(void *impl, const uint8_t *key_id, const uint8_t *nonce)
 {
 	struct rd_store *s = impl;
@@ -511,6 +519,7 @@ cleanup:
 const struct spent_ops spent_redis_ops = {
 	.name = "redis",
 	.check_and_record = rd_check_and_record,
+	.submit = rd_submit,
 	.contains = rd_contains,
 	.drop_key = rd_drop_key,
 	.stats = rd_stats,

@@ -551,6 +551,186 @@ Test(spent_lmdb, keeps_every_answered_record_when_shut_down_under_load)
 	spent_close(s);
 }
 
+/* ---- asynchronous submission ---- */
+
+struct async_tally {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned answered, ok, spent, other;
+	pthread_t writer;        /* the thread the callbacks ran on */
+	int mixed_threads;       /* callbacks came from more than one thread */
+	int seen_thread;
+};
+
+static void tally_init(struct async_tally *t)
+{
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cv, NULL);
+}
+
+static void tally_destroy(struct async_tally *t)
+{
+	pthread_cond_destroy(&t->cv);
+	pthread_mutex_destroy(&t->mu);
+}
+
+static void tally_done(void *arg, int rc)
+{
+	struct async_tally *t = arg;
+
+	pthread_mutex_lock(&t->mu);
+	if (!t->seen_thread) {
+		t->writer = pthread_self();
+		t->seen_thread = 1;
+	} else if (!pthread_equal(t->writer, pthread_self())) {
+		t->mixed_threads = 1;
+	}
+	if (rc == 0)
+		t->ok++;
+	else if (rc == PP_ERR_SPENT)
+		t->spent++;
+	else
+		t->other++;
+	t->answered++;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void tally_wait(struct async_tally *t, unsigned n)
+{
+	pthread_mutex_lock(&t->mu);
+	while (t->answered < n)
+		pthread_cond_wait(&t->cv, &t->mu);
+	pthread_mutex_unlock(&t->mu);
+}
+
+struct submit_arg {
+	struct spent_store *s;
+	struct async_tally *t;
+	uint8_t salt;
+	uint32_t count;
+	int same_pair;     /* every request names pair 0 */
+};
+
+static void *submit_main(void *arg)
+{
+	struct submit_arg *a = arg;
+	uint8_t key[32], nonce[32];
+	uint32_t i;
+
+	t_key(key, 0x88);
+	for (i = 0; i < a->count; i++) {
+		t_nonce(nonce, a->same_pair ? 0 : i, a->salt);
+		cr_assert_eq(spent_submit(a->s, key, nonce, t_later(), tally_done, a->t), 0);
+	}
+	return NULL;
+}
+
+/* Two submitting threads (a small HTTP pool) still fill large batches: they
+ * never wait for a commit. */
+Test(spent_lmdb, batches_widely_when_requests_submitted)
+{
+	struct spent_store *s = t_open_lmdb();
+	struct async_tally t;
+	struct submit_arg a[2];
+	struct spent_stats st;
+	pthread_t th[2];
+	const uint32_t per = 10000;
+	double t0, dt;
+	int i;
+
+	tally_init(&t);
+	t0 = t_now();
+	for (i = 0; i < 2; i++) {
+		a[i] = (struct submit_arg){ s, &t, (uint8_t)(0x60 + i), per, 0 };
+		cr_assert_eq(pthread_create(&th[i], NULL, submit_main, &a[i]), 0);
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	tally_wait(&t, 2 * per);
+	dt = t_now() - t0;
+	cr_expect_eq(t.ok, 2 * per);
+	cr_expect_eq(t.other, 0);
+	cr_expect_eq(t.mixed_threads, 0, "callbacks ran on several threads");
+	cr_expect(!pthread_equal(t.writer, pthread_self()));
+	spent_stats_get(s, &st);
+	cr_expect_eq(st.recorded, 2 * per);
+	cr_expect_eq(st.commit_records, 2 * per);
+	cr_expect_lt(st.commits * 8, st.commit_records,
+		     "%llu commits for %llu records",
+		     (unsigned long long)st.commits,
+		     (unsigned long long)st.commit_records);
+	fprintf(stderr,
+		"spent_lmdb async group commit: %u records from 2 threads in %.3f s "
+		"(%.0f/s), %llu commits, %.1f records/commit, largest batch %llu\n",
+		2 * per, dt, 2 * per / dt, (unsigned long long)st.commits,
+		(double)st.commit_records / (double)(st.commits ? st.commits : 1),
+		(unsigned long long)st.max_batch);
+	spent_close(s);
+	tally_destroy(&t);
+}
+
+Test(spent_lmdb, one_submission_wins_when_pair_repeated)
+{
+	struct spent_store *s = t_open_lmdb();
+	struct async_tally t;
+	struct submit_arg a[4];
+	pthread_t th[4];
+	int i;
+
+	tally_init(&t);
+	for (i = 0; i < 4; i++) {
+		a[i] = (struct submit_arg){ s, &t, 0x01, 500, 1 };
+		cr_assert_eq(pthread_create(&th[i], NULL, submit_main, &a[i]), 0);
+	}
+	for (i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	tally_wait(&t, 2000);
+	cr_expect_eq(t.ok, 1);
+	cr_expect_eq(t.spent, 1999);
+	cr_expect_eq(t.other, 0);
+	spent_close(s);
+	tally_destroy(&t);
+}
+
+/* Shutdown returns only after every submitted request was answered; later
+ * submissions are refused at once. */
+Test(spent_lmdb, answers_every_submission_when_shut_down)
+{
+	struct spent_store *s = t_open_lmdb();
+	struct async_tally t;
+	struct submit_arg a = { s, NULL, 0x02, 3000, 0 };
+	uint8_t key[32], nonce[32];
+
+	tally_init(&t);
+	a.t = &t;
+	submit_main(&a);
+	spent_shutdown(s);
+	pthread_mutex_lock(&t.mu);
+	cr_expect_eq(t.answered, 3000);
+	cr_expect_eq(t.ok, 3000);
+	pthread_mutex_unlock(&t.mu);
+
+	t_key(key, 0x88);
+	t_nonce(nonce, 99999, 0x02);
+	cr_expect_eq(spent_submit(s, key, nonce, t_later(), tally_done, &t), 0);
+	pthread_mutex_lock(&t.mu);
+	cr_expect_eq(t.answered, 3001);
+	cr_expect_eq(t.other, 1);
+	pthread_mutex_unlock(&t.mu);
+	cr_expect_eq(spent_submit(s, key, nonce, 0, tally_done, &t), PP_ERR_ARG);
+	cr_expect_eq(spent_submit(s, key, nonce, t_later(), NULL, &t), PP_ERR_ARG);
+	spent_close(s);
+
+	/* and they are on disk */
+	s = t_open_lmdb();
+	t_nonce(nonce, 2999, 0x02);
+	cr_expect_eq(spent_contains(s, key, nonce), PP_ERR_SPENT);
+	spent_close(s);
+	tally_destroy(&t);
+}
+
 Test(spent_lmdb, refuses_when_directory_unusable)
 {
 	struct spent_config cfg;
@@ -614,6 +794,30 @@ Test(spent_redis, drops_only_that_key_when_key_retired)
 	/* several SCAN pages */
 	check_drop_key(s, 2500);
 	spent_close(s);
+}
+
+Test(spent_redis, answers_before_return_when_submitted)
+{
+	struct spent_store *s = t_open_redis();
+	struct async_tally t;
+	uint8_t key[32], nonce[32];
+
+	tally_init(&t);
+	t_key(key, 0x99);
+	t_nonce(nonce, 1, 0x00);
+	cr_assert_eq(spent_submit(s, key, nonce, t_later(), tally_done, &t), 0);
+	cr_expect_eq(t.answered, 1);
+	cr_expect_eq(t.ok, 1);
+	cr_assert_eq(spent_submit(s, key, nonce, t_later(), tally_done, &t), 0);
+	cr_expect_eq(t.answered, 2);
+	cr_expect_eq(t.spent, 1);
+	tu_redis_signal(&t_redis, SIGKILL);
+	t_nonce(nonce, 2, 0x00);
+	cr_assert_eq(spent_submit(s, key, nonce, t_later(), tally_done, &t), 0);
+	cr_expect_eq(t.answered, 3);
+	cr_expect_eq(t.other, 1);
+	spent_close(s);
+	tally_destroy(&t);
 }
 
 /* Raw access to the test server, to look behind the store. */

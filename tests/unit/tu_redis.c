@@ -18,7 +18,7 @@
 
 #define TU_REDIS_BIN "/usr/bin/redis-server"
 
-static unsigned tu_free_port(void)
+unsigned tu_free_port(void)
 {
 	struct sockaddr_in a;
 	socklen_t alen = sizeof(a);

@@ -23,6 +23,9 @@ void tu_redis_signal(struct tu_redis *r, int sig);
 /* Stops the server if running and removes its directory. */
 void tu_redis_free(struct tu_redis *r);
 
+/* A 127.0.0.1 TCP port that was free a moment ago (nothing listens). */
+unsigned tu_free_port(void);
+
 /* Removes a directory tree (test temp dirs). */
 void tu_rm_rf(const char *path);
 
