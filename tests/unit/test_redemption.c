@@ -1,0 +1,693 @@
+/* The redemption service with real tokens: keys generated here, tokens made
+ * by the client-side blind RSA functions and signed by the issuer-side
+ * signer, a key-set snapshot holding the key, and a real spent store. */
+#include <criterion/criterion.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto/bsig.h"
+#include "crypto/pp_err.h"
+#include "crypto/spki.h"
+#include "crypto/token.h"
+#include "issuer/redemption.h"
+#include "issuer/spent.h"
+#include "keys/keyset.h"
+#include "keys/maintain.h"
+#include "tu.h"
+#include "tu_redis.h"
+
+/* An issuer key as the test uses it: the client's public key and the
+ * issuer's signer. */
+struct issuer_key {
+	EVP_PKEY *sk;             /* only for keys made outside the store */
+	EVP_PKEY *pk;             /* the public key as a client gets it */
+	struct bsig_signer *signer;
+	int own_signer;           /* signer made here, not the key set's */
+	uint8_t spki[SPKI_MAX_LEN];
+	size_t spki_len;
+	uint8_t id[32];
+};
+
+static struct ks_store *t_ks_store;  /* <t_dir>/keys */
+static struct ks_keyset *t_ks;       /* snapshot with one active key */
+static struct issuer_key t_key;      /* that key */
+static struct spent_store *t_store;  /* <t_dir>/spent */
+static struct rdm_service t_svc;
+static char t_dir[64];
+
+/* A key that no key set of this test holds. */
+static void key_make(struct issuer_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->sk = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	cr_assert_not_null(k->sk);
+	cr_assert_eq(spki_encode(k->sk, k->spki, sizeof(k->spki), &k->spki_len), 0);
+	spki_key_id(k->spki, k->spki_len, k->id);
+	cr_assert_eq(spki_decode(k->spki, k->spki_len, &k->pk), 0);
+	cr_assert_eq(bsig_signer_new(k->sk, 1, &k->signer), 0);
+	k->own_signer = 1;
+}
+
+/* The client's view of a key-set entry, signing with its signer. */
+static void key_from_entry(struct issuer_key *k, const struct ks_entry *e)
+{
+	memset(k, 0, sizeof(*k));
+	cr_assert_not_null(e->signer);
+	memcpy(k->spki, e->spki, e->spki_len);
+	k->spki_len = e->spki_len;
+	memcpy(k->id, e->meta.key_id, 32);
+	cr_assert_eq(spki_decode(k->spki, k->spki_len, &k->pk), 0);
+	k->signer = e->signer;
+}
+
+static void key_free(struct issuer_key *k)
+{
+	if (k->own_signer)
+		bsig_signer_free(k->signer);
+	EVP_PKEY_free(k->pk);
+	EVP_PKEY_free(k->sk);
+	memset(k, 0, sizeof(*k));
+}
+
+static struct ks_keyset *keyset_build(void)
+{
+	struct ks_keyset_opts o = { .issuer_request_uri = "/token-request" };
+	struct ks_keyset *ks = NULL;
+	char err[256] = "";
+
+	cr_assert_eq(ks_keyset_build(t_ks_store, &o, (int64_t)time(NULL), &ks,
+				     err, sizeof(err)), 0, "%s", err);
+	return ks;
+}
+
+static void rdm_init(void)
+{
+	struct spent_config cfg;
+	struct ks_meta m;
+	int64_t now = (int64_t)time(NULL);
+	char err[256] = "";
+	size_t i;
+
+	snprintf(t_dir, sizeof(t_dir), "/tmp/pp-rdm-XXXXXX");
+	cr_assert_not_null(mkdtemp(t_dir));
+	cr_assert_eq(ks_store_open(t_dir, NULL, &t_ks_store, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(ks_store_generate(t_ks_store, TOK_TYPE_BLIND_RSA, now, now,
+				       &m, err, sizeof(err)), 0, "%s", err);
+	t_ks = keyset_build();
+	for (i = 0; i < t_ks->n; i++)
+		if (memcmp(t_ks->entries[i].meta.key_id, m.key_id, 32) == 0)
+			key_from_entry(&t_key, &t_ks->entries[i]);
+	cr_assert_arr_eq(t_key.id, m.key_id, 32, "the new key is not signing");
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.backend = "lmdb";
+	cfg.data_dir = t_dir;
+	cr_assert_eq(spent_open(&cfg, &t_store, err, sizeof(err)), 0, "%s", err);
+	t_svc.store = t_store;
+	t_svc.default_horizon = 0;
+}
+
+static void rdm_fini(void)
+{
+	spent_close(t_store);
+	t_store = NULL;
+	key_free(&t_key);
+	ks_keyset_unref(t_ks);
+	t_ks = NULL;
+	ks_store_close(t_ks_store);
+	t_ks_store = NULL;
+	tu_rm_rf(t_dir);
+	tu_leak_check();
+}
+
+TestSuite(redemption, .init = rdm_init, .fini = rdm_fini, .timeout = 120);
+
+/* An encoded TokenChallenge for this issuer. */
+static size_t challenge_make(uint16_t type, const char *origin, uint8_t *out,
+			     size_t cap)
+{
+	static const uint8_t ctx[32] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	struct tok_challenge c = {
+		.token_type = type,
+		.issuer_name = (const uint8_t *)"issuer.example",
+		.issuer_name_len = 14,
+		.redemption_context = ctx,
+		.redemption_context_len = 32,
+		.origin_info = (const uint8_t *)origin,
+		.origin_info_len = strlen(origin),
+	};
+	size_t len = 0;
+
+	cr_assert_eq(tok_challenge_encode(&c, out, cap, &len), 0);
+	return len;
+}
+
+/* The whole client + issuer round: a token over (nonce, SHA-256(challenge),
+ * key id), blinded, blind-signed by k, unblinded. */
+static void token_make(const struct issuer_key *k, const uint8_t *challenge,
+		       size_t challenge_len, uint8_t token[TOK_TOKEN_LEN])
+{
+	uint8_t nonce[TOK_NONCE_LEN], digest[TOK_DIGEST_LEN], input[TOK_INPUT_LEN];
+	uint8_t blinded[TOK_NK], inv[TOK_NK], blind_sig[TOK_NK], sig[TOK_NK];
+	unsigned int dlen = 0;
+
+	cr_assert_eq(RAND_bytes(nonce, sizeof(nonce)), 1);
+	cr_assert_eq(EVP_Digest(challenge, challenge_len, digest, &dlen,
+				EVP_sha256(), NULL), 1);
+	tok_token_input(TOK_TYPE_BLIND_RSA, nonce, digest, k->id, input);
+	cr_assert_eq(bsig_blind(k->pk, BSIG_SHA384_PSS_DETERMINISTIC, input,
+				sizeof(input), NULL, NULL, 0, blinded, inv,
+				sizeof(blinded)), 0);
+	cr_assert_eq(bsig_blind_sign(k->signer, blinded, sizeof(blinded),
+				     blind_sig, sizeof(blind_sig)), 0);
+	cr_assert_eq(bsig_finalize(k->pk, BSIG_SHA384_PSS_DETERMINISTIC, input,
+				   sizeof(input), blind_sig, inv, sig,
+				   sizeof(sig)), 0);
+	tok_token_encode(input, sig, token);
+}
+
+/* A token for the default challenge; *clen gets the challenge's length. */
+static void token_default(uint8_t token[TOK_TOKEN_LEN], uint8_t *chal,
+			  size_t cap, size_t *clen)
+{
+	*clen = challenge_make(TOK_TYPE_BLIND_RSA, "origin.example", chal, cap);
+	token_make(&t_key, chal, *clen, token);
+}
+
+static void expect_verdict(const struct rdm_result *r, enum rdm_verdict v,
+			   const char *reason, const char *what)
+{
+	cr_expect_eq(r->verdict, v, "%s: verdict %s, want %s", what,
+		     rdm_verdict_name(r->verdict), rdm_verdict_name(v));
+	if (reason == NULL)
+		cr_expect_null(r->reason, "%s: reason %s", what, r->reason);
+	else
+		cr_expect(r->reason != NULL && strcmp(r->reason, reason) == 0,
+			  "%s: reason %s, want %s", what,
+			  r->reason ? r->reason : "(null)", reason);
+}
+
+static uint64_t store_requests(void)
+{
+	struct spent_stats st;
+
+	spent_stats_get(t_store, &st);
+	return st.requests;
+}
+
+Test(redemption, valid_when_first_redeemed)
+{
+	uint8_t token[TOK_TOKEN_LEN], chal[256];
+	struct rdm_result r;
+	size_t clen;
+
+	token_default(token, chal, sizeof(chal), &clen);
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), chal, clen,
+				1, &r), 0);
+	expect_verdict(&r, RDM_VALID, NULL, "first");
+	cr_expect_eq(r.code, 0);
+	cr_expect_eq(r.token_type, TOK_TYPE_BLIND_RSA);
+	cr_expect_arr_eq(r.key_id, t_key.id, 32);
+	cr_expect_arr_eq(r.nonce, token + 2, 32);
+	/* recorded under (key id, nonce) */
+	cr_expect_eq(spent_contains(t_store, t_key.id, token + 2), PP_ERR_SPENT);
+
+	/* without a challenge, any other fresh token is valid too */
+	token_default(token, chal, sizeof(chal), &clen);
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), NULL, 0, 1, &r), 0);
+	expect_verdict(&r, RDM_VALID, NULL, "no challenge");
+}
+
+Test(redemption, spent_when_redeemed_twice)
+{
+	uint8_t token[TOK_TOKEN_LEN], chal[256];
+	struct rdm_result r;
+	size_t clen;
+
+	token_default(token, chal, sizeof(chal), &clen);
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), chal, clen, 1, &r), 0);
+	expect_verdict(&r, RDM_VALID, NULL, "first");
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), chal, clen, 1, &r), 0);
+	expect_verdict(&r, RDM_SPENT, NULL, "second");
+	cr_expect_eq(r.code, PP_ERR_SPENT);
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), NULL, 0, 0, &r), 0);
+	expect_verdict(&r, RDM_SPENT, NULL, "check only");
+}
+
+Test(redemption, does_not_consume_when_spend_false)
+{
+	uint8_t token[TOK_TOKEN_LEN], chal[256];
+	struct rdm_result r;
+	size_t clen;
+
+	token_default(token, chal, sizeof(chal), &clen);
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), chal, clen, 0, &r), 0);
+	expect_verdict(&r, RDM_VALID, NULL, "check 1");
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), chal, clen, 0, &r), 0);
+	expect_verdict(&r, RDM_VALID, NULL, "check 2");
+	cr_expect_eq(store_requests(), 0);
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), chal, clen, 1, &r), 0);
+	expect_verdict(&r, RDM_VALID, NULL, "spend");
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), chal, clen, 0, &r), 0);
+	expect_verdict(&r, RDM_SPENT, NULL, "check after spend");
+}
+
+/* Tampered tokens fail verification and never reach the store. */
+Test(redemption, invalid_when_signature_bad)
+{
+	static const struct {
+		const char *what;
+		size_t off;      /* byte to change */
+		int fill_ff;     /* authenticator all 0xff: above n */
+	} cases[] = {
+		{ "authenticator bit", TOK_INPUT_LEN + 100, 0 },
+		{ "last authenticator byte", TOK_TOKEN_LEN - 1, 0 },
+		{ "nonce bit", 2 + 5, 0 },
+		{ "challenge digest bit", 2 + 32 + 3, 0 },
+		{ "signature >= n", 0, 1 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t token[TOK_TOKEN_LEN], chal[256];
+		struct rdm_result r;
+		size_t clen;
+
+		token_default(token, chal, sizeof(chal), &clen);
+		if (cases[i].fill_ff)
+			memset(token + TOK_INPUT_LEN, 0xff, TOK_NK);
+		else
+			token[cases[i].off] ^= 0x10;
+		/* no challenge: the digest case must be caught by the signature */
+		cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), NULL, 0,
+					1, &r), 0, "%s", cases[i].what);
+		expect_verdict(&r, RDM_INVALID, "bad_signature", cases[i].what);
+		cr_expect_neq(r.code, 0, "%s", cases[i].what);
+		cr_expect_eq(spent_contains(t_store, t_key.id, token + 2), 0,
+			     "%s", cases[i].what);
+	}
+	cr_expect_eq(store_requests(), 0, "a bad token reached the store");
+}
+
+Test(redemption, invalid_when_key_unknown)
+{
+	struct issuer_key other;
+	uint8_t token[TOK_TOKEN_LEN], chal[256];
+	struct rdm_result r;
+	size_t clen;
+
+	/* a genuine token from an issuer key this key set does not hold */
+	key_make(&other);
+	clen = challenge_make(TOK_TYPE_BLIND_RSA, "origin.example", chal, sizeof(chal));
+	token_make(&other, chal, clen, token);
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), chal, clen, 1, &r), 0);
+	expect_verdict(&r, RDM_INVALID, "unknown_key", "other issuer");
+	cr_expect_eq(r.code, PP_ERR_UNKNOWN_KEY);
+	cr_expect_arr_eq(r.key_id, other.id, 32);
+	key_free(&other);
+	cr_expect_eq(store_requests(), 0);
+}
+
+/* Keys the store holds but that do not verify: a pending key (it never
+ * signed anything) and a retired one. */
+Test(redemption, invalid_when_key_pending_or_retired)
+{
+	uint8_t token[TOK_TOKEN_LEN], chal[256];
+	int64_t now = (int64_t)time(NULL);
+	struct ks_keyset *ks;
+	struct issuer_key pk;
+	struct ks_meta pend;
+	struct rdm_result r;
+	char err[256] = "", hex[65];
+	size_t clen, i;
+
+	cr_assert_eq(ks_store_generate(t_ks_store, TOK_TYPE_BLIND_RSA, now,
+				       now + 86400, &pend, err, sizeof(err)),
+		     0, "%s", err);
+	memset(&pk, 0, sizeof(pk));
+	cr_assert_eq(ks_store_key_load(t_ks_store, &pend, &pk.sk, err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(bsig_signer_new(pk.sk, 1, &pk.signer), 0);
+	pk.own_signer = 1;
+	memcpy(pk.spki, pend.spki, pend.spki_len);
+	pk.spki_len = pend.spki_len;
+	memcpy(pk.id, pend.key_id, 32);
+	cr_assert_eq(spki_decode(pk.spki, pk.spki_len, &pk.pk), 0);
+
+	ks = keyset_build();
+	clen = challenge_make(TOK_TYPE_BLIND_RSA, "origin.example", chal, sizeof(chal));
+	token_make(&pk, chal, clen, token);
+	cr_assert_eq(rdm_redeem(&t_svc, ks, token, sizeof(token), chal, clen, 1, &r), 0);
+	expect_verdict(&r, RDM_INVALID, "unknown_key", "pending key");
+	key_free(&pk);
+
+	/* the signing key verifies until it is retired */
+	token_make(&t_key, chal, clen, token);
+	cr_assert_eq(rdm_redeem(&t_svc, ks, token, sizeof(token), chal, clen, 0, &r), 0);
+	expect_verdict(&r, RDM_VALID, NULL, "before retirement");
+	ks_keyset_unref(ks);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", t_key.id[i]);
+	cr_assert_eq(ks_store_retire(t_ks_store, hex, now, 0, 1, NULL, err,
+				     sizeof(err)), 0, "%s", err);
+	ks = keyset_build();
+	cr_assert_eq(rdm_redeem(&t_svc, ks, token, sizeof(token), chal, clen, 1, &r), 0);
+	expect_verdict(&r, RDM_INVALID, "unknown_key", "retired key");
+	ks_keyset_unref(ks);
+	cr_expect_eq(store_requests(), 0);
+}
+
+Test(redemption, invalid_when_challenge_does_not_match)
+{
+	uint8_t token[TOK_TOKEN_LEN], chal[256], other[256], type1[256];
+	struct rdm_result r;
+	size_t clen, olen, tlen;
+
+	token_default(token, chal, sizeof(chal), &clen);
+
+	/* another origin's challenge */
+	olen = challenge_make(TOK_TYPE_BLIND_RSA, "elsewhere.example", other, sizeof(other));
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), other, olen, 1, &r), 0);
+	expect_verdict(&r, RDM_INVALID, "challenge_mismatch", "other origin");
+	cr_expect_eq(r.code, PP_ERR_CHALLENGE);
+
+	/* the right challenge with one byte changed */
+	memcpy(other, chal, clen);
+	other[clen - 1] ^= 1;
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), other, clen, 1, &r), 0);
+	expect_verdict(&r, RDM_INVALID, "challenge_mismatch", "changed byte");
+
+	/* not a challenge at all */
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), chal, 5, 1, &r), 0);
+	expect_verdict(&r, RDM_INVALID, "malformed", "truncated challenge");
+	cr_expect_eq(store_requests(), 0);
+
+	/* the right one still works afterwards */
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), chal, clen, 1, &r), 0);
+	expect_verdict(&r, RDM_VALID, NULL, "right challenge");
+
+	/* a type-2 token made over a challenge for token type 1: the digest
+	 * matches, the type does not */
+	tlen = challenge_make(0x0001, "origin.example", type1, sizeof(type1));
+	token_make(&t_key, type1, tlen, token);
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), type1, tlen, 1, &r), 0);
+	expect_verdict(&r, RDM_INVALID, "challenge_mismatch", "type 1 challenge");
+	cr_expect_eq(store_requests(), 1);
+}
+
+Test(redemption, invalid_when_token_malformed)
+{
+	static const struct {
+		const char *what;
+		size_t len;         /* bytes passed */
+		int set_type;       /* overwrite the type field */
+		uint16_t type;
+		const char *reason;
+	} cases[] = {
+		{ "empty", 0, 0, 0, "malformed" },
+		{ "one byte", 1, 0, 0, "malformed" },
+		{ "type only", 2, 0, 0, "malformed" },
+		{ "one byte short", TOK_TOKEN_LEN - 1, 0, 0, "malformed" },
+		{ "one byte long", TOK_TOKEN_LEN + 1, 0, 0, "malformed" },
+		{ "type 1 (VOPRF)", TOK_TOKEN_LEN, 1, 0x0001, "unsupported_token_type" },
+		{ "type 0xda7a", TOK_TOKEN_LEN, 1, 0xda7a, "unsupported_token_type" },
+	};
+	uint8_t token[TOK_TOKEN_LEN + 1], chal[256];
+	struct rdm_result r;
+	size_t i, clen;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		token_default(token, chal, sizeof(chal), &clen);
+		token[TOK_TOKEN_LEN] = 0;
+		if (cases[i].set_type) {
+			token[0] = (uint8_t)(cases[i].type >> 8);
+			token[1] = (uint8_t)cases[i].type;
+		}
+		cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, cases[i].len, chal,
+					clen, 1, &r), 0, "%s", cases[i].what);
+		expect_verdict(&r, RDM_INVALID, cases[i].reason, cases[i].what);
+		cr_expect_neq(r.code, 0, "%s", cases[i].what);
+	}
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, NULL, 0, NULL, 0, 1, &r), 0);
+	expect_verdict(&r, RDM_INVALID, "malformed", "NULL token");
+	cr_expect_eq(store_requests(), 0);
+}
+
+/* A store that cannot answer makes a genuine token "unavailable" (never
+ * "valid"); a bad token is still just invalid. */
+Test(redemption, unavailable_when_store_down)
+{
+	struct spent_config cfg;
+	struct spent_store *down = NULL;
+	struct rdm_service svc;
+	uint8_t token[TOK_TOKEN_LEN], chal[256];
+	struct rdm_result r;
+	char err[256];
+	size_t clen;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.backend = "redis";
+	cfg.redis_port = tu_free_port();   /* nothing listens there */
+	cfg.redis_timeout_ms = 200;
+	cr_assert_eq(spent_open(&cfg, &down, err, sizeof(err)), 0, "%s", err);
+	svc.store = down;
+	svc.default_horizon = 0;
+
+	token_default(token, chal, sizeof(chal), &clen);
+	cr_assert_eq(rdm_redeem(&svc, t_ks, token, sizeof(token), chal, clen, 1, &r), 0);
+	expect_verdict(&r, RDM_UNAVAILABLE, NULL, "spend");
+	cr_expect_eq(r.code, PP_ERR_UNAVAILABLE);
+	cr_assert_eq(rdm_redeem(&svc, t_ks, token, sizeof(token), chal, clen, 0, &r), 0);
+	expect_verdict(&r, RDM_UNAVAILABLE, NULL, "check only");
+	token[TOK_TOKEN_LEN - 1] ^= 1;
+	cr_assert_eq(rdm_redeem(&svc, t_ks, token, sizeof(token), chal, clen, 1, &r), 0);
+	expect_verdict(&r, RDM_INVALID, "bad_signature", "bad token, store down");
+	spent_close(down);
+
+	/* the same with an LMDB store that is shutting down */
+	token[TOK_TOKEN_LEN - 1] ^= 1;
+	spent_shutdown(t_store);
+	cr_assert_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), chal, clen, 1, &r), 0);
+	expect_verdict(&r, RDM_UNAVAILABLE, NULL, "lmdb shut down");
+}
+
+struct race_arg {
+	const uint8_t *token;
+	pthread_barrier_t *go;
+	atomic_uint *valid, *spent, *other;
+};
+
+static void *race_main(void *arg)
+{
+	struct race_arg *a = arg;
+	struct rdm_result r;
+	int i;
+
+	pthread_barrier_wait(a->go);
+	for (i = 0; i < 4; i++) {
+		if (rdm_redeem(&t_svc, t_ks, a->token, TOK_TOKEN_LEN, NULL, 0, 1, &r) != 0)
+			atomic_fetch_add(a->other, 1);
+		else if (r.verdict == RDM_VALID)
+			atomic_fetch_add(a->valid, 1);
+		else if (r.verdict == RDM_SPENT)
+			atomic_fetch_add(a->spent, 1);
+		else
+			atomic_fetch_add(a->other, 1);
+	}
+	return NULL;
+}
+
+Test(redemption, valid_once_when_threads_redeem_one_token)
+{
+	uint8_t token[TOK_TOKEN_LEN], chal[256];
+	atomic_uint valid = 0, spent = 0, other = 0;
+	pthread_barrier_t go;
+	pthread_t th[16];
+	struct race_arg a;
+	size_t clen;
+	int i;
+
+	token_default(token, chal, sizeof(chal), &clen);
+	pthread_barrier_init(&go, NULL, 16);
+	a = (struct race_arg){ token, &go, &valid, &spent, &other };
+	for (i = 0; i < 16; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, race_main, &a), 0);
+	for (i = 0; i < 16; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+	cr_expect_eq(atomic_load(&valid), 1);
+	cr_expect_eq(atomic_load(&spent), 16 * 4 - 1);
+	cr_expect_eq(atomic_load(&other), 0);
+}
+
+/* ---- asynchronous redemption ---- */
+
+struct verdicts {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned answered, errors;
+	unsigned by[RDM_UNAVAILABLE + 1];
+	struct rdm_result last;
+};
+
+static void verdicts_init(struct verdicts *v)
+{
+	memset(v, 0, sizeof(*v));
+	pthread_mutex_init(&v->mu, NULL);
+	pthread_cond_init(&v->cv, NULL);
+}
+
+static void verdicts_destroy(struct verdicts *v)
+{
+	pthread_cond_destroy(&v->cv);
+	pthread_mutex_destroy(&v->mu);
+}
+
+static void verdict_done(void *arg, int rc, const struct rdm_result *r)
+{
+	struct verdicts *v = arg;
+
+	pthread_mutex_lock(&v->mu);
+	if (rc != 0)
+		v->errors++;
+	else if (r->verdict <= RDM_UNAVAILABLE)
+		v->by[r->verdict]++;
+	v->last = *r;
+	v->answered++;
+	pthread_cond_broadcast(&v->cv);
+	pthread_mutex_unlock(&v->mu);
+}
+
+static void verdicts_wait(struct verdicts *v, unsigned n)
+{
+	pthread_mutex_lock(&v->mu);
+	while (v->answered < n)
+		pthread_cond_wait(&v->cv, &v->mu);
+	pthread_mutex_unlock(&v->mu);
+}
+
+Test(redemption, answers_through_callback_when_submitted)
+{
+	uint8_t token[TOK_TOKEN_LEN], chal[256];
+	struct verdicts v;
+	size_t clen;
+
+	verdicts_init(&v);
+	token_default(token, chal, sizeof(chal), &clen);
+	/* check only, then spend, then again */
+	cr_assert_eq(rdm_redeem_submit(&t_svc, t_ks, token, sizeof(token), chal,
+				       clen, 0, verdict_done, &v), 0);
+	verdicts_wait(&v, 1);
+	cr_expect_eq(v.by[RDM_VALID], 1);
+	cr_assert_eq(rdm_redeem_submit(&t_svc, t_ks, token, sizeof(token), chal,
+				       clen, 1, verdict_done, &v), 0);
+	verdicts_wait(&v, 2);
+	cr_expect_eq(v.by[RDM_VALID], 2);
+	cr_expect_arr_eq(v.last.nonce, token + 2, 32);
+	cr_expect_arr_eq(v.last.key_id, t_key.id, 32);
+	cr_assert_eq(rdm_redeem_submit(&t_svc, t_ks, token, sizeof(token), chal,
+				       clen, 1, verdict_done, &v), 0);
+	verdicts_wait(&v, 3);
+	cr_expect_eq(v.by[RDM_SPENT], 1);
+
+	/* a bad token is answered before the call returns, store untouched */
+	token[TOK_TOKEN_LEN - 1] ^= 1;
+	cr_assert_eq(rdm_redeem_submit(&t_svc, t_ks, token, sizeof(token), NULL,
+				       0, 1, verdict_done, &v), 0);
+	cr_expect_eq(v.answered, 4);
+	cr_expect_eq(v.by[RDM_INVALID], 1);
+	cr_expect_str_eq(v.last.reason, "bad_signature");
+	cr_expect_eq(v.errors, 0);
+	cr_expect_eq(store_requests(), 2);
+
+	cr_expect_eq(rdm_redeem_submit(&t_svc, t_ks, token, sizeof(token), NULL,
+				       0, 1, NULL, &v), PP_ERR_ARG);
+	cr_expect_eq(rdm_redeem_submit(NULL, t_ks, token, sizeof(token), NULL,
+				       0, 1, verdict_done, &v), PP_ERR_ARG);
+	cr_expect_eq(v.answered, 4);
+
+	/* a store that is shutting down answers "unavailable" */
+	token[TOK_TOKEN_LEN - 1] ^= 1;
+	spent_shutdown(t_store);
+	token_default(token, chal, sizeof(chal), &clen);
+	cr_assert_eq(rdm_redeem_submit(&t_svc, t_ks, token, sizeof(token), chal,
+				       clen, 1, verdict_done, &v), 0);
+	verdicts_wait(&v, 5);
+	cr_expect_eq(v.by[RDM_UNAVAILABLE], 1);
+	verdicts_destroy(&v);
+}
+
+/* Many submissions of one token in flight together: one valid. */
+Test(redemption, valid_once_when_token_submitted_many_times_at_once)
+{
+	uint8_t token[TOK_TOKEN_LEN], chal[256];
+	struct verdicts v;
+	size_t clen;
+	int i;
+
+	verdicts_init(&v);
+	token_default(token, chal, sizeof(chal), &clen);
+	for (i = 0; i < 200; i++)
+		cr_assert_eq(rdm_redeem_submit(&t_svc, t_ks, token, sizeof(token),
+					       chal, clen, 1, verdict_done, &v), 0);
+	verdicts_wait(&v, 200);
+	cr_expect_eq(v.by[RDM_VALID], 1);
+	cr_expect_eq(v.by[RDM_SPENT], 199);
+	cr_expect_eq(v.errors, 0);
+	verdicts_destroy(&v);
+}
+
+Test(redemption, keeps_records_until_key_retires)
+{
+	static const struct {
+		const char *what;
+		int64_t retire_in;     /* from now; 0 = not scheduled */
+		int64_t horizon;       /* svc.default_horizon */
+		int64_t want_in;       /* expected expiry, from now */
+	} cases[] = {
+		{ "scheduled", 30 * 86400, 0, 30 * 86400 },
+		{ "unscheduled, default horizon", 0, 0, RDM_DEFAULT_HORIZON },
+		{ "unscheduled, configured horizon", 0, 5 * 86400, 5 * 86400 },
+		{ "retiring in a minute", 60, 0, RDM_MIN_RECORD_TTL },
+		{ "retire time passed", -600, 0, RDM_MIN_RECORD_TTL },
+	};
+	const int64_t now = 1700000000;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rdm_service svc = { t_store, cases[i].horizon };
+		struct ks_meta meta;
+
+		memset(&meta, 0, sizeof(meta));
+		meta.retire_after = cases[i].retire_in ? now + cases[i].retire_in : 0;
+		cr_expect_eq(rdm_record_expiry(&svc, &meta, now), now + cases[i].want_in,
+			     "%s", cases[i].what);
+	}
+}
+
+Test(redemption, refuses_when_arguments_missing)
+{
+	uint8_t token[TOK_TOKEN_LEN] = { 0 };
+	struct rdm_service nostore = { NULL, 0 };
+	struct rdm_result r;
+
+	memset(&r, 0xff, sizeof(r));
+	cr_expect_eq(rdm_redeem(NULL, t_ks, token, sizeof(token), NULL, 0, 1, &r), PP_ERR_ARG);
+	cr_expect_eq(r.verdict, RDM_NONE);
+	cr_expect_eq(rdm_redeem(&nostore, t_ks, token, sizeof(token), NULL, 0, 1, &r), PP_ERR_ARG);
+	cr_expect_eq(rdm_redeem(&t_svc, NULL, token, sizeof(token), NULL, 0, 1, &r), PP_ERR_ARG);
+	cr_expect_eq(rdm_redeem(&t_svc, t_ks, NULL, 5, NULL, 0, 1, &r), PP_ERR_ARG);
+	cr_expect_eq(rdm_redeem(&t_svc, t_ks, token, sizeof(token), NULL, 0, 1, NULL), PP_ERR_ARG);
+	cr_expect_str_eq(rdm_verdict_name(RDM_VALID), "valid");
+	cr_expect_str_eq(rdm_verdict_name(RDM_SPENT), "spent");
+	cr_expect_str_eq(rdm_verdict_name(RDM_INVALID), "invalid");
+	cr_expect_str_eq(rdm_verdict_name(RDM_UNAVAILABLE), "unavailable");
+	cr_expect_str_eq(rdm_verdict_name(RDM_NONE), "none");
+}
