@@ -4,8 +4,16 @@
  * Parsers follow RFC 9110 section 11 syntax: a header value may hold several
  * challenges of any scheme, parameters are token or quoted-string, optional
  * whitespace around '=' and ',' is tolerated, unknown parameters are ignored,
- * scheme and parameter names are case-insensitive. Values returned are views
- * into the input (base64url never needs quoted-pair escapes). */
+ * scheme and parameter names are case-insensitive, empty list elements are
+ * skipped. Values returned are views into the input, valid as long as it is;
+ * nothing is allocated and nothing past len is read.
+ *
+ * Deliberate choices: an unquoted value may end in '=' padding (clients send
+ * `token=abc=` although RFC 9110 wants it quoted); the PrivateToken
+ * parameters (challenge, token-key, max-age, token) must be non-empty, occur
+ * once, and hold no quoted-pair (a view cannot unescape; base64url and
+ * digits never need one), else PP_ERR_HEADER. Quoted-pairs in other
+ * parameters are skipped correctly. */
 #ifndef PP_AUTHHDR_H
 #define PP_AUTHHDR_H
 
@@ -31,20 +39,24 @@ int ah_parse_www_authenticate(const char *value, size_t len,
 
 /* Formats one challenge:
  *   PrivateToken challenge="<b64>", token-key="<b64>"[, max-age="<n>"]
- * from raw bytes (max_age < 0 omits it). NUL-terminated. */
+ * from raw bytes (max_age < 0 omits it). NUL-terminated; join several with
+ * ", ". PP_ERR_BUFFER when out_cap is short (out is then ""), PP_ERR_ARG for
+ * empty inputs. *out_len is optional. */
 int ah_format_challenge(const uint8_t *challenge, size_t challenge_len,
 			const uint8_t *token_key, size_t token_key_len,
 			long max_age, char *out, size_t out_cap,
 			size_t *out_len);
 
 /* Parses an Authorization value `PrivateToken token="<b64>"` (quoted or not;
- * other parameters ignored). Returns a view of the base64url text.
- * PP_ERR_NO_CHALLENGE if the scheme is not PrivateToken or token= is missing,
- * PP_ERR_HEADER on bad syntax. */
+ * other parameters ignored). Returns a view of the base64url text; *token is
+ * NULL and *token_len 0 on error. Syntax is checked first: PP_ERR_HEADER on
+ * bad syntax or a second credentials element; then PP_ERR_NO_CHALLENGE if the
+ * value is empty, the scheme is not PrivateToken, or token= is missing
+ * (including the token68 form `PrivateToken abc==`). */
 int ah_parse_authorization(const char *value, size_t len, const char **token,
 			   size_t *token_len);
 
-/* Formats `PrivateToken token="<b64>"`, NUL-terminated. */
+/* Formats `PrivateToken token="<b64>"`, NUL-terminated; errors as above. */
 int ah_format_authorization(const uint8_t *token, size_t token_len, char *out,
 			    size_t out_cap, size_t *out_len);
 
