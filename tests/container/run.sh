@@ -218,14 +218,23 @@ make_base_images
 log "base images ready"
 
 # ---- build -------------------------------------------------------------------
-# Docker image format: the OCI format has no HEALTHCHECK.
+# Docker image format: the OCI format has no HEALTHCHECK.  The build stage
+# gets a tag of its own so that pruning the untagged images of earlier builds
+# keeps its layers as the cache of the next build.
 log "building the image"
-if ! podman build --pull=never --format docker --network host --layers \
-	-t "$image" -f "$root/Dockerfile" "$root" >"$cache/build.log" 2>&1; then
-	tail -n 40 "$cache/build.log" >&2
-	die "podman build failed (log: $cache/build.log)"
-fi
-# Layers of earlier builds that no tag uses any more.
+: >"$cache/build.log"
+for target in build final; do
+	if [ "$target" = build ]; then
+		set -- --target build -t localhost/ppissuer-build:test
+	else
+		set -- -t "$image"
+	fi
+	if ! podman build --pull=never --format docker --network host --layers "$@" \
+		-f "$root/Dockerfile" "$root" >>"$cache/build.log" 2>&1; then
+		tail -n 40 "$cache/build.log" >&2
+		die "podman build failed (log: $cache/build.log)"
+	fi
+done
 podman image prune -f >/dev/null 2>&1
 size=$(podman image inspect -f '{{.Size}}' "$image")
 log "image built: $image, $((size / 1000000)) MB"
