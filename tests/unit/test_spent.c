@@ -389,7 +389,9 @@ Test(spent_lmdb, shares_commits_when_requests_concurrent)
 	spent_stats_get(s, &st);
 	cr_expect_eq(st.recorded, n);
 	cr_expect_eq(st.commit_records, n);
-	cr_expect_lt(st.commits, st.commit_records / 4,
+	/* at least two records per synced commit on average; on this disk it
+	 * is about eight (a sync takes long enough for the others to queue) */
+	cr_expect_leq(st.commits * 2, st.commit_records,
 		     "%llu commits for %llu records",
 		     (unsigned long long)st.commits,
 		     (unsigned long long)st.commit_records);
