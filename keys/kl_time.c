@@ -68,6 +68,7 @@ void kl_duration_format(int64_t secs, char *buf, size_t cap)
 		{ 'd', KL_DAY }, { 'h', 3600 }, { 'm', 60 }, { 's', 1 },
 	};
 	size_t i, off = 0;
+	int shown = 0;
 
 	if (cap == 0)
 		return;
@@ -76,7 +77,7 @@ void kl_duration_format(int64_t secs, char *buf, size_t cap)
 		snprintf(buf, cap, "0s");
 		return;
 	}
-	for (i = 0; i < sizeof(units) / sizeof(units[0]) && off < cap; i++) {
+	for (i = 0; i < sizeof(units) / sizeof(units[0]) && shown < 2; i++) {
 		int64_t q = secs / units[i].s;
 		int w;
 
@@ -88,6 +89,7 @@ void kl_duration_format(int64_t secs, char *buf, size_t cap)
 			return;
 		off += (size_t)w;
 		secs -= q * units[i].s;
+		shown++;
 	}
 }
 

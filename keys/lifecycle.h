@@ -113,7 +113,8 @@ int kl_rotation_due(const struct ks_meta *m, const struct kl_view *v,
 /* "90s", "15m", "12h", "7d", "2w", plain seconds "3600", or a sum such as
  * "1d12h". Must be >= 0 and at most 100 years. Returns 0 or PP_ERR_ARG. */
 int kl_duration_parse(const char *s, int64_t *out);
-/* Formats seconds as the largest units that fit ("8d", "1d12h", "90s"). */
+/* Formats seconds in its two largest units, rounded down ("8d", "1d12h",
+ * "1m30s"): for people, not for parsing back exactly. */
 void kl_duration_format(int64_t secs, char *buf, size_t cap);
 /* "now", "+DURATION" (from now), unix seconds, or RFC 3339 in UTC
  * ("2024-05-01T12:00:00Z", fractional seconds ignored; an offset such as

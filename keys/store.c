@@ -215,8 +215,8 @@ cleanup:
 
 /* Writes a new store.json; for a sealed store, derives st->kek from secret
  * with a fresh salt and stores a sealed check value. */
-static int conf_create(struct ks_store *st, const struct ks_secret *secret,
-		       char *err, size_t errlen)
+int ks_conf_create(struct ks_store *st, const struct ks_secret *secret,
+		   char *err, size_t errlen)
 {
 	uint8_t salt[KS_SALT_LEN], *check = NULL;
 	char salt_b64[64], *check_b64 = NULL, *text = NULL;
@@ -355,7 +355,7 @@ static int store_configure(struct ks_store *st, const struct ks_secret *secret,
 			rc = PP_ERR_CONFIG;
 			goto cleanup;
 		}
-		rc = conf_create(st, secret, err, errlen);
+		rc = ks_conf_create(st, secret, err, errlen);
 		goto cleanup;
 	}
 	st->sealed = c.sealed;

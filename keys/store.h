@@ -99,6 +99,14 @@ const char *ks_store_dir(const struct ks_store *st);
 /* Whether private keys are stored sealed. */
 int ks_store_is_sealed(const struct ks_store *st);
 
+/* Seals the private keys of the store in <data_dir>/keys with secret:
+ * store.json is marked sealed first, then each unsealed key file is
+ * rewritten sealed, so an interrupted run is finished by running it again.
+ * On a store that is already sealed, secret must match; keys left unsealed
+ * are sealed. *n_sealed (optional) gets how many files were rewritten. */
+int ks_store_seal(const char *data_dir, const struct ks_secret *secret,
+		  size_t *n_sealed, char *err, size_t errlen);
+
 /* Where problems with single entries go (corrupt metadata, a key file that
  * will not load) while the operation goes on with the other keys. Without a
  * reporter they only reach the err buffer of the call. */

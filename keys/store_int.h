@@ -39,6 +39,11 @@ void ks_errf(char *err, size_t errlen, const char *fmt, ...)
 void ks_report(struct ks_store *st, char *err, size_t errlen,
 	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* store.c: writes a new store.json, unsealed for a NULL secret; else
+ * sealed, deriving st->kek with a fresh salt. The caller holds the lock. */
+int ks_conf_create(struct ks_store *st, const struct ks_secret *secret,
+		   char *err, size_t errlen);
+
 /* ---- fsio.c: bounded reads and atomic writes inside the keys dir ---- */
 
 /* A file's contents; secure buffers come from sodium_malloc. */
