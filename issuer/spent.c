@@ -249,6 +249,26 @@ int spent_drop_key(struct spent_store *s,
 	return rc;
 }
 
+int spent_purge_expired(struct spent_store *s, int64_t now, uint64_t *removed)
+{
+	uint64_t n = 0;
+	int rc;
+
+	if (removed != NULL)
+		*removed = 0;
+	if (s == NULL)
+		return PP_ERR_ARG;
+	if (!spent_enter(s))
+		return PP_ERR_UNAVAILABLE;
+	rc = s->ops->purge_expired(s->impl, now, &n);
+	if (rc != 0)
+		rc = PP_ERR_UNAVAILABLE;
+	spent_leave(s, 0, rc);
+	if (removed != NULL)
+		*removed = n;
+	return rc;
+}
+
 void spent_stats_get(struct spent_store *s, struct spent_stats *out)
 {
 	if (out == NULL)

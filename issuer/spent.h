@@ -128,6 +128,15 @@ int spent_contains(struct spent_store *s,
 int spent_drop_key(struct spent_store *s,
 		   const uint8_t key_id[SPENT_KEY_ID_LEN], uint64_t *removed);
 
+/* Removes every record whose expires_at is before now (unix seconds): the
+ * safety net for keys whose retirement was not seen by spent_drop_key (the
+ * server was down, or the drop failed). lmdb walks the whole store in
+ * bounded transactions, so run it at start-up and then now and then (say
+ * daily), not per request; redis expires records itself and answers 0 with
+ * nothing removed. Returns 0 or PP_ERR_UNAVAILABLE; *removed as for
+ * spent_drop_key. */
+int spent_purge_expired(struct spent_store *s, int64_t now, uint64_t *removed);
+
 /* Copies the counters (out is cleared first). */
 void spent_stats_get(struct spent_store *s, struct spent_stats *out);
 

@@ -21,6 +21,7 @@ struct spent_ops {
 	/* 0 (absent), PP_ERR_SPENT or PP_ERR_UNAVAILABLE */
 	int (*contains)(void *impl, const uint8_t *key_id, const uint8_t *nonce);
 	int (*drop_key)(void *impl, const uint8_t *key_id, uint64_t *removed);
+	int (*purge_expired)(void *impl, int64_t now, uint64_t *removed);
 	/* Adds the backend's own counters (commits, reconnects, ...) to out. */
 	void (*stats)(void *impl, struct spent_stats *out);
 	/* Called once no caller is inside the backend any more. */

@@ -2,7 +2,7 @@
  * commit.
  *
  * Layout: one database, key = key_id || nonce (64 bytes), value = expires_at
- * (8 bytes, big-endian, kept so a later sweep can purge by time). LMDB keeps
+ * (8 bytes, big-endian, for spent_purge_expired). LMDB keeps
  * keys sorted, so all records of one key id are a contiguous range and
  * spent_drop_key is a cursor walk over that range. One database per key id
  * (dropped with mdb_drop) was the alternative; it was not taken because named
@@ -50,6 +50,7 @@
 #define LM_MAX_BATCH 65536u
 #define LM_MAX_READERS 1024u
 #define LM_DROP_CHUNK 10000u   /* deletes per transaction in drop_key */
+#define LM_PURGE_SCAN 50000u   /* records looked at per purge transaction */
 #define LM_PATH_MAX 4096
 
 /* A queued request. A blocking caller keeps it on its stack and sleeps on
@@ -102,6 +103,16 @@ static void lm_be64(uint8_t out[8], int64_t v)
 		out[i] = (uint8_t)(u & 0xff);
 		u >>= 8;
 	}
+}
+
+static int64_t lm_be64_read(const uint8_t in[8])
+{
+	uint64_t u = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		u = u << 8 | in[i];
+	return (int64_t)u;
 }
 
 /* Doubles the map (up to map_max) unless another thread already grew it
@@ -419,6 +430,92 @@ static int lm_drop_key(void *impl, const uint8_t *key_id, uint64_t *removed)
 	}
 }
 
+/* One purge transaction: looks at up to LM_PURGE_SCAN records from *from
+ * (inclusive; all zero = the start) and deletes those expired before now.
+ * Sets *from to where the next one starts and *done when the end was
+ * reached. */
+static int lm_purge_chunk(struct lm_store *s, int64_t now,
+			  uint8_t from[LM_KEY_LEN], int *done, uint64_t *n,
+			  size_t *seen)
+{
+	uint8_t start[LM_KEY_LEN];
+	MDB_val k = { .mv_size = LM_KEY_LEN, .mv_data = start }, v;
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn = NULL;
+	uint64_t count = 0;
+	unsigned looked = 0;
+	int rc;
+
+	*n = 0;
+	*done = 0;
+	memcpy(start, from, LM_KEY_LEN);
+	pthread_rwlock_rdlock(&s->txn_lock);
+	*seen = s->map_size;
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc != 0)
+		goto cleanup;
+	rc = mdb_cursor_open(txn, s->dbi, &cur);
+	if (rc != 0)
+		goto cleanup;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && looked < LM_PURGE_SCAN) {
+		looked++;
+		if (v.mv_size == 8 && lm_be64_read(v.mv_data) < now) {
+			rc = mdb_cursor_del(cur, 0);
+			if (rc != 0)
+				goto cleanup;
+			count++;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (rc == MDB_NOTFOUND) {
+		*done = 1;
+		rc = 0;
+	} else if (rc != 0) {
+		goto cleanup;
+	} else if (k.mv_size == LM_KEY_LEN) {
+		memcpy(from, k.mv_data, LM_KEY_LEN);   /* not looked at yet */
+	} else {
+		rc = MDB_CORRUPTED;
+		goto cleanup;
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc == 0)
+		*n = count;
+
+cleanup:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->txn_lock);
+	return rc;
+}
+
+static int lm_purge_expired(void *impl, int64_t now, uint64_t *removed)
+{
+	struct lm_store *s = impl;
+	uint8_t from[LM_KEY_LEN];
+	uint64_t n;
+	size_t seen;
+	int rc, done = 0;
+
+	*removed = 0;
+	memset(from, 0, sizeof(from));
+	while (!done) {
+		rc = lm_purge_chunk(s, now, from, &done, &n, &seen);
+		if (rc == MDB_MAP_FULL && lm_grow(s, seen) == 0)
+			continue;
+		if (rc != 0)
+			return PP_ERR_UNAVAILABLE;
+		*removed += n;
+	}
+	return 0;
+}
+
 static void lm_stats(void *impl, struct spent_stats *out)
 {
 	struct lm_store *s = impl;
@@ -613,6 +710,7 @@ const struct spent_ops spent_lmdb_ops = {
 	.submit = lm_submit,
 	.contains = lm_contains,
 	.drop_key = lm_drop_key,
+	.purge_expired = lm_purge_expired,
 	.stats = lm_stats,
 	.stop = lm_stop,
 	.free = lm_free,

@@ -733,6 +733,46 @@ Test(spent_lmdb, answers_every_submission_when_shut_down)
 	tally_destroy(&t);
 }
 
+/* Interleaved expired and live records, more than one purge transaction's
+ * worth (50000): only the expired ones go. */
+Test(spent_lmdb, purges_only_expired_when_asked)
+{
+	struct spent_store *s = t_open_lmdb();
+	struct async_tally t;
+	uint8_t key[32], nonce[32];
+	uint64_t removed = 0;
+	const uint32_t n = 60000;
+	uint32_t i;
+
+	tally_init(&t);
+	t_key(key, 0x4e);
+	for (i = 0; i < n; i++) {
+		t_nonce(nonce, i, 0x11);
+		/* even: expired long ago; odd: live */
+		cr_assert_eq(spent_submit(s, key, nonce, i % 2 ? t_later() : 1000,
+					  tally_done, &t), 0);
+	}
+	tally_wait(&t, n);
+	cr_assert_eq(t.ok, n);
+
+	cr_assert_eq(spent_purge_expired(s, (int64_t)time(NULL), &removed), 0);
+	cr_expect_eq(removed, n / 2);
+	for (i = 0; i < n; i += 7) {
+		t_nonce(nonce, i, 0x11);
+		cr_expect_eq(spent_contains(s, key, nonce), i % 2 ? PP_ERR_SPENT : 0,
+			     "nonce %u", i);
+	}
+	cr_expect_eq(spent_purge_expired(s, (int64_t)time(NULL), &removed), 0);
+	cr_expect_eq(removed, 0);
+	/* an empty store purges nothing */
+	cr_expect_eq(spent_drop_key(s, key, &removed), 0);
+	cr_expect_eq(removed, n / 2);
+	cr_expect_eq(spent_purge_expired(s, (int64_t)time(NULL), &removed), 0);
+	cr_expect_eq(removed, 0);
+	spent_close(s);
+	tally_destroy(&t);
+}
+
 Test(spent_lmdb, refuses_when_directory_unusable)
 {
 	struct spent_config cfg;
@@ -820,6 +860,22 @@ Test(spent_redis, answers_before_return_when_submitted)
 	cr_expect_eq(t.other, 1);
 	spent_close(s);
 	tally_destroy(&t);
+}
+
+/* Redis expires records itself: purging is a no-op that keeps live ones. */
+Test(spent_redis, leaves_expiry_to_redis_when_purged)
+{
+	struct spent_store *s = t_open_redis();
+	uint8_t key[32], nonce[32];
+	uint64_t removed = 9;
+
+	t_key(key, 0x4e);
+	t_nonce(nonce, 1, 0x00);
+	cr_assert_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
+	cr_expect_eq(spent_purge_expired(s, (int64_t)time(NULL), &removed), 0);
+	cr_expect_eq(removed, 0);
+	cr_expect_eq(spent_contains(s, key, nonce), PP_ERR_SPENT);
+	spent_close(s);
 }
 
 /* Raw access to the test server, to look behind the store. */
@@ -1109,5 +1165,8 @@ Test(spent, accepts_null_when_closed_or_asked)
 	cr_expect_eq(spent_check_and_record(NULL, key, nonce, 1), PP_ERR_ARG);
 	cr_expect_eq(spent_contains(NULL, key, nonce), PP_ERR_ARG);
 	cr_expect_eq(spent_drop_key(NULL, key, &removed), PP_ERR_ARG);
+	cr_expect_eq(removed, 0);
+	removed = 5;
+	cr_expect_eq(spent_purge_expired(NULL, 1, &removed), PP_ERR_ARG);
 	cr_expect_eq(removed, 0);
 }
