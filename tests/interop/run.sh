@@ -25,6 +25,11 @@ if [ ! -d "$here/node_modules/@cloudflare/privacypass-ts" ]; then
 	exit 1
 fi
 
+# The server also reads PPISSUER_* settings; the caller's must not leak in.
+for v in $(env | sed -n 's/^\(PPISSUER_[A-Za-z0-9_]*\)=.*/\1/p'); do
+	unset "$v"
+done
+
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pp-interop.XXXXXX") || exit 1
 pid=
 # shellcheck disable=SC2317 # called from the EXIT trap
