@@ -6,8 +6,11 @@
 #     attester and verifies (tests/container/token.mjs, privacypass-ts);
 #   - the server runs as a non-root user, as PID 1 (exec form), with a
 #     read-only root file system and no capabilities;
-#   - SIGTERM stops it with exit status 0; the key survives a restart on the
-#     same volume; `clients add` and `keys rotate --if-due` run in the image.
+#   - SIGTERM stops it with exit status 0; `clients add` and
+#     `keys rotate --if-due` run in the image;
+#   - as in deploy/compose.yaml, two replicas on the same key volume, with the
+#     spent-token store in a password-protected Redis, publish the key made
+#     before and issue tokens.
 #
 #   sh tests/container/run.sh        (make container-test; needs root)
 #
@@ -49,7 +52,7 @@ fi
 
 # ---- tools -------------------------------------------------------------------
 missing=""
-for p in podman runc debootstrap debian-archive-keyring iproute2 curl; do
+for p in podman runc debootstrap debian-archive-keyring iproute2 curl redis-server; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 		missing="$missing $p"
 done
@@ -118,12 +121,14 @@ check() { # check WHAT CONDITION-STATUS [DETAIL]
 }
 
 netns_made=0
+redis_pid=
 # shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
-	podman rm -f -t 0 "$name" "$name-2" >/dev/null 2>&1
+	podman rm -f -t 0 "$name" "$name-1" "$name-2" >/dev/null 2>&1
+	[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
 	podman volume rm -f "$volume" >/dev/null 2>&1
 	[ "$netns_made" = 1 ] && ip netns del "$netns" 2>/dev/null
-	rm -f "$cache/out.$$" "$cache/err.$$"
+	rm -f "$cache/out.$$" "$cache/err.$$" "$cache/redis.$$"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -284,22 +289,35 @@ podman run --rm $run_opts "$image" keys rotate --if-due --data-dir /var/lib/ppis
 	>"$cache/out.$$" 2>"$cache/err.$$"
 check "keys rotate --if-due in the image" $? "$(tail -n 5 "$cache/err.$$" "$cache/out.$$")"
 
-# start_server CONTAINER: runs the image's default command; waits for /healthz.
+# start_server CONTAINER PORT [PODMAN-OPTION...]: runs the image's default
+# command; waits for /healthz on PORT.
 start_server() {
+	sname=$1
+	sport=$2
+	shift 2
 	# shellcheck disable=SC2086 # run_opts is a list of options
-	if ! podman run -d --name "$1" $run_opts "$image" >/dev/null 2>"$cache/err.$$"; then
+	if ! podman run -d --name "$sname" $run_opts "$@" "$image" >/dev/null 2>"$cache/err.$$"; then
 		cat "$cache/err.$$" >&2
 		return 1
 	fi
 	deadline=$(($(date +%s) + start_timeout))
 	while [ "$(date +%s)" -le "$deadline" ]; do
-		if in_ns curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/healthz" 2>/dev/null; then
+		if in_ns curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$sport/healthz" 2>/dev/null; then
 			return 0
 		fi
-		[ "$(podman inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ] || return 1
+		[ "$(podman inspect -f '{{.State.Running}}' "$sname" 2>/dev/null)" = true ] || return 1
 		sleep 0.5
 	done
 	return 1
+}
+
+directory() { # directory PORT
+	in_ns curl -fsS --max-time 5 "http://127.0.0.1:$1/.well-known/private-token-issuer-directory"
+}
+
+# The token-key values of a directory, one a line, sorted.
+directory_keys() {
+	printf '%s' "$1" | tr ',{}' '[\n*]' | sed -n 's/^ *"token-key" *: *"\([^"]*\)".*/\1/p' | sort
 }
 
 # stop_server CONTAINER: SIGTERM, then the exit status must be 0.
@@ -315,7 +333,7 @@ stop_server() {
 }
 
 log "starting the server"
-if ! start_server "$name"; then
+if ! start_server "$name" "$port"; then
 	check "/healthz answers within ${start_timeout}s" 1 "state: $(podman inspect -f '{{.State.Status}} exit={{.State.ExitCode}}' "$name" 2>&1)"
 	show_logs "$name"
 	finish
@@ -327,7 +345,7 @@ check "server logs 'listening on 0.0.0.0:$port'" $? "$(podman logs --tail 5 "$na
 podman healthcheck run "$name" >"$cache/out.$$" 2>&1
 check "image HEALTHCHECK passes" $? "$(cat "$cache/out.$$")"
 
-dir1=$(in_ns curl -fsS --max-time 5 "http://127.0.0.1:$port/.well-known/private-token-issuer-directory")
+dir1=$(directory "$port")
 case $dir1 in
 *'"token-keys"'*) check "directory served" 0 ;;
 *) check "directory served" 1 "$dir1" ;;
@@ -358,19 +376,41 @@ fi
 log "stopping the server with SIGTERM"
 stop_server "$name"
 
-# The key lives on the volume: a second container serves the same directory.
-if start_server "$name-2"; then
-	dir2=$(in_ns curl -fsS --max-time 5 "http://127.0.0.1:$port/.well-known/private-token-issuer-directory")
-	key1=$(printf '%s' "$dir1" | sed -n 's/.*"token-key" *: *"\([^"]*\)".*/\1/p')
-	case $dir2 in
-	'' | *'""'*) check "key kept on the volume across restarts" 1 "directory: $dir2" ;;
-	*"\"${key1:-no key before restart}\""*) check "key kept on the volume across restarts" 0 ;;
-	*) check "key kept on the volume across restarts" 1 "before: $dir1, after: $dir2" ;;
-	esac
-	stop_server "$name-2"
-else
-	check "server restarts on the same volume" 1
-	show_logs "$name-2"
-fi
+# ---- replicas ----------------------------------------------------------------
+# As in deploy/compose.yaml: two replicas on the same key volume, the spent
+# tokens in one Redis that wants a password.
+log "two replicas with a shared key volume and Redis"
+redis_pw=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+in_ns redis-server --bind 127.0.0.1 --port 6379 --requirepass "$redis_pw" \
+	--save '' --appendonly no >"$cache/redis.$$" 2>&1 &
+redis_pid=$!
+i=0
+until in_ns redis-cli --no-auth-warning -a "$redis_pw" ping 2>/dev/null | grep -q PONG; do
+	i=$((i + 1))
+	[ "$i" -le 50 ] || die "redis-server did not start: $(tail -n 5 "$cache/redis.$$")"
+	sleep 0.1
+done
+keys0=$(directory_keys "$dir1")
+for r in 1 2; do
+	rport=$((port + r))
+	if ! start_server "$name-$r" "$rport" -e "PPISSUER_LISTEN=0.0.0.0:$rport" \
+		-e PPISSUER_SPENT_BACKEND=redis -e PPISSUER_REDIS_HOST=127.0.0.1 \
+		-e PPISSUER_REDIS_PORT=6379 -e "PPISSUER_REDIS_PASSWORD=$redis_pw"; then
+		check "replica $r starts with the Redis spent store" 1
+		show_logs "$name-$r"
+		continue
+	fi
+	check "replica $r starts with the Redis spent store" 0
+	keys=$(directory_keys "$(directory "$rport")")
+	[ -n "$keys" ] && [ "$keys" = "$keys0" ]
+	check "replica $r publishes the key made before (shared volume)" $? \
+		"before: [$keys0], replica: [$keys]"
+	PP_BEARER=$secret in_ns node "$here/token.mjs" "http://127.0.0.1:$rport" >"$cache/out.$$" 2>&1
+	check "token issued by replica $r" $? "$(cat "$cache/out.$$")"
+done
+for r in 1 2; do
+	[ "$(podman inspect -f '{{.State.Running}}' "$name-$r" 2>/dev/null)" = true ] &&
+		stop_server "$name-$r"
+done
 
 finish
