@@ -52,6 +52,14 @@ static const struct cfg_item cfg_items[] = {
 	{ "rotate-lifetime", S(rotate_lifetime), "7d", 0, 0, "how long a key signs" },
 	{ "rotate-lead", S(rotate_lead), "1d", 0, 0, "how long a new key is published before it signs" },
 	{ "rotate-overlap", S(rotate_overlap), "8d", 0, 0, "how long a key verifies after it stops signing" },
+	{ "require-auth", B(require_auth), "false", 0, 0, "refuse to start without registered clients" },
+	{ "metrics-auth", B(metrics_auth), "false", 0, 0, "/metrics needs a registered client's credentials" },
+	{ "global-rate", L(global_rate), "0", 0, 1000000, "token requests and redemptions per second, all clients (0 = unlimited)" },
+	{ "global-burst", L(global_burst), "0", 0, 1000000, "burst of the global limit (0 = the global rate)" },
+	{ "tls-listen", S(tls_listen), NULL, 0, 0, "address and port of the HTTPS (mutual TLS) listener" },
+	{ "tls-cert", S(tls_cert), NULL, 0, 0, "server certificate chain for tls-listen (PEM)" },
+	{ "tls-key", S(tls_key), NULL, 0, 0, "server private key for tls-listen (PEM, mode 0600)" },
+	{ "tls-client-ca", S(tls_client_ca), NULL, 0, 0, "CA certificates that issue client certificates (PEM)" },
 };
 
 #define N_ITEMS (sizeof(cfg_items) / sizeof(cfg_items[0]))
@@ -331,14 +339,27 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
 		     c->public_url);
 		return PP_ERR_CONFIG;
 	}
+	if (c->tls_listen && (!c->tls_cert || !c->tls_key)) {
+		errf(err, errlen, "tls-listen needs tls-cert and tls-key");
+		return PP_ERR_CONFIG;
+	}
+	if (!c->tls_listen && (c->tls_cert || c->tls_key || c->tls_client_ca)) {
+		errf(err, errlen, "tls-cert, tls-key and tls-client-ca need tls-listen");
+		return PP_ERR_CONFIG;
+	}
 	return 0;
 }
 
 int cfg_listen_addr(const struct cfg *c, char *host, size_t hostlen,
 		    uint16_t *port)
 {
-	const char *colon = strrchr(c->listen, ':');
-	const char *h = c->listen;
+	return cfg_addr_parse(c->listen, host, hostlen, port);
+}
+
+int cfg_addr_parse(const char *addr, char *host, size_t hostlen, uint16_t *port)
+{
+	const char *colon = strrchr(addr, ':');
+	const char *h = addr;
 	size_t hl;
 	char *end;
 	long p;

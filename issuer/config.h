@@ -38,6 +38,16 @@ struct cfg {
 	char *rotate_lifetime;     /* durations as text: "7d", "12h", "90s" */
 	char *rotate_lead;
 	char *rotate_overlap;
+	/* clients: authentication and limits */
+	int require_auth;          /* refuse to run without registered clients */
+	int metrics_auth;          /* /metrics needs a client's credentials */
+	long global_rate;          /* limited requests per second, all clients; 0 = off */
+	long global_burst;         /* 0 = the global rate */
+	/* mutual-TLS listener (optional) */
+	char *tls_listen;          /* ADDR:PORT, or NULL for none */
+	char *tls_cert;            /* server certificate chain (PEM file) */
+	char *tls_key;             /* its private key (PEM file, mode 0600) */
+	char *tls_client_ca;       /* CA that issues client certificates (PEM) */
 };
 
 /* Fills c with defaults. */
@@ -51,6 +61,9 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen);
 
 /* Prints the option list with defaults and environment names. */
 void cfg_usage(FILE *f);
+
+/* Splits "ADDR:PORT" (or "[v6]:PORT") into host and port. */
+int cfg_addr_parse(const char *addr, char *host, size_t hostlen, uint16_t *port);
 
 /* Splits c->listen into host and port. */
 int cfg_listen_addr(const struct cfg *c, char *host, size_t hostlen,

@@ -254,6 +254,16 @@ char *met_render(const struct ks_keyset *ks, size_t *len)
 		    e->meta.id_hex, state_name(e->state), e->published ? 1 : 0,
 		    (long long)e->meta.not_before);
 	}
+	{
+		size_t clen;
+		char *ctext = met_clients_render(&clen);
+
+		if (!ctext)
+			b.oom = 1;
+		else
+			out(&b, "%s", ctext);
+		free(ctext);
+	}
 	if (b.oom) {
 		free(b.p);
 		return NULL;

@@ -37,6 +37,28 @@ void met_sign_latency(uint64_t dur_us);
 void met_redeemed(enum met_redeem result);
 void met_reload(int ok);
 
+/* ---- per client (metrics_clients.c) ----
+ * Clients are registry names (short, [A-Za-z0-9._-]); counters are kept for
+ * at most a few thousand names, beyond which updates are dropped. */
+enum met_limit { MET_LIMIT_RATE, MET_LIMIT_QUOTA, MET_LIMIT_GLOBAL, MET_LIMIT_COUNT };
+enum met_auth {
+	MET_AUTH_MISSING,   /* no credentials */
+	MET_AUTH_INVALID,   /* unknown secret or malformed header */
+	MET_AUTH_REVOKED,   /* a revoked client's secret or certificate */
+	MET_AUTH_ROLE,      /* a client of the wrong role */
+	MET_AUTH_CERT,      /* a client certificate that does not verify or map */
+	MET_AUTH_COUNT
+};
+void met_client_issued(const char *client);
+void met_client_redeemed(const char *client);
+/* client NULL: an anonymous request (open mode) refused by the global limit. */
+void met_client_limited(const char *client, enum met_limit why);
+void met_auth_failure(enum met_auth why);
+/* Records the notAfter (unix seconds) of the certificate client presented. */
+void met_client_cert_expiry(const char *client, int64_t not_after);
+/* The per-client metrics as Prometheus text (malloc'd), or NULL. */
+char *met_clients_render(size_t *len);
+
 /* Renders every metric into a malloc'd buffer (caller frees). Key gauges
  * come from ks (may be NULL). Returns NULL when out of memory. */
 char *met_render(const struct ks_keyset *ks, size_t *len);
