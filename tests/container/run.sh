@@ -236,7 +236,7 @@ for target in build final; do
 	fi
 	if ! podman build --pull=never --format docker --network host --layers "$@" \
 		-f "$root/Dockerfile" "$root" >>"$cache/build.log" 2>&1; then
-		tail -n 40 "$cache/build.log" >&2
+		grep -v '^cc ' "$cache/build.log" | tail -n 40 >&2
 		die "podman build failed (log: $cache/build.log)"
 	fi
 done
