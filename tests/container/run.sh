@@ -148,7 +148,7 @@ show_logs() { # show_logs CONTAINER
 }
 
 # ---- base images -------------------------------------------------------------
-# The first Debian mirror of bookworm in the host's apt sources.
+# The Debian mirror that the host's apt sources use for bookworm.
 host_mirror() {
 	{
 		cat /etc/apt/sources.list.d/*.sources 2>/dev/null
@@ -173,6 +173,9 @@ make_base_images() {
 	base=$cache/base
 	if [ ! -s "$base/bookworm.tar" ] || [ ! -s "$base/bookworm-slim.tar" ]; then
 		mirror=${PP_DEBIAN_MIRROR:-$(host_mirror | head -n 1)}
+		# A host of another release: any Debian archive it uses has bookworm.
+		[ -n "$mirror" ] || mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null |
+			grep -oE 'https?://[^ ]+/debian/?( |$)' | head -n 1 | tr -d ' ')
 		case $mirror in
 		http://* | https://*) ;;
 		*) die "no Debian bookworm mirror in /etc/apt sources; set PP_DEBIAN_MIRROR" ;;
