@@ -13,7 +13,7 @@ VECTORS ?= ../shared/vectors
 FUZZ_TIME ?= 10
 PREFIX ?= /usr/local
 
-PKGS := openssl libmicrohttpd jansson libsodium lmdb hiredis
+PKGS := openssl libmicrohttpd jansson libsodium lmdb hiredis gnutls
 TEST_PKGS := criterion libcurl
 
 CC ?= cc

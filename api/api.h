@@ -9,6 +9,8 @@
 
 struct ks_current;
 struct spent_store;
+struct cl_current;
+struct rl_limiter;
 
 struct api_opts {
 	const char *host;             /* numeric address or name to bind */
@@ -22,6 +24,17 @@ struct api_opts {
 	int log_client_address;
 	struct ks_current *keys;      /* borrowed: outlives the server */
 	struct spent_store *spent;    /* borrowed; NULL disables /redeem */
+	/* clients (api/auth.c) */
+	struct cl_current *clients;   /* borrowed; NULL: nobody registered */
+	struct rl_limiter *limits;    /* borrowed; NULL: no limits */
+	int require_auth;             /* never open, even with no clients */
+	int metrics_auth;             /* /metrics needs a client's credentials */
+	/* mutual-TLS listener (api/tls.c); tls_host NULL: none */
+	const char *tls_host;
+	uint16_t tls_port;
+	const char *tls_cert_file;    /* PEM chain */
+	const char *tls_key_file;     /* PEM key; refused if group/other can read */
+	const char *tls_client_ca_file; /* PEM CAs of client certificates, or NULL */
 };
 
 struct api_server;
@@ -31,6 +44,8 @@ int api_server_start(const struct api_opts *o, struct api_server **out,
 		     char *err, size_t errlen);
 /* The bound port (useful with port 0). */
 uint16_t api_server_port(const struct api_server *s);
+/* The TLS listener's bound port, or 0 when there is none. */
+uint16_t api_server_tls_port(const struct api_server *s);
 /* Graceful stop: stops accepting, lets in-flight requests finish for at most
  * timeout_s seconds, then closes every connection and frees s. */
 void api_server_stop(struct api_server *s, unsigned timeout_s);

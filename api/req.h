@@ -17,6 +17,14 @@ struct api_req;
 
 typedef enum MHD_Result (*api_handler_fn)(struct api_req *r);
 
+/* Who may call a route (api/auth.c). */
+enum api_role {
+	API_ROLE_NONE = 0,     /* public */
+	API_ROLE_ATTESTER,     /* a registered attester */
+	API_ROLE_ORIGIN,       /* a registered origin */
+	API_ROLE_METRICS,      /* any registered client, when metrics-auth is on */
+};
+
 struct api_route {
 	const char *path;
 	const char *allow;        /* Allow header value */
@@ -25,14 +33,20 @@ struct api_route {
 	const char *content_type; /* required media type of the body, or NULL */
 	enum met_route metric;
 	api_handler_fn handler;
+	enum api_role role;
 };
 
 enum { API_M_GET = 1, API_M_HEAD = 2, API_M_POST = 4 };
+
+struct api_tls;
 
 struct api_server {
 	struct MHD_Daemon *daemon;
 	struct api_opts o;
 	uint16_t port;
+	struct MHD_Daemon *tls_daemon;  /* the mutual-TLS listener, or NULL */
+	uint16_t tls_port;
+	struct api_tls *tls;            /* its certificates (api/tls.c) */
 };
 
 struct api_req {
@@ -50,6 +64,7 @@ struct api_req {
 	int responded;
 	struct ks_keyset *ks;       /* held while a response points into it */
 	char key_id[65];            /* hex of the key used, for the log */
+	char client[65];            /* authenticated client name, for the log */
 };
 
 /* Queues a response; records the status. body is copied. */
@@ -58,6 +73,9 @@ enum MHD_Result api_respond(struct api_req *r, unsigned status,
 			    size_t len, const char *cache_control);
 /* Queues the table's JSON error answer. */
 enum MHD_Result api_respond_error(struct api_req *r, enum api_err e);
+/* Same, with one extra response header (name NULL: none). */
+enum MHD_Result api_respond_error_hdr(struct api_req *r, enum api_err e,
+				      const char *name, const char *value);
 /* Queues a prepared response (takes care of common headers and status). */
 enum MHD_Result api_queue(struct api_req *r, unsigned status,
 			  struct MHD_Response *resp);
@@ -69,6 +87,13 @@ enum MHD_Result api_healthz(struct api_req *r);
 enum MHD_Result api_readyz(struct api_req *r);
 enum MHD_Result api_metrics(struct api_req *r);
 enum MHD_Result api_redeem(struct api_req *r);
+
+/* Authentication, authorization and limits for routes with a role, before
+ * the body is read (api/auth.c). Returns what on_headers returns; when it
+ * answered (401, 403, 429), r->responded is set. */
+enum MHD_Result api_auth_check(struct api_req *r);
+/* Per-client counters once a request is complete. */
+void api_auth_done(const struct api_req *r);
 
 /* The route for a path, or NULL. */
 const struct api_route *api_route_find(const char *path, int redeem_enabled);

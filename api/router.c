@@ -10,15 +10,16 @@
  * anything much larger is refused before it is read. */
 static const struct api_route api_routes[] = {
 	{ DIRECTORY_PATH, "GET, HEAD", API_M_GET | API_M_HEAD, 0, NULL,
-	  MET_ROUTE_DIRECTORY, api_directory },
+	  MET_ROUTE_DIRECTORY, api_directory, API_ROLE_NONE },
 	{ "/token-request", "POST", API_M_POST, 4096,
 	  "application/private-token-request", MET_ROUTE_TOKEN_REQUEST,
-	  api_token_request },
+	  api_token_request, API_ROLE_ATTESTER },
 	{ "/healthz", "GET, HEAD", API_M_GET | API_M_HEAD, 0, NULL,
-	  MET_ROUTE_HEALTHZ, api_healthz },
+	  MET_ROUTE_HEALTHZ, api_healthz, API_ROLE_NONE },
 	{ "/readyz", "GET, HEAD", API_M_GET | API_M_HEAD, 0, NULL,
-	  MET_ROUTE_READYZ, api_readyz },
-	{ "/metrics", "GET", API_M_GET, 0, NULL, MET_ROUTE_METRICS, api_metrics },
+	  MET_ROUTE_READYZ, api_readyz, API_ROLE_NONE },
+	{ "/metrics", "GET", API_M_GET, 0, NULL, MET_ROUTE_METRICS, api_metrics,
+	  API_ROLE_METRICS },
 };
 
 const struct api_route *api_route_find(const char *path, int redeem_enabled)

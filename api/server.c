@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "api/req.h"
+#include "api/tls.h"
 #include "crypto/pp_err.h"
 #include "issuer/log.h"
 #include "keys/keyset.h"
@@ -70,17 +71,30 @@ enum MHD_Result api_respond(struct api_req *r, unsigned status,
 	return api_queue(r, status, resp);
 }
 
-enum MHD_Result api_respond_error(struct api_req *r, enum api_err e)
+enum MHD_Result api_respond_error_hdr(struct api_req *r, enum api_err e,
+				      const char *name, const char *value)
 {
 	const struct api_error *ae = api_error_get(e);
+	struct MHD_Response *resp;
 	char body[256];
 	int n;
 
 	n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}",
 		     ae->code, ae->message);
 	r->err_code = ae->code;
-	return api_respond(r, ae->status, "application/json", body, (size_t)n,
-			   "no-store");
+	resp = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (name)
+		MHD_add_response_header(resp, name, value);
+	return api_queue(r, ae->status, resp);
+}
+
+enum MHD_Result api_respond_error(struct api_req *r, enum api_err e)
+{
+	return api_respond_error_hdr(r, e, NULL, NULL);
 }
 
 static unsigned method_bit(const char *m)
@@ -105,6 +119,13 @@ static enum MHD_Result on_headers(struct api_req *r, const char *url)
 		return api_respond_error(r, API_ERR_NOT_FOUND);
 	if (!(r->route->methods & r->method))
 		return api_respond_error(r, API_ERR_METHOD);
+	/* Credentials, role and limits (api/auth.c), before any body byte. */
+	if (r->route->role != API_ROLE_NONE) {
+		enum MHD_Result ret = api_auth_check(r);
+
+		if (r->responded || ret != MHD_YES)
+			return ret;
+	}
 	if (!r->route->body_cap)
 		return MHD_YES;
 	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -189,6 +210,9 @@ static void log_request(struct api_req *r, const char *method)
 	if (r->key_id[0] && n < (int)sizeof(line))
 		n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"key_id\":\"%s\"",
 			      r->key_id);
+	if (r->client[0] && n < (int)sizeof(line))
+		n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"client\":\"%s\"",
+			      r->client);
 	if (r->srv->o.log_client_address && n < (int)sizeof(line)) {
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -227,6 +251,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	met_request(r->route ? r->route->metric : MET_ROUTE_OTHER, r->status,
 		    api_now_us() - r->t0_us);
+	api_auth_done(r);
 	if (s->o.log_requests)
 		log_request(r, method_name(r->method));
 	ks_keyset_unref(r->ks);
@@ -266,19 +291,22 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 	log_warn("http: %s", msg);
 }
 
-int api_server_start(const struct api_opts *o, struct api_server **out,
-		     char *err, size_t errlen)
+/* One listener: the same handlers and limits for plain HTTP and for TLS
+ * (extra carries the TLS options; NULL for plain). */
+static int daemon_start(struct api_server *s, const char *host, uint16_t port,
+			const struct MHD_OptionItem *extra,
+			struct MHD_Daemon **d, uint16_t *bound, char *err,
+			size_t errlen)
 {
-	struct api_server *s = NULL;
+	static const struct MHD_OptionItem none[] = { { MHD_OPTION_END, 0, NULL } };
+	const struct api_opts *o = &s->o;
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
 	const union MHD_DaemonInfo *di;
 	unsigned flags, threads = o->threads;
-	int rc = 0;
 
-	*out = NULL;
-	if (resolve(o->host, o->port, &ss, &sslen) != 0) {
-		snprintf(err, errlen, "cannot resolve listen address '%s'", o->host);
+	if (resolve(host, port, &ss, &sslen) != 0) {
+		snprintf(err, errlen, "cannot resolve listen address '%s'", host);
 		return PP_ERR_CONFIG;
 	}
 	if (!threads) {
@@ -286,17 +314,14 @@ int api_server_start(const struct api_opts *o, struct api_server **out,
 
 		threads = n > 0 ? (unsigned)n : 1;
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return PP_ERR_NOMEM;
-	s->o = *o;
-	atomic_store(&api_draining, 0);
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
 		MHD_USE_ERROR_LOG | MHD_USE_TURBO;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	s->daemon = MHD_start_daemon(
-		flags, o->port, NULL, NULL, on_access, s,
+	if (extra)
+		flags |= MHD_USE_TLS;
+	*d = MHD_start_daemon(
+		flags, port, NULL, NULL, on_access, s,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
@@ -305,18 +330,49 @@ int api_server_start(const struct api_opts *o, struct api_server **out,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+		MHD_OPTION_ARRAY, extra ? extra : none,
 		MHD_OPTION_END);
-	if (!s->daemon) {
-		snprintf(err, errlen, "cannot listen on %s:%u (address in use, or not local?)",
-			 o->host, o->port);
-		rc = PP_ERR_IO;
-		goto cleanup;
+	if (!*d) {
+		snprintf(err, errlen, "cannot listen on %s:%u%s (address in use, or not local?)",
+			 host, port, extra ? " with TLS" : "");
+		return PP_ERR_IO;
 	}
-	di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	s->port = di ? di->port : o->port;
+	di = MHD_get_daemon_info(*d, MHD_DAEMON_INFO_BIND_PORT);
+	*bound = di ? di->port : port;
+	return 0;
+}
+
+int api_server_start(const struct api_opts *o, struct api_server **out,
+		     char *err, size_t errlen)
+{
+	struct api_server *s = NULL;
+	int rc;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return PP_ERR_NOMEM;
+	s->o = *o;
+	atomic_store(&api_draining, 0);
+	rc = daemon_start(s, o->host, o->port, NULL, &s->daemon, &s->port, err, errlen);
+	if (rc)
+		goto cleanup;
+	if (o->tls_host) {
+		rc = api_tls_load(o, &s->tls, err, errlen);
+		if (rc)
+			goto cleanup;
+		rc = daemon_start(s, o->tls_host, o->tls_port, api_tls_options(s->tls),
+				  &s->tls_daemon, &s->tls_port, err, errlen);
+		if (rc)
+			goto cleanup;
+	}
 	*out = s;
 	s = NULL;
 cleanup:
+	if (s && s->daemon)
+		MHD_stop_daemon(s->daemon);
+	if (s)
+		api_tls_free(s->tls);
 	free(s);
 	return rc;
 }
@@ -326,16 +382,23 @@ uint16_t api_server_port(const struct api_server *s)
 	return s->port;
 }
 
+uint16_t api_server_tls_port(const struct api_server *s)
+{
+	return s->tls_daemon ? s->tls_port : 0;
+}
+
 void api_server_stop(struct api_server *s, unsigned timeout_s)
 {
 	uint64_t deadline;
-	MHD_socket listen_fd;
+	MHD_socket listen_fd, tls_fd = MHD_INVALID_SOCKET;
 
 	if (!s)
 		return;
 	atomic_store(&api_draining, 1);
 	/* Stop accepting; connections already open finish what they started. */
 	listen_fd = MHD_quiesce_daemon(s->daemon);
+	if (s->tls_daemon)
+		tls_fd = MHD_quiesce_daemon(s->tls_daemon);
 	deadline = api_now_us() + (uint64_t)timeout_s * 1000000u;
 	for (;;) {
 		if (atomic_load(&api_inflight) <= 0 || api_now_us() >= deadline)
@@ -343,7 +406,12 @@ void api_server_stop(struct api_server *s, unsigned timeout_s)
 		usleep(20000);
 	}
 	MHD_stop_daemon(s->daemon);
+	if (s->tls_daemon)
+		MHD_stop_daemon(s->tls_daemon);
 	if (listen_fd != MHD_INVALID_SOCKET)
 		close(listen_fd); /* quiesce hands the socket over to us */
+	if (tls_fd != MHD_INVALID_SOCKET)
+		close(tls_fd);
+	api_tls_free(s->tls);
 	free(s);
 }

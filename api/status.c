@@ -15,6 +15,11 @@ static const struct api_error api_errors[API_ERR_COUNT] = {
 	[API_ERR_NOT_READY] = { 503, "not_ready", "no usable signing key" },
 	[API_ERR_UNAVAILABLE] = { 503, "unavailable", "a backing store is unavailable; retry later" },
 	[API_ERR_INTERNAL] = { 500, "internal_error", "internal error" },
+	[API_ERR_UNAUTHORIZED] = { 401, "unauthorized", "missing or invalid client credentials" },
+	[API_ERR_REVOKED] = { 401, "credentials_revoked", "these client credentials were revoked" },
+	[API_ERR_FORBIDDEN] = { 403, "forbidden", "this client's role may not use this resource" },
+	[API_ERR_RATE] = { 429, "rate_limited", "too many requests; retry after the Retry-After delay" },
+	[API_ERR_QUOTA] = { 429, "quota_exceeded", "daily quota used up; retry after the Retry-After delay" },
 };
 
 const struct api_error *api_error_get(enum api_err e)

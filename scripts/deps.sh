@@ -3,7 +3,7 @@
 # As root it installs what is missing; otherwise it prints the command to run.
 set -u
 pkgs="build-essential pkg-config libssl-dev libmicrohttpd-dev libjansson-dev
-libsodium-dev liblmdb-dev libhiredis-dev libcriterion-dev libcurl4-openssl-dev
+libsodium-dev liblmdb-dev libhiredis-dev libgnutls28-dev libcriterion-dev libcurl4-openssl-dev
 clang libclang-rt-14-dev curl openssl redis-server wrk cppcheck"
 missing=""
 for p in $pkgs; do
