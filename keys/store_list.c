@@ -131,7 +131,7 @@ int ks_store_list(struct ks_store *st, struct ks_meta **out, size_t *n,
 
 		if (!ks_meta_name_parse(ns.v[i], id))
 			continue;
-		if (cnt == 0) {
+		if (v == NULL) {
 			v = calloc(ns.n < LIST_CAP ? ns.n : LIST_CAP, sizeof(*v));
 			if (v == NULL) {
 				rc = PP_ERR_NOMEM;
