@@ -1,9 +1,10 @@
 /* The spent-token store: remembers which (token key id, nonce) pairs have been
  * redeemed, so a token is accepted at most once.
  *
- * Records are keyed on the key id and the nonce, never on the signature
- * (RSA-PSS signatures are malleable only through the nonce, and keying on the
- * nonce is what the protocol's double-spend rule is about). A record lives as
+ * Records are keyed on the key id and the nonce, never on the authenticator:
+ * PSS signs with a random salt, so one token input can carry many valid
+ * signatures, and keying on those bytes would let each of them be redeemed
+ * once. The nonce under its key names the token itself. A record lives as
  * long as its key can verify: spent_drop_key() removes every record of a
  * retired key, and backends that can expire records (Redis) also expire them
  * at expires_at, so the store stays bounded by the keys in use.
