@@ -239,6 +239,14 @@ int cli_keys_list(struct cli_keys *k)
 			       w.v[i].published ? "yes" : "no", c, nb, ra);
 		}
 	}
+	/* a health check too: a key file the server would refuse */
+	for (i = 0; i < w.n; i++) {
+		char why[CLI_ERR_LEN];
+
+		if (w.v[i].state != KS_RETIRED &&
+		    ks_store_key_check(k->st, &w.m[i], why, sizeof(why)) != 0)
+			fprintf(stderr, "ppissuer keys: warning: %s\n", why);
+	}
 	view_free(&w);
 	return rc;
 }

@@ -6,6 +6,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/core_names.h>
 #include <openssl/decoder.h>
@@ -172,6 +173,35 @@ cleanup:
 	ks_buf_free(&der);
 	free(sealed);
 	return rc;
+}
+
+int ks_store_key_check(struct ks_store *st, const struct ks_meta *m,
+		       char *err, size_t errlen)
+{
+	struct stat sb;
+	char name[80];
+
+	if (err && errlen)
+		err[0] = '\0';
+	ks_key_name(m->id_hex, name, sizeof(name));
+	if (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+		ks_errf(err, errlen, "the private key file %s/%s is missing; "
+			"retire the key (ppissuer keys retire %.16s)", st->dir,
+			name, m->id_hex);
+		return PP_ERR_NOT_FOUND;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		ks_errf(err, errlen, "%s/%s is not a regular file", st->dir,
+			name);
+		return PP_ERR_CORRUPT;
+	}
+	if ((sb.st_mode & 077) != 0) {
+		ks_errf(err, errlen, "%s/%s is mode %04o; run chmod 600 %s/%s",
+			st->dir, name, (unsigned)(sb.st_mode & 07777), st->dir,
+			name);
+		return PP_ERR_PERM;
+	}
+	return 0;
 }
 
 int ks_store_key_load(struct ks_store *st, const struct ks_meta *m,

@@ -169,6 +169,8 @@ int ks_secret_from_file(const char *path, struct ks_secret **out, char *err,
 	*out = NULL;
 	if (err && errlen)
 		err[0] = '\0';
+	if (sodium_init() < 0)
+		return PP_ERR_INTERNAL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ks_errf(err, errlen, "cannot open key secret file %s: %s", path,

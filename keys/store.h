@@ -139,6 +139,12 @@ int ks_store_find(struct ks_store *st, const char *id, struct ks_meta *out,
 int ks_store_key_load(struct ks_store *st, const struct ks_meta *m,
 		      struct evp_pkey_st **out, char *err, size_t errlen);
 
+/* Checks, without reading it, that m's private key file exists and only
+ * its owner can access it (PP_ERR_NOT_FOUND, PP_ERR_CORRUPT, PP_ERR_PERM,
+ * each with the fix in err). For health checks such as keys list. */
+int ks_store_key_check(struct ks_store *st, const struct ks_meta *m,
+		       char *err, size_t errlen);
+
 /* Generates an RSA-2048 key (e = 65537) for token_type, created at now and
  * signing from not_before, and stores it (stored state pending or active by
  * not_before). Retries until its truncated id differs from that of every key
