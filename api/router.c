@@ -14,6 +14,8 @@ static const struct api_route api_routes[] = {
 	{ "/token-request", "POST", API_M_POST, 4096,
 	  "application/private-token-request", MET_ROUTE_TOKEN_REQUEST,
 	  api_token_request, API_ROLE_ATTESTER },
+	{ "/redeem", "POST", API_M_POST, 8192, "application/json",
+	  MET_ROUTE_REDEEM, api_redeem, API_ROLE_ORIGIN },
 	{ "/healthz", "GET, HEAD", API_M_GET | API_M_HEAD, 0, NULL,
 	  MET_ROUTE_HEALTHZ, api_healthz, API_ROLE_NONE },
 	{ "/readyz", "GET, HEAD", API_M_GET | API_M_HEAD, 0, NULL,
@@ -29,7 +31,8 @@ const struct api_route *api_route_find(const char *path, int redeem_enabled)
 	for (i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
 		if (strcmp(api_routes[i].path, path) != 0)
 			continue;
-		(void)redeem_enabled;
+		if (api_routes[i].handler == api_redeem && !redeem_enabled)
+			return NULL;
 		return &api_routes[i];
 	}
 	return NULL;

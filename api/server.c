@@ -199,8 +199,9 @@ static void log_request(struct api_req *r, const char *method)
 	uint64_t dur = api_now_us() - r->t0_us;
 	int n;
 
-	n = snprintf(line, sizeof(line),
-		     "{\"level\":\"info\",\"msg\":\"request\",\"method\":\"%s\","
+	n = (int)log_begin(line, sizeof(line), "info");
+	n += snprintf(line + n, sizeof(line) - (size_t)n,
+		     ",\"msg\":\"request\",\"method\":\"%s\","
 		     "\"route\":\"%s\",\"status\":%u,\"dur_us\":%llu",
 		     method, r->route ? r->route->path : "other", r->status,
 		     (unsigned long long)dur);
@@ -322,6 +323,7 @@ static int daemon_start(struct api_server *s, const char *host, uint16_t port,
 		flags |= MHD_USE_TLS;
 	*d = MHD_start_daemon(
 		flags, port, NULL, NULL, on_access, s,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
@@ -329,7 +331,6 @@ static int daemon_start(struct api_server *s, const char *host, uint16_t port,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->connection_memory,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
 		MHD_OPTION_ARRAY, extra ? extra : none,
 		MHD_OPTION_END);
 	if (!*d) {

@@ -39,23 +39,32 @@ void log_line(const char *json, size_t len)
 		return;
 }
 
+size_t log_begin(char *out, size_t cap, const char *level)
+{
+	struct timeval tv;
+	struct tm tm;
+	int n;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	n = snprintf(out, cap,
+		     "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"level\":\"%s\"",
+		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		     tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), level);
+	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+}
+
 void log_msg(const char *level, const char *fmt, ...)
 {
 	char msg[2048], line[4096];
-	struct timeval tv;
-	struct tm tm;
 	size_t n;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	n = (size_t)snprintf(line, sizeof(line),
-			     "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"level\":\"%s\",\"msg\":\"",
-			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			     tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), level);
+	n = log_begin(line, sizeof(line), level);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"msg\":\"");
 	n = log_escape(line, n, sizeof(line) - 3, msg);
 	line[n++] = '"';
 	line[n++] = '}';

@@ -12,6 +12,10 @@ void log_msg(const char *level, const char *fmt, ...);
 #define log_warn(...) log_msg("warn", __VA_ARGS__)
 #define log_error(...) log_msg("error", __VA_ARGS__)
 
+/* Writes `{"ts":"<UTC time>","level":"<level>"` into out; returns its
+ * length. Callers append fields and the closing brace. */
+size_t log_begin(char *out, size_t cap, const char *level);
+
 /* Writes a pre-built JSON object (without newline) as one line. */
 void log_line(const char *json, size_t len);
 

@@ -2,6 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "issuer/cli_clients.h"
+#include "issuer/cli_keys.h"
+#include "issuer/serve.h"
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -31,6 +35,13 @@ int main(int argc, char **argv)
 		printf("ppissuer %s\n", PP_VERSION);
 		return 0;
 	}
+	/* Each subcommand parses its own options; argv[0] becomes its name. */
+	if (!strcmp(argv[1], "serve"))
+		return srv_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "keys"))
+		return cli_keys_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "clients"))
+		return cli_clients_main(argc - 1, argv + 1);
 	fprintf(stderr, "ppissuer: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

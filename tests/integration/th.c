@@ -102,10 +102,11 @@ void th_server_start(struct th_server *s, const char *const *args,
 	for (i = 0; args && args[i] && n < 62; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
+	unlink(s->log); /* a restart must not read the previous run's port */
 	s->pid = fork();
 	cr_assert(s->pid >= 0);
 	if (s->pid == 0) {
-		int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 		if (fd < 0)
 			_exit(127);

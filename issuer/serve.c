@@ -1,0 +1,349 @@
+/* `ppissuer serve`: the composition root. Reads the configuration, opens the
+ * key store, builds the first key-set snapshot, starts the HTTP daemon, and
+ * then waits for signals: SIGHUP (or a change noticed on disk, or a due key
+ * transition) rebuilds the snapshot off the request path and swaps it in;
+ * SIGTERM/SIGINT drain in-flight requests and exit 0. */
+#include "issuer/serve.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "crypto/pp_err.h"
+#include "issuer/config.h"
+#include "issuer/log.h"
+#include "issuer/metrics.h"
+#include "issuer/spent.h"
+#include "keys/keyset.h"
+#include "keys/lifecycle.h"
+#include "keys/maintain.h"
+#include "keys/store.h"
+
+struct srv {
+	struct cfg cfg;
+	struct kl_schedule sched;
+	struct ks_store *store;
+	struct spent_store *spent;
+	struct ks_current *current;
+	struct ks_keyset_opts kopts;
+	char *request_uri;
+	char fingerprint[65];
+};
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* A key whose tokens no longer verify needs no spent records: drop them so
+ * the store stays bounded by the keys in use. ks is still referenced by the
+ * holder, so reading it here is safe. */
+static void srv_drop_retired(struct srv *s, const struct ks_keyset *old,
+			     const struct ks_keyset *ks)
+{
+	size_t i;
+
+	for (i = 0; s->spent && i < old->n; i++) {
+		const struct ks_entry *e = &old->entries[i];
+		uint64_t removed = 0;
+
+		if (!e->verifier || ks_keyset_verifier(ks, e->meta.key_id))
+			continue;
+		if (spent_drop_key(s->spent, e->meta.key_id, &removed) == 0)
+			log_info("key %s retired: %llu spent records dropped",
+				 e->meta.id_hex, (unsigned long long)removed);
+		else
+			log_warn("key %s retired: dropping its spent records failed; "
+				 "they expire on their own", e->meta.id_hex);
+	}
+}
+
+/* Builds a new snapshot and swaps it in. A failure keeps the old one. */
+static int srv_reload(struct srv *s, const char *why)
+{
+	struct ks_keyset *ks = NULL, *old;
+	char err[512] = "";
+	int rc;
+
+	rc = ks_keyset_build(s->store, &s->kopts, now_s(), &ks, err, sizeof(err));
+	if (rc != 0) {
+		met_reload(0);
+		log_error("key reload (%s) failed, still serving the previous key set: %s",
+			  why, err[0] ? err : pp_err_str(rc));
+		return rc;
+	}
+	if (err[0])
+		log_warn("key reload (%s): %s", why, err);
+	memcpy(s->fingerprint, ks->fingerprint, sizeof(s->fingerprint));
+	log_info("key set loaded (%s): %zu keys, etag %s", why, ks->n, ks->etag);
+	old = ks_current_get(s->current);
+	ks_current_swap(s->current, ks);
+	met_reload(1);
+	srv_drop_retired(s, old, ks);
+	ks_keyset_unref(old);
+	return 0;
+}
+
+/* Called every reload-interval: rebuild when the store changed on disk or a
+ * scheduled state transition (a pending key activating, a retiring key
+ * expiring) is due. */
+static void srv_tick(struct srv *s)
+{
+	char fp[65], err[512] = "";
+	struct ks_keyset *cur;
+	int64_t due;
+
+	if (s->cfg.auto_rotate) {
+		struct ks_rotation rot;
+
+		/* Every server sharing the data dir may try; the store's writer
+		 * lock and if-due make exactly one of them add the key. */
+		if (ks_store_rotate(s->store, now_s(), &s->sched, 1, &rot, err,
+				    sizeof(err)) != 0)
+			log_error("scheduled rotation failed: %s", err);
+		else if (rot.rotated)
+			log_info("rotated: key %s signs from %lld", rot.added.id_hex,
+				 (long long)rot.added.not_before);
+	}
+
+	if (ks_store_fingerprint(s->store, fp) == 0 && strcmp(fp, s->fingerprint) != 0) {
+		srv_reload(s, "key store changed");
+		return;
+	}
+	cur = ks_current_get(s->current);
+	due = cur->next_change;
+	ks_keyset_unref(cur);
+	if (due > 0 && now_s() >= due)
+		srv_reload(s, "scheduled key transition");
+}
+
+static void srv_report(void *ctx, const char *msg)
+{
+	(void)ctx;
+	log_warn("key store: %s", msg);
+}
+
+static int srv_duration(const char *name, const char *text, int64_t *out,
+			char *err, size_t errlen)
+{
+	if (kl_duration_parse(text, out) != 0 || *out <= 0) {
+		snprintf(err, errlen, "%s: '%s' is not a duration (e.g. 90s, 15m, 12h, 7d)",
+			 name, text);
+		return PP_ERR_CONFIG;
+	}
+	return 0;
+}
+
+static int srv_schedule(struct srv *s, char *err, size_t errlen)
+{
+	if (srv_duration("rotate-lifetime", s->cfg.rotate_lifetime, &s->sched.lifetime,
+			 err, errlen) ||
+	    srv_duration("rotate-lead", s->cfg.rotate_lead, &s->sched.lead, err, errlen) ||
+	    srv_duration("rotate-overlap", s->cfg.rotate_overlap, &s->sched.overlap,
+			 err, errlen))
+		return PP_ERR_CONFIG;
+	if (s->cfg.auto_rotate)
+		return kl_schedule_check(&s->sched, s->cfg.directory_max_age, err, errlen);
+	return 0;
+}
+
+static int srv_open_spent(struct srv *s, char *err, size_t errlen)
+{
+	struct spent_config sc;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.backend = s->cfg.spent_backend;
+	sc.data_dir = s->cfg.data_dir;
+	sc.lmdb_map_size = (size_t)s->cfg.lmdb_map_mb << 20;
+	sc.redis_host = s->cfg.redis_host;
+	sc.redis_port = (unsigned)s->cfg.redis_port;
+	sc.redis_password = s->cfg.redis_password;
+	sc.redis_db = (unsigned)s->cfg.redis_db;
+	sc.redis_prefix = s->cfg.redis_prefix;
+	sc.redis_timeout_ms = (unsigned)s->cfg.redis_timeout_ms;
+	return spent_open(&sc, &s->spent, err, errlen);
+}
+
+static char *request_uri(const struct cfg *c)
+{
+	const char *path = "/token-request";
+	size_t n;
+	char *u;
+
+	if (!c->public_url)
+		return strdup(path);
+	n = strlen(c->public_url);
+	while (n > 0 && c->public_url[n - 1] == '/')
+		n--;
+	u = malloc(n + strlen(path) + 1);
+	if (!u)
+		return NULL;
+	memcpy(u, c->public_url, n);
+	strcpy(u + n, path);
+	return u;
+}
+
+static int srv_wait(struct srv *s)
+{
+	sigset_t set;
+	siginfo_t info;
+	struct timespec ts;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		ts.tv_sec = s->cfg.reload_interval;
+		ts.tv_nsec = 0;
+		sig = sigtimedwait(&set, &info, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			return sig;
+		if (sig == SIGHUP)
+			srv_reload(s, "SIGHUP");
+		else if (sig < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		else
+			srv_tick(s);
+	}
+}
+
+int srv_main(int argc, char **argv)
+{
+	struct srv s;
+	struct api_server *api = NULL;
+	struct api_opts ao;
+	struct ks_keyset *ks = NULL;
+	struct ks_secret *secret = NULL;
+	struct ks_meta first;
+	char err[512] = "", host[256];
+	uint16_t port;
+	sigset_t set;
+	int rc, ret = 1, sig, created = 0;
+
+	memset(&s, 0, sizeof(s));
+	cfg_init(&s.cfg);
+	/* Signals are taken synchronously by the main thread; every thread
+	 * started later inherits this mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = cfg_load(&s.cfg, argc, argv, err, sizeof(err));
+	if (rc == 1) {
+		ret = 0;
+		goto cleanup;
+	}
+	if (rc != 0 || cfg_listen_addr(&s.cfg, host, sizeof(host), &port) != 0) {
+		fprintf(stderr, "ppissuer serve: %s\n",
+			err[0] ? err : "listen must be ADDR:PORT, e.g. 127.0.0.1:8080");
+		ret = 2;
+		goto cleanup;
+	}
+	if (sodium_init() < 0) {
+		log_error("libsodium failed to initialise");
+		goto cleanup;
+	}
+	if (srv_schedule(&s, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ppissuer serve: %s\n", err);
+		ret = 2;
+		goto cleanup;
+	}
+	if (s.cfg.key_secret_file)
+		rc = ks_secret_from_file(s.cfg.key_secret_file, &secret, err, sizeof(err));
+	else
+		rc = ks_secret_from_env(&secret, err, sizeof(err));
+	if (rc != 0) {
+		log_error("key secret: %s", err);
+		goto cleanup;
+	}
+	rc = ks_store_open(s.cfg.data_dir, secret, &s.store, err, sizeof(err));
+	ks_secret_free(secret);
+	secret = NULL;
+	if (rc != 0) {
+		log_error("cannot open the key store: %s", err);
+		goto cleanup;
+	}
+	ks_store_set_reporter(s.store, srv_report, NULL);
+	rc = ks_store_ensure_key(s.store, now_s(), s.sched.overlap, &first, &created,
+				 err, sizeof(err));
+	if (rc != 0) {
+		log_error("cannot create the first key: %s", err);
+		goto cleanup;
+	}
+	if (created)
+		log_info("key store was empty: generated key %s (truncated id 0x%02x)",
+			 first.id_hex, first.truncated_id);
+	rc = srv_open_spent(&s, err, sizeof(err));
+	if (rc != 0) {
+		log_error("cannot open the spent-token store: %s", err);
+		goto cleanup;
+	}
+	s.request_uri = request_uri(&s.cfg);
+	if (!s.request_uri)
+		goto cleanup;
+	s.kopts.issuer_request_uri = s.request_uri;
+	s.kopts.signer_slots = 0;
+	s.kopts.max_published = (unsigned)s.cfg.max_published;
+	err[0] = '\0';
+	rc = ks_keyset_build(s.store, &s.kopts, now_s(), &ks, err, sizeof(err));
+	if (rc != 0) {
+		log_error("cannot load keys: %s", err[0] ? err : pp_err_str(rc));
+		goto cleanup;
+	}
+	if (err[0])
+		log_warn("%s", err);
+	memcpy(s.fingerprint, ks->fingerprint, sizeof(s.fingerprint));
+	log_info("key set loaded: %zu keys, etag %s", ks->n, ks->etag);
+	rc = ks_current_new(ks, &s.current);
+	if (rc != 0)
+		goto cleanup;
+	ks = NULL;
+
+	memset(&ao, 0, sizeof(ao));
+	ao.host = host;
+	ao.port = port;
+	ao.threads = (unsigned)s.cfg.threads;
+	ao.max_connections = (unsigned)s.cfg.max_connections;
+	ao.connection_timeout = (unsigned)s.cfg.connection_timeout;
+	ao.connection_memory = (size_t)s.cfg.connection_memory;
+	ao.directory_max_age = s.cfg.directory_max_age;
+	ao.log_requests = s.cfg.log_requests;
+	ao.log_client_address = s.cfg.log_client_address;
+	ao.keys = s.current;
+	ao.spent = s.spent;
+	err[0] = '\0';
+	rc = api_server_start(&ao, &api, err, sizeof(err));
+	if (rc != 0) {
+		log_error("%s", err);
+		goto cleanup;
+	}
+	log_info("listening on %s:%u", host, api_server_port(api));
+	sig = srv_wait(&s);
+	log_info("%s received, draining in-flight requests",
+		 sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "error");
+	api_server_stop(api, (unsigned)s.cfg.shutdown_timeout);
+	api = NULL;
+	spent_close(s.spent);
+	s.spent = NULL;
+	log_info("stopped");
+	ret = sig < 0 ? 1 : 0;
+cleanup:
+	api_server_stop(api, 0);
+	ks_keyset_unref(ks);
+	ks_current_free(s.current);
+	spent_close(s.spent);
+	ks_store_close(s.store);
+	free(s.request_uri);
+	cfg_free(&s.cfg);
+	return ret;
+}
