@@ -79,7 +79,7 @@ $(OBJDIR)/%.o: %.c | $(DEPS_STAMP)
 
 $(OBJDIR)/tests/%.o: tests/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(TEST_CFLAGS) -Wno-missing-prototypes -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(TEST_CFLAGS) -Wno-missing-prototypes -Wno-format-truncation -MMD -MP -c $< -o $@
 
 $(OBJDIR)/libpp.a: $(LIB_OBJ)
 	@rm -f $@

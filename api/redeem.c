@@ -1,4 +1,5 @@
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,6 +61,19 @@ static void hex(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+static enum MHD_Result redeem_answer(struct api_req *r);
+
+/* Runs on the spent store's writer thread (or inline): record, then wake. */
+static void on_redeemed(void *arg, int rc, const struct rdm_result *res)
+{
+	struct api_req *r = arg;
+
+	r->rdm_rc = rc;
+	r->rdm = *res;
+	atomic_store(&r->rdm_done, 1);
+	MHD_resume_connection(r->conn);
+}
+
 /* POST /redeem: {"token": b64url} or {"authorization": "PrivateToken
  * token=..."}, optional "challenge" (b64url TokenChallenge) and "spend". */
 enum MHD_Result api_redeem(struct api_req *r)
@@ -67,14 +81,13 @@ enum MHD_Result api_redeem(struct api_req *r)
 	uint8_t token[REDEEM_MAX_TOKEN], challenge[REDEEM_MAX_CHALLENGE];
 	size_t token_len = 0, challenge_len = 0;
 	struct rdm_service svc = { .store = r->srv->o.spent, .default_horizon = 0 };
-	struct rdm_result res;
 	struct ks_keyset *ks;
 	json_error_t jerr;
 	json_t *root, *spend_v, *auth_v;
-	char body[256], idhex[65];
 	int spend = 1, rc;
-	enum MHD_Result ret;
 
+	if (atomic_load(&r->rdm_done))
+		return redeem_answer(r);
 	root = json_loadb((const char *)r->body, r->body_len,
 			  JSON_REJECT_DUPLICATES, &jerr);
 	if (!root || !json_is_object(root)) {
@@ -115,11 +128,32 @@ enum MHD_Result api_redeem(struct api_req *r)
 		spend = json_is_true(spend_v);
 	json_decref(root);
 
+	/* The spend waits for a durable group commit: suspend the connection so
+	 * the worker thread serves others meanwhile; on_redeemed resumes it and
+	 * libmicrohttpd calls this handler again to answer. */
+	r->spend = spend;
+	MHD_suspend_connection(r->conn);
 	ks = ks_current_get(r->srv->o.keys);
-	rc = rdm_redeem(&svc, ks, token, token_len,
-			challenge_len ? challenge : NULL, challenge_len, spend, &res);
+	rc = rdm_redeem_submit(&svc, ks, token, token_len,
+			       challenge_len ? challenge : NULL, challenge_len, spend,
+			       on_redeemed, r);
 	ks_keyset_unref(ks);
-	if (rc != 0 && res.verdict == RDM_NONE)
+	if (rc != 0) {
+		MHD_resume_connection(r->conn);
+		return api_respond_error(r, API_ERR_INTERNAL);
+	}
+	return MHD_YES;
+}
+
+/* The answer once the redemption is decided (from the handler's second call). */
+static enum MHD_Result redeem_answer(struct api_req *r)
+{
+	const struct rdm_result res = r->rdm;
+	int spend = r->spend;
+	char body[256], idhex[65];
+	enum MHD_Result ret;
+
+	if (r->rdm_rc != 0 && res.verdict == RDM_NONE)
 		return api_respond_error(r, API_ERR_INTERNAL);
 	hex(res.key_id, sizeof(res.key_id), idhex);
 	switch (res.verdict) {

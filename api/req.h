@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "api/status.h"
 #include "issuer/metrics.h"
+#include "issuer/redemption.h"
 
 struct ks_keyset;
 struct api_req;
@@ -65,6 +66,11 @@ struct api_req {
 	struct ks_keyset *ks;       /* held while a response points into it */
 	char key_id[65];            /* hex of the key used, for the log */
 	char client[65];            /* authenticated client name, for the log */
+	/* redemption waiting on the spent store (connection suspended) */
+	int spend;
+	_Atomic int rdm_done;
+	int rdm_rc;
+	struct rdm_result rdm;
 };
 
 /* Queues a response; records the status. body is copied. */
