@@ -33,6 +33,7 @@ struct srv {
 	struct ks_keyset_opts kopts;
 	char *request_uri;
 	char fingerprint[65];
+	int64_t next_purge;
 };
 
 static int64_t now_s(void)
@@ -59,7 +60,8 @@ static void srv_drop_retired(struct srv *s, const struct ks_keyset *old,
 				 e->meta.id_hex, (unsigned long long)removed);
 		else
 			log_warn("key %s retired: dropping its spent records failed; "
-				 "they expire on their own", e->meta.id_hex);
+				 "the next purge of expired records removes them",
+				 e->meta.id_hex);
 	}
 }
 
@@ -98,6 +100,16 @@ static void srv_tick(struct srv *s)
 	struct ks_keyset *cur;
 	int64_t due;
 
+	/* Records whose key retired while no server was running are removed by
+	 * their expiry: purge once at start-up and then daily. */
+	if (s->spent && now_s() >= s->next_purge) {
+		uint64_t removed = 0;
+
+		if (spent_purge_expired(s->spent, now_s(), &removed) == 0 && removed)
+			log_info("spent store: %llu expired records purged",
+				 (unsigned long long)removed);
+		s->next_purge = now_s() + 86400;
+	}
 	if (s->cfg.auto_rotate) {
 		struct ks_rotation rot;
 
