@@ -18,6 +18,7 @@
 #include "issuer/config.h"
 #include "issuer/log.h"
 #include "issuer/metrics.h"
+#include "issuer/serve_clients.h"
 #include "issuer/spent.h"
 #include "keys/keyset.h"
 #include "keys/lifecycle.h"
@@ -34,6 +35,7 @@ struct srv {
 	char *request_uri;
 	char fingerprint[65];
 	int64_t next_purge;
+	struct srv_clients clients;  /* registry and limits (serve_clients.c) */
 };
 
 static int64_t now_s(void)
@@ -100,6 +102,7 @@ static void srv_tick(struct srv *s)
 	struct ks_keyset *cur;
 	int64_t due;
 
+	srv_clients_tick(&s->clients);
 	/* Records whose key retired while no server was running are removed by
 	 * their expiry: purge once at start-up and then daily. */
 	if (s->spent && now_s() >= s->next_purge) {
@@ -217,8 +220,10 @@ static int srv_wait(struct srv *s)
 		sig = sigtimedwait(&set, &info, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			return sig;
-		if (sig == SIGHUP)
+		if (sig == SIGHUP) {
 			srv_reload(s, "SIGHUP");
+			srv_clients_reload(&s->clients, "SIGHUP");
+		}
 		else if (sig < 0 && errno != EAGAIN && errno != EINTR)
 			return -1;
 		else
@@ -234,8 +239,8 @@ int srv_main(int argc, char **argv)
 	struct ks_keyset *ks = NULL;
 	struct ks_secret *secret = NULL;
 	struct ks_meta first;
-	char err[512] = "", host[256];
-	uint16_t port;
+	char err[512] = "", host[256], tls_host[256];
+	uint16_t port, tls_port = 0;
 	sigset_t set;
 	int rc, ret = 1, sig, created = 0;
 
@@ -333,12 +338,36 @@ int srv_main(int argc, char **argv)
 	ao.log_client_address = s.cfg.log_client_address;
 	ao.keys = s.current;
 	ao.spent = s.spent;
+	/* Clients, limits and the mutual-TLS listener (issue 6). */
 	err[0] = '\0';
+	if (srv_clients_open(&s.clients, &s.cfg, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto cleanup;
+	}
+	ao.clients = s.clients.current;
+	ao.limits = s.clients.limits;
+	ao.require_auth = s.cfg.require_auth;
+	ao.metrics_auth = s.cfg.metrics_auth;
+	if (s.cfg.tls_listen) {
+		if (cfg_addr_parse(s.cfg.tls_listen, tls_host, sizeof(tls_host), &tls_port)) {
+			fprintf(stderr, "ppissuer serve: tls-listen must be ADDR:PORT\n");
+			ret = 2;
+			goto cleanup;
+		}
+		ao.tls_host = tls_host;
+		ao.tls_port = tls_port;
+		ao.tls_cert_file = s.cfg.tls_cert;
+		ao.tls_key_file = s.cfg.tls_key;
+		ao.tls_client_ca_file = s.cfg.tls_client_ca;
+	}
 	rc = api_server_start(&ao, &api, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
 		goto cleanup;
 	}
+	if (api_server_tls_port(api))
+		log_info("tls: accepting HTTPS%s on %s:%u", s.cfg.tls_client_ca ?
+			 " with client certificates" : "", tls_host, api_server_tls_port(api));
 	log_info("listening on %s:%u", host, api_server_port(api));
 	sig = srv_wait(&s);
 	log_info("%s received, draining in-flight requests",
@@ -353,6 +382,7 @@ cleanup:
 	api_server_stop(api, 0);
 	ks_keyset_unref(ks);
 	ks_current_free(s.current);
+	srv_clients_close(&s.clients);
 	spent_close(s.spent);
 	ks_store_close(s.store);
 	free(s.request_uri);
