@@ -152,6 +152,7 @@ enum MHD_Result api_auth_check(struct api_req *r)
 		goto cleanup;
 	}
 	ret = need == API_ROLE_METRICS ? MHD_YES : limit(r, c);
+	r->authorized = !r->responded;
 cleanup:
 	cl_registry_unref(reg);
 	return ret;
@@ -159,10 +160,15 @@ cleanup:
 
 void api_auth_done(const struct api_req *r)
 {
-	if (!r->client[0] || !r->route || r->status != 200)
+	if (!r->authorized || !r->route)
 		return;
-	if (r->route->role == API_ROLE_ATTESTER)
+	if (r->route->role == API_ROLE_ATTESTER && r->status == 200)
 		met_client_issued(r->client);
 	else if (r->route->role == API_ROLE_ORIGIN)
-		met_client_redeemed(r->client);
+		/* The redeem handler's answers: 200 valid, 409 spent, 503 store
+		 * down, anything else a token or request that did not verify. */
+		met_client_redeemed(r->client, r->status == 200 ? MET_REDEEM_VALID :
+					       r->status == 409 ? MET_REDEEM_SPENT :
+					       r->status == 503 ? MET_REDEEM_UNAVAILABLE :
+					       MET_REDEEM_INVALID);
 }

@@ -66,6 +66,7 @@ struct api_req {
 	struct ks_keyset *ks;       /* held while a response points into it */
 	char key_id[65];            /* hex of the key used, for the log */
 	char client[65];            /* authenticated client name, for the log */
+	int authorized;             /* passed api_auth_check as that client */
 	/* redemption waiting on the spent store (connection suspended) */
 	int spend;
 	_Atomic int rdm_done;

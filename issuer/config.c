@@ -235,6 +235,20 @@ cleanup:
 	return rc;
 }
 
+/* The value of the option getopt just returned: optarg, or for a switch
+ * given without "=", the next argument when it is a boolean word (which is
+ * then consumed), else "true". */
+static const char *bool_value(int argc, char **argv, const struct cfg_item *it)
+{
+	int b;
+
+	if (it->type != CFG_BOOL || optarg)
+		return optarg;
+	if (optind < argc && parse_bool(argv[optind], &b) == 0)
+		return argv[optind++];
+	return "true";
+}
+
 void cfg_usage(FILE *f)
 {
 	size_t i;
@@ -267,7 +281,10 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
 		err[0] = '\0';
 	for (i = 0; i < N_ITEMS; i++) {
 		opts[i].name = cfg_items[i].name;
-		opts[i].has_arg = required_argument;
+		/* A switch may stand alone (--require-auth) or take a value
+		 * (--require-auth false, --require-auth=false). */
+		opts[i].has_arg = cfg_items[i].type == CFG_BOOL ? optional_argument :
+				  required_argument;
 		opts[i].flag = NULL;
 		opts[i].val = 1000 + (int)i;
 	}
@@ -279,6 +296,8 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+", opts, &idx)) != -1) {
+		if (ch >= 1000)
+			bool_value(argc, argv, &cfg_items[ch - 1000]);
 		if (ch == 'c')
 			file = optarg;
 		else if (ch == 'h') {
@@ -319,7 +338,9 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
 			return PP_ERR_CONFIG;
 		}
 		snprintf(source, sizeof(source), "--%s", cfg_items[ch - 1000].name);
-		rc = item_set(c, &cfg_items[ch - 1000], optarg, source, err, errlen);
+		rc = item_set(c, &cfg_items[ch - 1000],
+			      bool_value(argc, argv, &cfg_items[ch - 1000]), source,
+			      err, errlen);
 		if (rc)
 			return rc;
 	}

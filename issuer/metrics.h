@@ -50,7 +50,8 @@ enum met_auth {
 	MET_AUTH_COUNT
 };
 void met_client_issued(const char *client);
-void met_client_redeemed(const char *client);
+/* A redemption request the origin was authorized for, by its answer. */
+void met_client_redeemed(const char *client, enum met_redeem result);
 /* client NULL: an anonymous request (open mode) refused by the global limit. */
 void met_client_limited(const char *client, enum met_limit why);
 void met_auth_failure(enum met_auth why);

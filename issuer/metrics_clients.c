@@ -23,7 +23,7 @@
 struct met_client {
 	char name[MET_NAME_MAX + 1];
 	atomic_ullong issued;
-	atomic_ullong redeemed;
+	atomic_ullong redeemed[MET_REDEEM_COUNT];
 	atomic_ullong limited[MET_LIMIT_COUNT];
 	_Atomic int64_t cert_not_after;  /* 0 = never presented */
 };
@@ -37,6 +37,9 @@ static struct {
 } mc = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static const char *limit_names[MET_LIMIT_COUNT] = { "rate", "quota", "global" };
+static const char *redeem_names[MET_REDEEM_COUNT] = {
+	"valid", "spent", "invalid", "unavailable",
+};
 static const char *auth_names[MET_AUTH_COUNT] = {
 	"missing", "invalid", "revoked", "role", "certificate",
 };
@@ -99,12 +102,15 @@ void met_client_issued(const char *client)
 		bump(&c->issued);
 }
 
-void met_client_redeemed(const char *client)
+void met_client_redeemed(const char *client, enum met_redeem result)
 {
-	struct met_client *c = client_get(client);
+	struct met_client *c;
 
+	if (result >= MET_REDEEM_COUNT)
+		return;
+	c = client_get(client);
 	if (c)
-		bump(&c->redeemed);
+		bump(&c->redeemed[result]);
 }
 
 void met_client_limited(const char *client, enum met_limit why)
@@ -204,9 +210,19 @@ char *met_clients_render(size_t *len)
 	family(&b, "ppissuer_client_tokens_issued_total",
 	       "Tokens issued, by the attester that asked for them.",
 	       offsetof(struct met_client, issued));
-	family(&b, "ppissuer_client_redemptions_total",
-	       "Redemption requests answered, by the origin that sent them.",
-	       offsetof(struct met_client, redeemed));
+	put(&b, "# HELP ppissuer_client_redemptions_total Redemptions, by the origin that "
+		"asked and result.\n# TYPE ppissuer_client_redemptions_total counter\n");
+	for (i = 0; i < MET_SLOTS; i++) {
+		struct met_client *c = atomic_load(&mc.slot[i]);
+
+		for (k = 0; c && k < MET_REDEEM_COUNT; k++) {
+			unsigned long long v = atomic_load(&c->redeemed[k]);
+
+			if (v)
+				put(&b, "ppissuer_client_redemptions_total{client=\"%s\",result=\"%s\"} %llu\n",
+				    c->name, redeem_names[k], v);
+		}
+	}
 	put(&b, "# HELP ppissuer_client_limited_total Requests refused by a limit, by "
 		"client (\"-\" = anonymous) and limit.\n"
 		"# TYPE ppissuer_client_limited_total counter\n");

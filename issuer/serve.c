@@ -270,6 +270,14 @@ int srv_main(int argc, char **argv)
 		log_error("libsodium failed to initialise");
 		goto cleanup;
 	}
+	/* Before anything is created: a server that must not run open stops
+	 * here, and an unreadable registry never means "open". */
+	rc = srv_clients_open(&s.clients, &s.cfg, err, sizeof(err));
+	if (rc != 0) {
+		log_error("%s", err);
+		ret = rc == PP_ERR_CONFIG ? 2 : 1;
+		goto cleanup;
+	}
 	if (srv_schedule(&s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ppissuer serve: %s\n", err);
 		ret = 2;
@@ -339,11 +347,6 @@ int srv_main(int argc, char **argv)
 	ao.keys = s.current;
 	ao.spent = s.spent;
 	/* Clients, limits and the mutual-TLS listener (issue 6). */
-	err[0] = '\0';
-	if (srv_clients_open(&s.clients, &s.cfg, err, sizeof(err)) != 0) {
-		log_error("%s", err);
-		goto cleanup;
-	}
 	ao.clients = s.clients.current;
 	ao.limits = s.clients.limits;
 	ao.require_auth = s.cfg.require_auth;
