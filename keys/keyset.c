@@ -257,6 +257,18 @@ cleanup:
 	return rc;
 }
 
+int ks_keyset_stale(const struct ks_keyset *ks, struct ks_store *st,
+		    int64_t now)
+{
+	char fp[65];
+
+	if (ks->next_change != 0 && now >= ks->next_change)
+		return 1;
+	if (ks_store_fingerprint(st, fp) != 0)
+		return 1;
+	return strcmp(fp, ks->fingerprint) != 0;
+}
+
 struct ks_keyset *ks_keyset_ref(struct ks_keyset *ks)
 {
 	if (ks)

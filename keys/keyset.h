@@ -65,6 +65,12 @@ int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 		    int64_t now, struct ks_keyset **out, char *err,
 		    size_t errlen);
 struct ks_keyset *ks_keyset_ref(struct ks_keyset *ks);
+/* Whether ks should be rebuilt at now: a state transition is due
+ * (now >= next_change) or the store's fingerprint moved on. Cheap enough
+ * to poll every few seconds (reads only the metadata files). Returns 1 or
+ * 0, or 1 when the fingerprint cannot be taken (a rebuild reports why). */
+int ks_keyset_stale(const struct ks_keyset *ks, struct ks_store *st,
+		    int64_t now);
 void ks_keyset_unref(struct ks_keyset *ks);
 
 /* The key that signs requests carrying this truncated id, or NULL. */

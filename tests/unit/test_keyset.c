@@ -254,6 +254,41 @@ Test(keyset, etag_changes_exactly_with_the_key_set, .init = setup,
 	ks_keyset_unref(k5);
 }
 
+/* Servers sharing a data dir serve the same bytes, and each notices a
+ * change another process makes. */
+Test(keyset, servers_sharing_a_store_converge, .init = setup,
+     .fini = teardown)
+{
+	struct ks_store *other = tu_keys_open(dir, NULL);
+	struct ks_keyset *k1, *k2 = NULL, *k3;
+
+	gen(T0, T0);
+	k1 = build(T0 + 50);
+	cr_assert_eq(ks_keyset_build(other, &opts, T0 + 50, &k2, err,
+				     sizeof(err)), 0);
+	cr_assert_str_eq(k1->directory, k2->directory);
+	cr_assert_str_eq(k1->etag, k2->etag);
+	cr_assert_eq(k1->last_modified, k2->last_modified);
+	cr_assert_str_eq(k1->fingerprint, k2->fingerprint);
+	cr_assert_eq(ks_keyset_stale(k2, other, T0 + 60), 0);
+	/* another process adds the next key */
+	gen(T0 + 100, T0 + 100 + D);
+	cr_assert_eq(ks_keyset_stale(k2, other, T0 + 101), 1);
+	ks_keyset_unref(k2);
+	cr_assert_eq(ks_keyset_build(other, &opts, T0 + 101, &k2, err,
+				     sizeof(err)), 0);
+	k3 = build(T0 + 101);
+	cr_assert_str_eq(k2->etag, k3->etag);
+	cr_assert_str_neq(k1->etag, k3->etag);
+	/* and the clock alone makes it stale at the activation */
+	cr_assert_eq(ks_keyset_stale(k3, st, T0 + 100 + D - 1), 0);
+	cr_assert_eq(ks_keyset_stale(k3, st, T0 + 100 + D), 1);
+	ks_keyset_unref(k1);
+	ks_keyset_unref(k2);
+	ks_keyset_unref(k3);
+	ks_store_close(other);
+}
+
 Test(keyset, max_published_limits_the_directory, .init = setup,
      .fini = teardown)
 {
