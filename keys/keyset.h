@@ -84,6 +84,8 @@ const struct ks_entry *ks_keyset_verifier(const struct ks_keyset *ks,
 
 /* The current snapshot, shared by all request threads. */
 struct ks_current;
+/* Takes over the caller's reference to initial (which must not be NULL,
+ * else PP_ERR_ARG). ks_current_free drops the current snapshot. */
 int ks_current_new(struct ks_keyset *initial, struct ks_current **out);
 void ks_current_free(struct ks_current *c);
 /* Returns a new reference to the current snapshot (never NULL). */
