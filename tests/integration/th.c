@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -393,4 +395,179 @@ void th_client_free(struct th_client *c)
 {
 	EVP_PKEY_free(c->pk);
 	c->pk = NULL;
+}
+
+uint16_t th_log_port(const struct th_server *s, const char *needle)
+{
+	FILE *f = fopen(s->log, "r");
+	char line[4096];
+	long port = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, needle);
+
+		if (p && (p = strrchr(p, ':')))
+			port = strtol(p + 1, NULL, 10);
+	}
+	fclose(f);
+	return port > 0 && port < 65536 ? (uint16_t)port : 0;
+}
+
+int th_sh(const char *cmd, char **out)
+{
+	const char *argv[4] = { "/bin/sh", "-c", cmd, NULL };
+	int pipefd[2], st;
+	size_t len = 0, cap = 4096;
+	char *buf;
+	pid_t pid;
+
+	cr_assert(pipe(pipefd) == 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		close(pipefd[0]);
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		close(pipefd[1]);
+		execv(argv[0], (char *const *)(uintptr_t)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	buf = malloc(cap);
+	cr_assert(buf);
+	for (;;) {
+		ssize_t r;
+
+		if (len + 1 >= cap) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			cr_assert(buf);
+		}
+		r = read(pipefd[0], buf + len, cap - len - 1);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+	close(pipefd[0]);
+	waitpid(pid, &st, 0);
+	if (out)
+		*out = buf;
+	else
+		free(buf);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int th_clients(const struct th_server *s, const char *const *args)
+{
+	const char *argv[40];
+	size_t n = 0, i;
+	char *out = NULL;
+	int rc;
+
+	argv[n++] = "clients";
+	for (i = 0; args && args[i] && n < 36; i++)
+		argv[n++] = args[i];
+	argv[n++] = "--data-dir";
+	argv[n++] = s->data_dir;
+	argv[n] = NULL;
+	rc = th_run(argv, &out);
+	if (rc != 0)
+		fprintf(stderr, "ppissuer clients %s: %s", args && args[0] ? args[0] : "", out);
+	free(out);
+	return rc;
+}
+
+char *th_clients_add(const struct th_server *s, const char *name,
+		     const char *role, const char *const *extra)
+{
+	const char *argv[40];
+	size_t n = 0, i;
+	char *out = NULL, *p, *secret;
+	int rc;
+
+	argv[n++] = "clients";
+	argv[n++] = "add";
+	argv[n++] = name;
+	argv[n++] = "--role";
+	argv[n++] = role;
+	for (i = 0; extra && extra[i] && n < 34; i++)
+		argv[n++] = extra[i];
+	argv[n++] = "--data-dir";
+	argv[n++] = s->data_dir;
+	argv[n] = NULL;
+	rc = th_run(argv, &out);
+	cr_assert_eq(rc, 0, "clients add %s failed: %s", name, out);
+	p = strstr(out, "ppissuer_");
+	cr_assert(p, "no secret printed: %s", out);
+	secret = strndup(p, strcspn(p, "\r\n"));
+	cr_assert(secret);
+	free(out);
+	return secret;
+}
+
+int th_https(uint16_t port, const struct th_tls *t, const char *method,
+	     const char *path, const char *const *headers, const void *body,
+	     size_t len, struct th_resp *out)
+{
+	struct grow b = { NULL, 0 }, h = { NULL, 0 };
+	struct curl_slist *hl = NULL;
+	char url[512];
+	CURL *c = curl_easy_init();
+	CURLcode rc;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	cr_assert(c);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u%s", port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_CAINFO, t->ca_file);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (t->cert_file) {
+		curl_easy_setopt(c, CURLOPT_SSLCERT, t->cert_file);
+		curl_easy_setopt(c, CURLOPT_SSLKEY, t->key_file);
+	}
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	hl = curl_slist_append(hl, "Expect:");
+	for (i = 0; headers && headers[i]; i++)
+		hl = curl_slist_append(hl, headers[i]);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	rc = curl_easy_perform(c);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+	else
+		fprintf(stderr, "https %s %s: %s\n", method, path, curl_easy_strerror(rc));
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+	out->body = (uint8_t *)b.p;
+	out->len = b.len;
+	out->headers = h.p;
+	return rc == CURLE_OK ? 0 : -1;
+}
+
+int th_connect(uint16_t port)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert(fd >= 0, "socket: %s", strerror(errno));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s",
+		     strerror(errno));
+	return fd;
 }

@@ -73,4 +73,31 @@ int th_client_finalize(struct th_client *c, const uint8_t *resp, size_t len,
 		       uint8_t *token);
 void th_client_free(struct th_client *c);
 
+/* ---- clients, TLS and raw sockets (tests of issue 6) ---- */
+
+/* The port in the last log line containing needle ("...:PORT"), or 0. */
+uint16_t th_log_port(const struct th_server *s, const char *needle);
+/* Runs sh -c cmd (fixtures such as openssl); returns its exit status and,
+ * when out is not NULL, its stdout+stderr (malloc'd). */
+int th_sh(const char *cmd, char **out);
+/* `ppissuer clients add NAME --role ROLE <extra>` in s's data dir; fails the
+ * test unless it succeeds; returns the printed secret (malloc'd). */
+char *th_clients_add(const struct th_server *s, const char *name,
+		     const char *role, const char *const *extra);
+/* `ppissuer clients <args>` in s's data dir; returns the exit status. */
+int th_clients(const struct th_server *s, const char *const *args);
+
+struct th_tls {
+	const char *ca_file;    /* trusted for the server's certificate */
+	const char *cert_file;  /* client certificate, or NULL for none */
+	const char *key_file;
+};
+/* Like th_http, over HTTPS to 127.0.0.1:port with real verification of the
+ * server certificate. Returns 0 when a response arrived. */
+int th_https(uint16_t port, const struct th_tls *t, const char *method,
+	     const char *path, const char *const *headers, const void *body,
+	     size_t len, struct th_resp *out);
+/* An open TCP connection to 127.0.0.1:port (fails the test otherwise). */
+int th_connect(uint16_t port);
+
 #endif
