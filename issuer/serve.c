@@ -319,6 +319,7 @@ int srv_main(int argc, char **argv)
 	s.kopts.issuer_request_uri = s.request_uri;
 	s.kopts.signer_slots = 0;
 	s.kopts.max_published = (unsigned)s.cfg.max_published;
+	s.kopts.overlap = s.sched.overlap;
 	err[0] = '\0';
 	rc = ks_keyset_build(s.store, &s.kopts, now_s(), &ks, err, sizeof(err));
 	if (rc != 0) {

@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +109,11 @@ void th_server_start(struct th_server *s, const char *const *args,
 	s->pid = fork();
 	cr_assert(s->pid >= 0);
 	if (s->pid == 0) {
-		int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int fd;
+
+		/* a failed test must not leave servers behind */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 		if (fd < 0)
 			_exit(127);
