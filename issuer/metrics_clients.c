@@ -57,11 +57,12 @@ static size_t slot_of(const char *s)
  * or the name is too long. */
 static struct met_client *client_get(const char *name)
 {
-	size_t i = slot_of(name), probes;
 	struct met_client *c = NULL;
+	size_t i, probes;
 
 	if (!name || strlen(name) > MET_NAME_MAX)
 		return NULL;
+	i = slot_of(name);
 	for (probes = 0; probes < MET_SLOTS; probes++, i = (i + 1) & (MET_SLOTS - 1)) {
 		c = atomic_load_explicit(&mc.slot[i], memory_order_acquire);
 		if (!c)
