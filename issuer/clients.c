@@ -430,6 +430,8 @@ void cl_current_swap(struct cl_current *c, struct cl_registry *r)
 {
 	struct cl_registry *old;
 
+	if (!r)
+		abort(); /* cl_current_get promises a registry */
 	pthread_mutex_lock(&c->mu);
 	old = c->reg;
 	c->reg = r;
