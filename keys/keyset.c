@@ -4,6 +4,7 @@
  * through a reference count. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
@@ -67,10 +68,41 @@ static int build_alloc(struct build *b)
 	return 0;
 }
 
-static int needs_private(const struct kl_view *v)
+/* The not-before of the key of this type that signs at the build instant,
+ * or 0. */
+static int64_t active_since(const struct ks_meta *w, const struct kl_view *v,
+			    size_t n, uint16_t type)
 {
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].state == KS_ACTIVE && w[i].token_type == type)
+			return w[i].not_before;
+	return 0;
+}
+
+/* Until when a superseded key keeps signing (see KS_HANDOVER_GRACE), or 0
+ * when it no longer does at now. */
+static int64_t handover_end(const struct ks_meta *w, const struct kl_view *v,
+			    size_t n, size_t i, int64_t now)
+{
+	int64_t since;
+
+	if (v[i].state != KS_RETIRING || !v[i].superseded)
+		return 0;
+	since = active_since(w, v, n, w[i].token_type);
+	if (since == 0 || since < w[i].not_before || now >= since + KS_HANDOVER_GRACE)
+		return 0;
+	return since + KS_HANDOVER_GRACE;
+}
+
+static int needs_private(const struct build *b, size_t i, int64_t now)
+{
+	const struct kl_view *v = &b->v[i];
+
 	return v->state == KS_ACTIVE ||
-	       (v->state == KS_PENDING && v->published);
+	       (v->state == KS_PENDING && v->published) ||
+	       handover_end(b->w, b->v, b->nw, i, now) != 0;
 }
 
 /* Evaluates the lifecycle over the keys not excluded and loads the private
@@ -95,16 +127,13 @@ static void build_settle(struct ks_store *st, struct build *b, int64_t now,
 		for (i = 0; i < b->nw && bad < 0; i++) {
 			char why[400] = "";
 
-			if (!needs_private(&b->v[i]))
+			if (!needs_private(b, i, now))
 				continue;
 			if (ks_store_key_load(st, &b->w[i], &b->pk[i], why,
 					      sizeof(why)) != 0) {
 				ks_report(st, err, errlen, "key %.16s left out: %s",
 					  b->w[i].id_hex, why);
 				bad = (long)i;
-			} else if (b->v[i].state == KS_PENDING) {
-				EVP_PKEY_free(b->pk[i]); /* only checked */
-				b->pk[i] = NULL;
 			}
 		}
 		if (bad < 0)
@@ -123,8 +152,10 @@ static void entry_clear(struct ks_entry *e)
 
 static int entry_fill(struct ks_store *st, struct ks_entry *e,
 		      const struct ks_meta *m, const struct kl_view *v,
-		      EVP_PKEY *priv, unsigned slots, char *err, size_t errlen)
+		      EVP_PKEY *priv, int64_t sign_until, unsigned slots,
+		      char *err, size_t errlen)
 {
+	int pending = v->state == KS_PENDING && v->published;
 	EVP_PKEY *pub = NULL;
 	int rc = 0;
 
@@ -135,9 +166,12 @@ static int entry_fill(struct ks_store *st, struct ks_entry *e,
 	e->published = v->published;
 	e->spki = e->meta.spki;
 	e->spki_len = e->meta.spki_len;
-	if (v->state == KS_ACTIVE)
+	if (pending)
+		e->usable_from = m->not_before;
+	e->sign_until = sign_until;
+	if (priv && (v->state == KS_ACTIVE || pending || sign_until))
 		rc = bsig_signer_new(priv, slots, &e->signer);
-	if (rc == 0 && (v->state == KS_ACTIVE || v->state == KS_RETIRING)) {
+	if (rc == 0 && (v->state == KS_ACTIVE || v->state == KS_RETIRING || pending)) {
 		rc = spki_decode(e->spki, e->spki_len, &pub);
 		if (rc == 0)
 			rc = bsig_verifier_new(pub, BSIG_SHA384_PSS_DETERMINISTIC,
@@ -190,6 +224,7 @@ int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 	struct ks_keyset *ks;
 	size_t i, cnt;
 	char lerr[400] = "";
+	int64_t next_handover = 0;
 	int rc, signers = 0;
 
 	*out = NULL;
@@ -227,10 +262,15 @@ int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 	for (i = 0; i < cnt; i++) {
 		size_t k = b.idx[i];
 
+		int64_t until = handover_end(b.w, b.v, b.nw, k, now);
+
 		if (entry_fill(st, &ks->entries[ks->n], &b.w[k], &b.v[k],
-			       b.pk[k], o ? o->signer_slots : 0, err,
+			       b.pk[k], until, o ? o->signer_slots : 0, err,
 			       errlen) == 0) {
-			signers += ks->entries[ks->n].signer != NULL;
+			signers += ks->entries[ks->n].signer != NULL &&
+				   ks->entries[ks->n].state == KS_ACTIVE;
+			if (until && (next_handover == 0 || until < next_handover))
+				next_handover = until;
 			ks->n++;
 		}
 	}
@@ -249,6 +289,8 @@ int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 		goto cleanup;
 	ks->last_modified = (time_t)last_event(&b, now);
 	ks->next_change = kl_next_change(b.w, b.v, b.nw, now);
+	if (next_handover && (ks->next_change == 0 || next_handover < ks->next_change))
+		ks->next_change = next_handover;
 	*out = ks;
 	ks = NULL;
 cleanup:
@@ -294,20 +336,42 @@ const struct ks_entry *ks_keyset_signer(const struct ks_keyset *ks,
 					uint16_t token_type,
 					uint8_t truncated_id)
 {
+	return ks_keyset_signer_at(ks, token_type, truncated_id, 0);
+}
+
+const struct ks_entry *ks_keyset_signer_at(const struct ks_keyset *ks,
+					   uint16_t token_type,
+					   uint8_t truncated_id, int64_t now)
+{
 	size_t i;
 
 	for (i = 0; i < ks->n; i++) {
 		const struct ks_entry *e = &ks->entries[i];
 
-		if (e->signer && e->meta.token_type == token_type &&
-		    e->meta.truncated_id == truncated_id)
-			return e;
+		if (!e->signer || e->meta.token_type != token_type ||
+		    e->meta.truncated_id != truncated_id)
+			continue;
+		if (e->usable_from || e->sign_until) {
+			if (!now)
+				now = (int64_t)time(NULL);
+			if ((e->usable_from && now < e->usable_from) ||
+			    (e->sign_until && now >= e->sign_until))
+				continue;
+		}
+		return e;
 	}
 	return NULL;
 }
 
 const struct ks_entry *ks_keyset_verifier(const struct ks_keyset *ks,
 					  const uint8_t key_id[32])
+{
+	return ks_keyset_verifier_at(ks, key_id, 0);
+}
+
+const struct ks_entry *ks_keyset_verifier_at(const struct ks_keyset *ks,
+					     const uint8_t key_id[32],
+					     int64_t now)
 {
 	size_t i;
 
@@ -316,7 +380,11 @@ const struct ks_entry *ks_keyset_verifier(const struct ks_keyset *ks,
 
 		if (e->verifier &&
 		    memcmp(e->meta.key_id, key_id, sizeof(e->meta.key_id)) == 0)
-			return e;
+		{
+			if (e->usable_from && !now)
+				now = (int64_t)time(NULL);
+			return e->usable_from && now < e->usable_from ? NULL : e;
+		}
 	}
 	return NULL;
 }

@@ -24,9 +24,19 @@ struct ks_entry {
 					 * into meta) */
 	size_t spki_len;
 	int published;                  /* listed in the directory */
-	struct bsig_signer *signer;     /* non-NULL only for the active key */
+	struct bsig_signer *signer;     /* the active key; also see below */
 	struct bsig_verifier *verifier; /* non-NULL while tokens may be redeemed */
+	/* Hand-over without a failed request: a published pending key is
+	 * prepared ahead and signs (and verifies) from its not-before, before
+	 * the snapshot that makes it active is built; the key it replaces keeps
+	 * signing for KS_HANDOVER_GRACE seconds after that, for clients that
+	 * chose it a moment earlier. 0 = no bound. Checked at request time. */
+	int64_t usable_from;
+	int64_t sign_until;
 };
+
+/* Seconds a superseded key still signs after its successor's not-before. */
+#define KS_HANDOVER_GRACE 30
 
 struct ks_keyset {
 	struct ks_entry *entries;   /* most preferred first */
@@ -81,6 +91,14 @@ const struct ks_entry *ks_keyset_signer(const struct ks_keyset *ks,
  * never signed anything; retired keys no longer verify). */
 const struct ks_entry *ks_keyset_verifier(const struct ks_keyset *ks,
 					  const uint8_t key_id[32]);
+
+/* The same at an explicit instant (unix seconds; 0 = the system clock). */
+const struct ks_entry *ks_keyset_signer_at(const struct ks_keyset *ks,
+					   uint16_t token_type,
+					   uint8_t truncated_id, int64_t now);
+const struct ks_entry *ks_keyset_verifier_at(const struct ks_keyset *ks,
+					     const uint8_t key_id[32],
+					     int64_t now);
 
 /* The current snapshot, shared by all request threads. */
 struct ks_current;

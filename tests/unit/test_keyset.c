@@ -190,11 +190,16 @@ Test(keyset, rotation_lists_the_next_key_first, .init = setup,
 	assert_dir_key(keys, 1, &a);
 	json_decref(keys);
 	cr_assert_eq(ks->entries[0].state, KS_PENDING);
-	cr_assert_null(ks->entries[0].signer);
-	cr_assert_null(ks->entries[0].verifier, "pending keys signed nothing");
-	cr_assert_null(ks_keyset_signer(ks, T2, b.truncated_id));
-	cr_assert_null(ks_keyset_verifier(ks, b.key_id));
-	cr_assert_not_null(ks_keyset_signer(ks, T2, a.truncated_id));
+	/* b is prepared ahead, but neither signs nor verifies before its
+	 * not-before; from then on it does, even before the next rebuild */
+	cr_assert_not_null(ks->entries[0].signer);
+	cr_assert_eq(ks->entries[0].usable_from, T0 + 7 * D);
+	cr_assert_null(ks_keyset_signer_at(ks, T2, b.truncated_id, T0 + 7 * D - 1));
+	cr_assert_null(ks_keyset_verifier_at(ks, b.key_id, T0 + 7 * D - 1),
+		       "pending keys signed nothing");
+	cr_assert_not_null(ks_keyset_signer_at(ks, T2, b.truncated_id, T0 + 7 * D));
+	cr_assert_not_null(ks_keyset_verifier_at(ks, b.key_id, T0 + 7 * D));
+	cr_assert_not_null(ks_keyset_signer_at(ks, T2, a.truncated_id, T0 + 6 * D));
 	cr_assert_eq(ks->next_change, T0 + 7 * D);
 	cr_assert_eq(ks->last_modified, T0 + 6 * D);
 	ks_keyset_unref(ks);
@@ -204,12 +209,23 @@ Test(keyset, rotation_lists_the_next_key_first, .init = setup,
 	cr_assert_eq(ks->n, 2);
 	cr_assert_eq(ks->entries[0].state, KS_ACTIVE);
 	cr_assert_eq(ks->entries[1].state, KS_RETIRING);
-	cr_assert_null(ks_keyset_signer(ks, T2, a.truncated_id));
-	cr_assert_not_null(ks_keyset_signer(ks, T2, b.truncated_id));
-	cr_assert_not_null(ks_keyset_verifier(ks, a.key_id));
+	/* a hands over: it still signs for the grace period, then not */
+	cr_assert_not_null(ks_keyset_signer_at(ks, T2, a.truncated_id, T0 + 7 * D));
+	cr_assert_null(ks_keyset_signer_at(ks, T2, a.truncated_id,
+					   T0 + 7 * D + KS_HANDOVER_GRACE));
+	cr_assert_not_null(ks_keyset_signer_at(ks, T2, b.truncated_id, T0 + 7 * D));
+	cr_assert_not_null(ks_keyset_verifier_at(ks, a.key_id, T0 + 7 * D));
 	cr_assert_eq(ks->entries[1].meta.retire_after,
 		     T0 + 7 * D + KL_DEFAULT_OVERLAP,
 		     "the effective retirement is exposed");
+	cr_assert_eq(ks->next_change, T0 + 7 * D + KS_HANDOVER_GRACE,
+		     "the snapshot is rebuilt when the hand-over ends");
+	ks_keyset_unref(ks);
+
+	/* after the hand-over a no longer signs at all */
+	ks = build(T0 + 7 * D + KS_HANDOVER_GRACE);
+	cr_assert_null(ks->entries[1].signer);
+	cr_assert_null(ks_keyset_signer_at(ks, T2, a.truncated_id, T0 + 7 * D + KS_HANDOVER_GRACE));
 	cr_assert_eq(ks->next_change, T0 + 7 * D + KL_DEFAULT_OVERLAP);
 	ks_keyset_unref(ks);
 
