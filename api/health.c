@@ -20,7 +20,7 @@ enum MHD_Result api_readyz(struct api_req *r)
 	size_t i;
 
 	for (i = 0; i < ks->n; i++)
-		if (ks->entries[i].signer)
+		if (ks->entries[i].signer && ks->entries[i].state == KS_ACTIVE)
 			ready = 1;
 	ks_keyset_unref(ks);
 	if (!ready)
