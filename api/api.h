@@ -29,6 +29,7 @@ struct api_opts {
 	struct rl_limiter *limits;    /* borrowed; NULL: no limits */
 	int require_auth;             /* never open, even with no clients */
 	int metrics_auth;             /* /metrics needs a client's credentials */
+	unsigned per_ip_connections;  /* per client address; 0 = no limit */
 	/* mutual-TLS listener (api/tls.c); tls_host NULL: none */
 	const char *tls_host;
 	uint16_t tls_port;

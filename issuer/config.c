@@ -55,6 +55,7 @@ static const struct cfg_item cfg_items[] = {
 	{ "require-auth", B(require_auth), "false", 0, 0, "refuse to start without registered clients" },
 	{ "metrics-auth", B(metrics_auth), "false", 0, 0, "/metrics needs a registered client's credentials" },
 	{ "global-rate", L(global_rate), "0", 0, 1000000, "token requests and redemptions per second, all clients (0 = unlimited)" },
+	{ "max-connections-per-ip", L(max_connections_per_ip), "0", 0, 1000000, "open connections per client address (0 = no limit; behind a proxy all share one)" },
 	{ "global-burst", L(global_burst), "0", 0, 1000000, "burst of the global limit (0 = the global rate)" },
 	{ "tls-listen", S(tls_listen), NULL, 0, 0, "address and port of the HTTPS (mutual TLS) listener" },
 	{ "tls-cert", S(tls_cert), NULL, 0, 0, "server certificate chain for tls-listen (PEM)" },

@@ -43,6 +43,7 @@ struct cfg {
 	int metrics_auth;          /* /metrics needs a client's credentials */
 	long global_rate;          /* limited requests per second, all clients; 0 = off */
 	long global_burst;         /* 0 = the global rate */
+	long max_connections_per_ip; /* 0 = no per-address limit */
 	/* mutual-TLS listener (optional) */
 	char *tls_listen;          /* ADDR:PORT, or NULL for none */
 	char *tls_cert;            /* server certificate chain (PEM file) */

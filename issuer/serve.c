@@ -352,6 +352,7 @@ int srv_main(int argc, char **argv)
 	ao.limits = s.clients.limits;
 	ao.require_auth = s.cfg.require_auth;
 	ao.metrics_auth = s.cfg.metrics_auth;
+	ao.per_ip_connections = (unsigned)s.cfg.max_connections_per_ip;
 	if (s.cfg.tls_listen) {
 		if (cfg_addr_parse(s.cfg.tls_listen, tls_host, sizeof(tls_host), &tls_port)) {
 			fprintf(stderr, "ppissuer serve: tls-listen must be ADDR:PORT\n");

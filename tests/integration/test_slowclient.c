@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -229,6 +231,72 @@ Test(slowclient, idle_connection_is_closed_after_the_timeout)
 	waited = now_s() - t0;
 	cr_assert(n <= 0 && waited < 6, "half a request held the connection %.2f s", waited);
 	close(fd);
+	cr_assert_eq(th_server_stop(&s), 0);
+	th_dir_cleanup(&s);
+}
+
+/* A TCP connection to 127.0.0.1:port from the local address src. */
+static int connect_from(const char *src, uint16_t port)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	cr_assert_eq(inet_pton(AF_INET, src, &sa.sin_addr), 1);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s: %s", src,
+		     strerror(errno));
+	sa.sin_port = htons(port);
+	cr_assert_eq(inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr), 1);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* GET /healthz on fd: the status, or -1 when the server closed it. */
+static int healthz_on(int fd)
+{
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct timeval tv = { 5, 0 };
+	char buf[256];
+	ssize_t n;
+
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1)
+		return -1;
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return strncmp(buf, "HTTP/1.1 ", 9) == 0 ? atoi(buf + 9) : -1;
+}
+
+Test(slowclient, per_address_limit_keeps_one_address_from_taking_every_slot)
+{
+	struct th_server s;
+	int held[20], fd, st = -1, i;
+
+	th_dir_init(&s);
+	th_server_start(&s, (const char *[]){ "--max-connections-per-ip", "20",
+					      "--connection-timeout", "30", NULL }, NULL);
+	for (i = 0; i < 20; i++)
+		held[i] = connect_from("127.0.0.1", s.port);
+	usleep(300000);
+	fd = connect_from("127.0.0.1", s.port);
+	cr_assert_eq(healthz_on(fd), -1, "a 21st connection from one address was served");
+	close(fd);
+	fd = connect_from("127.0.0.2", s.port);
+	cr_assert_eq(healthz_on(fd), 200, "another address was refused");
+	close(fd);
+	for (i = 0; i < 20; i++)
+		close(held[i]);
+	for (i = 0; i < 40 && st != 200; i++) {
+		usleep(50000);
+		fd = connect_from("127.0.0.1", s.port);
+		st = healthz_on(fd);
+		close(fd);
+	}
+	cr_assert_eq(st, 200, "the address stayed blocked after its connections closed");
 	cr_assert_eq(th_server_stop(&s), 0);
 	th_dir_cleanup(&s);
 }
