@@ -529,3 +529,88 @@ Test(auth, metrics_auth_restricts_only_metrics)
 	free(att);
 	finish(&s, NULL);
 }
+
+Test(auth, clients_cli_lists_changes_and_revokes_without_showing_secrets)
+{
+	struct th_server s;
+	char *secret, *out = NULL, hash_field[] = "secret_blake2b";
+	json_t *arr, *c;
+	json_error_t jerr;
+	size_t i;
+
+	th_dir_init(&s);
+	cr_assert_eq(th_run((const char *[]){ "clients", "list", "--data-dir", s.data_dir, NULL },
+			    &out), 0);
+	cr_assert(strstr(out, "no clients registered"), "%s", out);
+	free(out);
+	secret = th_clients_add(&s, "att1", "attester",
+				(const char *[]){ "--rate", "600/m", "--quota", "5000/day", NULL });
+	free(th_clients_add(&s, "org1", "origin", NULL));
+	/* Bad input is a usage error (2) and changes nothing. */
+	{
+		static const char *const bad[][8] = {
+			{ "add", "att1", "--role", "attester", NULL },          /* exists: 1 */
+			{ "add", "new", "--role", "admin", NULL },
+			{ "add", "bad name", "--role", "origin", NULL },
+			{ "add", "new", "--role", "origin", "--rate", "fast", NULL },
+			{ "set", "att1", "--cert-spki-sha256", "abc", NULL },
+			{ "set", "att1", "--burst", "-1", NULL },
+			{ "set", "nobody", "--rate", "1", NULL },                /* 1 */
+			{ "frobnicate", NULL },
+		};
+		static const int want[] = { 1, 2, 2, 2, 2, 2, 1, 2 };
+
+		for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+			const char *argv[12];
+			size_t n = 0, k;
+
+			argv[n++] = "clients";
+			for (k = 0; bad[i][k]; k++)
+				argv[n++] = bad[i][k];
+			argv[n++] = "--data-dir";
+			argv[n++] = s.data_dir;
+			argv[n] = NULL;
+			cr_assert_eq(th_run(argv, NULL), want[i], "case %zu", i);
+		}
+	}
+	cr_assert_eq(th_clients(&s, (const char *[]){ "set", "att1", "--burst", "20",
+						      "--cert-subject", "CN=att1", NULL }), 0);
+	cr_assert_eq(th_clients(&s, (const char *[]){ "revoke", "org1", NULL }), 0);
+	cr_assert_eq(th_run((const char *[]){ "clients", "list", "--json", "--data-dir",
+					      s.data_dir, NULL }, &out), 0);
+	arr = json_loads(out, 0, &jerr);
+	cr_assert(json_is_array(arr), "%s", out);
+	cr_assert_eq(json_array_size(arr), 2);
+	json_array_foreach(arr, i, c) {
+		const char *name = json_string_value(json_object_get(c, "name"));
+
+		cr_assert_null(json_object_get(c, hash_field));
+		if (!strcmp(name, "att1")) {
+			cr_assert_str_eq(json_string_value(json_object_get(c, "role")), "attester");
+			cr_assert_str_eq(json_string_value(json_object_get(c, "state")), "active");
+			cr_assert_float_eq(json_real_value(json_object_get(c, "rate")), 10.0, 1e-9);
+			cr_assert_eq(json_integer_value(json_object_get(c, "burst")), 20);
+			cr_assert_eq(json_integer_value(json_object_get(c, "quota")), 5000);
+			cr_assert_str_eq(json_string_value(json_object_get(c, "cert_subject")), "CN=att1");
+		} else {
+			cr_assert_str_eq(name, "org1");
+			cr_assert_str_eq(json_string_value(json_object_get(c, "state")), "revoked");
+		}
+	}
+	json_decref(arr);
+	cr_assert_null(strstr(out, secret + 9));
+	free(out);
+	/* A new secret replaces the old one. */
+	{
+		char *again = NULL, *p;
+
+		cr_assert_eq(th_run((const char *[]){ "clients", "set", "att1", "--new-secret",
+						      "--data-dir", s.data_dir, NULL }, &again), 0);
+		p = strstr(again, "ppissuer_");
+		cr_assert(p, "%s", again);
+		cr_assert_neq(strncmp(p, secret, strlen(secret)), 0);
+		free(again);
+	}
+	free(secret);
+	th_dir_cleanup(&s);
+}
