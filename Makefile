@@ -125,6 +125,7 @@ asan:
 
 unit-san:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(TEST_ENV) $(TESTBIN) --jobs 2
 
