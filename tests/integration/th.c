@@ -185,18 +185,14 @@ void th_dir_cleanup(struct th_server *s)
 		fprintf(stderr, "cannot remove %s\n", s->dir);
 }
 
-int th_run(const char *const *args, char **out)
+/* Runs argv[0] with argv, capturing stdout and stderr together. */
+static int run_capture(const char *const *argv, char **out)
 {
-	const char *argv[64];
 	int pipefd[2], st;
-	size_t n = 0, i, len = 0, cap = 4096;
-	char *buf = NULL;
+	size_t len = 0, cap = 4096;
+	char *buf;
 	pid_t pid;
 
-	argv[n++] = bin_path();
-	for (i = 0; args && args[i] && n < 63; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
 	cr_assert(pipe(pipefd) == 0);
 	pid = fork();
 	cr_assert(pid >= 0);
@@ -232,6 +228,18 @@ int th_run(const char *const *args, char **out)
 	else
 		free(buf);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int th_run(const char *const *args, char **out)
+{
+	const char *argv[64];
+	size_t n = 0, i;
+
+	argv[n++] = bin_path();
+	for (i = 0; args && args[i] && n < 63; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	return run_capture(argv, out);
 }
 
 struct grow {
@@ -423,46 +431,8 @@ uint16_t th_log_port(const struct th_server *s, const char *needle)
 int th_sh(const char *cmd, char **out)
 {
 	const char *argv[4] = { "/bin/sh", "-c", cmd, NULL };
-	int pipefd[2], st;
-	size_t len = 0, cap = 4096;
-	char *buf;
-	pid_t pid;
 
-	cr_assert(pipe(pipefd) == 0);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		close(pipefd[0]);
-		dup2(pipefd[1], STDOUT_FILENO);
-		dup2(pipefd[1], STDERR_FILENO);
-		close(pipefd[1]);
-		execv(argv[0], (char *const *)(uintptr_t)argv);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	buf = malloc(cap);
-	cr_assert(buf);
-	for (;;) {
-		ssize_t r;
-
-		if (len + 1 >= cap) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-			cr_assert(buf);
-		}
-		r = read(pipefd[0], buf + len, cap - len - 1);
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-	}
-	buf[len] = '\0';
-	close(pipefd[0]);
-	waitpid(pid, &st, 0);
-	if (out)
-		*out = buf;
-	else
-		free(buf);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return run_capture(argv, out);
 }
 
 int th_clients(const struct th_server *s, const char *const *args)
