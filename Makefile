@@ -111,6 +111,7 @@ unit: test-build
 test: test-build interop-deps
 	$(TEST_ENV) $(TESTBIN) --jobs 2
 	$(TEST_ENV) sh tests/interop/run.sh
+	$(TEST_ENV) sh bench/run.sh --smoke
 
 interop-deps: tests/interop/node_modules/.ok
 tests/interop/node_modules/.ok: tests/interop/package.json tests/interop/package-lock.json
@@ -151,8 +152,8 @@ lint:
 run: $(PPISSUER)
 	$(PPISSUER) serve --data-dir ./data
 
-bench: | $(DEPS_STAMP)
-	@sh bench/run.sh
+bench: $(PPISSUER) $(OBJDIR)/tools/ppclient | $(DEPS_STAMP)
+	@$(TEST_ENV) sh bench/run.sh
 
 install: $(PPISSUER)
 	install -D -m 0755 $(PPISSUER) $(DESTDIR)$(PREFIX)/bin/ppissuer

@@ -1,0 +1,367 @@
+#!/bin/sh
+# make bench: the issuer's throughput, latency and memory against the
+# machine's own RSA-2048 signing limit, in one run.
+#
+#   sh bench/run.sh            full run (a few minutes); writes bench/RESULTS.md
+#   sh bench/run.sh --smoke    a few seconds; checks the harness still works
+#                              (make test runs it) and writes nothing in bench/
+#
+# Needs: the release server (PP_BIN, default build/bin/ppissuer), the client
+# tool (PP_TOOLS/ppclient, default build/obj/tools), wrk, openssl,
+# redis-server, curl. `make bench` builds the first two.
+#
+# Every figure comes from this run: openssl speed for the limit; the real
+# server with a fresh data dir for the rest, loaded by wrk replaying
+# requests and tokens that ppclient made with the project's client code.
+# Any failed or non-2xx request, or a server count that disagrees with
+# wrk's, fails the run (exit 1).
+set -eu
+
+mode=full
+case "${1:-}" in
+--smoke) mode=smoke ;;
+"") ;;
+*) echo "usage: sh bench/run.sh [--smoke]" >&2; exit 2 ;;
+esac
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+bin=${PP_BIN:-$root/build/bin/ppissuer}
+client=${PP_TOOLS:-$root/build/obj/tools}/ppclient
+cores=$(nproc)
+
+if [ "$mode" = full ]; then
+	speed_s=10        # openssl speed -seconds
+	sat_s=15          # issuance at saturation
+	half_s=15         # issuance at half of saturation
+	c1000_s=5         # issuance over 1,000 connections
+	sat_conns=64
+	half_conns=32
+	tokens=${BENCH_TOKENS:-150000}
+	red_conns=256
+	idle_conns=1000
+	requests=1000
+else
+	speed_s=1
+	sat_s=2
+	half_s=2
+	c1000_s=2
+	sat_conns=16
+	half_conns=8
+	tokens=${BENCH_TOKENS:-3000}
+	red_conns=64
+	idle_conns=100
+	requests=200
+fi
+wrk_threads=2
+red_max_s=120     # bound on a redemption run; it ends when the tokens do
+
+for tool in wrk openssl curl redis-server redis-cli; do
+	command -v "$tool" >/dev/null 2>&1 || {
+		echo "bench: $tool not found (sh scripts/deps.sh installs it)" >&2
+		exit 1
+	}
+done
+[ -x "$bin" ] || { echo "bench: no server at $bin (run make)" >&2; exit 1; }
+[ -x "$client" ] || { echo "bench: no client at $client (make build/obj/tools/ppclient)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/pp-bench-XXXXXX)
+out=$work/report.txt
+srv_pid=
+redis_pid=
+port=
+
+cleanup() {
+	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null && wait "$srv_pid" 2>/dev/null
+	[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+fail() {
+	echo "bench: FAILED: $*" >&2
+	[ -f "$work/server.log" ] && tail -5 "$work/server.log" >&2
+	exit 1
+}
+
+say() {
+	printf '%s\n' "$*" | tee -a "$out"
+}
+
+# calc EXPR: awk arithmetic, printed with up to 3 decimals.
+calc() {
+	awk "BEGIN { v = $1; if (v == int(v)) printf \"%d\n\", v; else printf \"%.3f\n\", v }"
+}
+
+# kv LINE NAME: the value of NAME=... in a WRKRESULT line.
+kv() {
+	printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# ---- the server ----------------------------------------------------------
+
+start_server() {
+	rm -f "$work/server.log"
+	"$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" "$@" \
+		>"$work/server.log" 2>&1 &
+	srv_pid=$!
+	i=0
+	while [ $i -lt 300 ]; do
+		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/server.log")
+		[ -n "$port" ] && break
+		kill -0 "$srv_pid" 2>/dev/null || fail "server exited at start"
+		sleep 0.05
+		i=$((i + 1))
+	done
+	[ -n "$port" ] || fail "server did not report its port"
+	url=http://127.0.0.1:$port
+}
+
+stop_server() {
+	kill "$srv_pid"
+	wait "$srv_pid" || true
+	srv_pid=
+}
+
+# status_kb FIELD: VmRSS or VmHWM of the server, in kB.
+status_kb() {
+	awk -v f="$1:" '$1 == f { print $2 }' "/proc/$srv_pid/status"
+}
+
+mib() {
+	awk "BEGIN { printf \"%.1f\n\", $1 / 1024 }"
+}
+
+# Resets the server's peak RSS (VmHWM) so a phase reports its own peak.
+reset_peak() {
+	echo 5 >"/proc/$srv_pid/clear_refs" 2>/dev/null || true
+}
+
+# metric NAME_AND_LABELS: a counter from /metrics (0 when absent).
+metric() {
+	curl -sf "$url/metrics" >"$work/metrics.txt" || fail "cannot read /metrics"
+	awk -v m="$1" '$1 == m { v = $2 } END { print v + 0 }' "$work/metrics.txt"
+}
+
+# non200 ROUTE: responses on a route whose status was not 200.
+non200() {
+	curl -sf "$url/metrics" >"$work/metrics.txt" || fail "cannot read /metrics"
+	awk -v r="route=\"$1\"" 'index($1, "ppissuer_http_requests_total{") == 1 &&
+		index($1, r) && !index($1, "status=\"200\"") { n += $2 } END { print n + 0 }' \
+		"$work/metrics.txt"
+}
+
+# check_wrk LINE WHAT: no socket error, timeout or HTTP error status.
+check_wrk() {
+	for e in err_connect err_read err_write err_status err_timeout; do
+		[ "$(kv "$1" $e)" = 0 ] || fail "$2: wrk reports $e=$(kv "$1" $e)"
+	done
+	[ "$(kv "$1" requests)" -gt 0 ] || fail "$2: no request completed"
+}
+
+# wrk_run OUTFILE WRK-ARGS... -- SCRIPT-ARGS: prints the WRKRESULT line.
+wrk_run() {
+	f=$1
+	shift
+	wrk "$@" >"$f" 2>&1 || fail "wrk failed: $(tail -3 "$f")"
+	grep '^WRKRESULT ' "$f" || fail "wrk printed no result: $(tail -3 "$f")"
+}
+
+# ---- 0. the machine ------------------------------------------------------
+
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+say "# ppissuer benchmark ($mode run)"
+say ""
+say "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+say "machine: $(uname -a)"
+say "cpu:     ${cpu:-unknown}, $cores cores (nproc)"
+say "server:  $bin (release build), fresh data dir, default options, open mode"
+say "load:    $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), keep-alive, $wrk_threads threads"
+say "note:    the load generator (wrk) and ppclient run on the same machine as"
+say "         the server and take CPU from the same $cores cores; the figures"
+say "         are what the server does while sharing them."
+say ""
+
+# ---- 1. the machine's limit ----------------------------------------------
+
+say "## 1. Machine limit: openssl speed rsa2048 (${speed_s} s each)"
+openssl speed -seconds "$speed_s" rsa2048 >"$work/speed1.txt" 2>&1 ||
+	fail "openssl speed failed"
+openssl speed -seconds "$speed_s" -multi "$cores" rsa2048 >"$work/speedn.txt" 2>&1 ||
+	fail "openssl speed -multi failed"
+sign1=$(awk '/^rsa 2048 bits/ { v = $6 } END { print v }' "$work/speed1.txt")
+signn=$(awk '/^rsa 2048 bits/ { v = $6 } END { print v }' "$work/speedn.txt")
+[ -n "$sign1" ] && [ -n "$signn" ] || fail "cannot read openssl speed's output"
+say "openssl sign/s, 1 core:                       $sign1"
+say "openssl sign/s, -multi $cores (the limit):            $signn"
+say ""
+
+# ---- 2. issuance ---------------------------------------------------------
+
+start_server
+idle_rss=$(status_kb VmRSS)
+"$client" requests "$url" "$requests" "$work/req.bin" >/dev/null ||
+	fail "ppclient requests"
+
+say "## 2. Issuance: POST /token-request"
+say "($requests distinct TokenRequests from ppclient, replayed round-robin; every"
+say "response is a blind signature checked (s^e mod n == m) before it is sent)"
+reset_peak
+sat=$(wrk_run "$work/wrk-sat.txt" -t$wrk_threads -c$sat_conns -d${sat_s}s \
+	--timeout 10s -s "$here/issue.lua" "$url" -- "$work/req.bin")
+check_wrk "$sat" "issuance"
+[ "$(non200 token-request)" = 0 ] || fail "issuance: the server answered non-200 statuses"
+load_hwm=$(status_kb VmHWM)
+sat_rate=$(kv "$sat" rate)
+ratio=$(calc "$sat_rate / $signn")
+ratio1=$(calc "$sat_rate / $sign1")
+say ""
+say "saturation: wrk -t$wrk_threads -c$sat_conns -d${sat_s}s"
+say "tokens/s:                                     $sat_rate"
+say "RATIO issuance / openssl -multi sign rate:    $ratio   (target >= 0.85, aim 0.90)"
+say "ratio issuance / openssl 1-core sign rate:    $ratio1"
+say "latency at saturation:  p50 $(kv "$sat" p50_ms) ms  p99 $(kv "$sat" p99_ms) ms  p99.9 $(kv "$sat" p999_ms) ms"
+
+half_target=$(awk "BEGIN { printf \"%d\n\", $sat_rate / 2 }")
+half=$(wrk_run "$work/wrk-half.txt" -t$wrk_threads -c$half_conns -d${half_s}s \
+	--timeout 10s -s "$here/issue.lua" "$url" -- "$work/req.bin" \
+	"$half_target" $wrk_threads)
+check_wrk "$half" "half-load issuance"
+half_rate=$(kv "$half" rate)
+say ""
+say "half of saturation: paced at $half_target/s (each wrk thread sends on a fixed"
+say "schedule through wrk's delay() hook, 1 ms timer granularity; $half_conns connections)"
+say "achieved tokens/s:                            $half_rate ($(calc "$half_rate / $sat_rate") of saturation)"
+say "latency at half:        p50 $(kv "$half" p50_ms) ms  p99 $(kv "$half" p99_ms) ms  p99.9 $(kv "$half" p999_ms) ms   (target p99 <= 2 ms)"
+say ""
+
+# ---- 3. memory -------------------------------------------------------------
+
+say "## 3. Server memory (VmRSS / VmHWM from /proc)"
+"$client" conns "127.0.0.1:$port" "$idle_conns" 3 >"$work/conns.txt" 2>&1 &
+conns_pid=$!
+i=0
+while [ $i -lt 200 ] && ! grep -q '^open ' "$work/conns.txt"; do
+	kill -0 $conns_pid 2>/dev/null || break
+	sleep 0.05
+	i=$((i + 1))
+done
+grep -q "^open $idle_conns\$" "$work/conns.txt" ||
+	fail "could not hold $idle_conns connections: $(cat "$work/conns.txt")"
+conns_rss=$(status_kb VmRSS)
+wait $conns_pid || fail "ppclient conns"
+reset_peak
+c1000=$(wrk_run "$work/wrk-1000.txt" -t$wrk_threads -c$idle_conns -d${c1000_s}s \
+	--timeout 10s -s "$here/issue.lua" "$url" -- "$work/req.bin")
+check_wrk "$c1000" "issuance over $idle_conns connections"
+c1000_hwm=$(status_kb VmHWM)
+say "idle (after start-up):                        $(mib "$idle_rss") MiB   (target <= 16 MiB)"
+say "peak, issuance at saturation ($sat_conns conns):     $(mib "$load_hwm") MiB"
+say "$idle_conns idle keep-alive connections open:       $(mib "$conns_rss") MiB"
+say "peak, issuance over $idle_conns connections:        $(mib "$c1000_hwm") MiB   (target <= 64 MiB; $(kv "$c1000" rate) tokens/s)"
+say ""
+
+# ---- 4. redemption -----------------------------------------------------------
+
+t0=$(date +%s.%N)
+"$client" tokens "$url" "$tokens" "$work/tokens.txt" 4 >/dev/null || fail "ppclient tokens"
+t1=$(date +%s.%N)
+prep=$(calc "$t1 - $t0")
+stop_server
+
+# redeem_run NAME: redeems every token once against the running server.
+redeem_run() {
+	mkdir -p "$work/done-$1"
+	wrk -t$wrk_threads -c$red_conns -d${red_max_s}s --timeout 10s \
+		-s "$here/redeem.lua" "$url" -- "$work/tokens.txt" $wrk_threads \
+		$red_conns "$work/done-$1/t" >"$work/wrk-$1.txt" 2>&1 &
+	wrk_pid=$!
+	# the script marks each finished thread; wrk itself would sleep its
+	# whole -d, so it is interrupted (it then reports and exits)
+	i=0
+	while [ "$(ls "$work/done-$1" | wc -l)" -lt $wrk_threads ] &&
+		kill -0 $wrk_pid 2>/dev/null && [ $i -lt $((red_max_s * 20)) ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	kill -INT $wrk_pid 2>/dev/null || true
+	wait $wrk_pid || true
+	r=$(grep '^WRKRESULT ' "$work/wrk-$1.txt") ||
+		fail "$1 redemption: wrk printed no result: $(tail -3 "$work/wrk-$1.txt")"
+	check_wrk "$r" "$1 redemption"
+	[ "$(kv "$r" finished)" = 1 ] || fail "$1 redemption did not finish within ${red_max_s}s"
+	n=$(kv "$r" requests)
+	valid=$(metric 'ppissuer_redemptions_total{result="valid"}')
+	other=$(non200 redeem)
+	[ "$n" = "$tokens" ] || fail "$1 redemption: wrk counted $n answers for $tokens tokens"
+	[ "$valid" = "$tokens" ] || fail "$1 redemption: the server counted $valid valid redemptions for $tokens tokens"
+	[ "$other" = 0 ] || fail "$1 redemption: $other non-200 answers"
+	printf '%s\n' "$r"
+}
+
+say "## 4. Redemption: POST /redeem {\"token\": ...}"
+say "($tokens tokens issued by this server and finalized by ppclient in $prep s;"
+say "each redeemed exactly once per backend: wrk thread k takes slice k; every"
+say "answer was 200 \"valid\" (wrk and the server's counters agree); wrk -t$wrk_threads -c$red_conns)"
+start_server
+lm=$(redeem_run lmdb)
+stop_server
+lm_rate=$(kv "$lm" rate)
+say "LMDB (group commit; a 200 is sent after fdatasync):  $lm_rate redemptions/s   (target >= 25000)"
+say "        latency p50 $(kv "$lm" p50_ms) ms  p99 $(kv "$lm" p99_ms) ms  p99.9 $(kv "$lm" p999_ms) ms"
+
+# a private Redis on a free port, persistence off
+rport=16379
+while [ $rport -lt 16479 ]; do
+	redis-server --port $rport --bind 127.0.0.1 --save '' --appendonly no \
+		--daemonize no >"$work/redis.log" 2>&1 &
+	redis_pid=$!
+	i=0
+	while [ $i -lt 100 ]; do
+		[ "$(redis-cli -p $rport ping 2>/dev/null)" = PONG ] && break
+		kill -0 $redis_pid 2>/dev/null || break
+		sleep 0.05
+		i=$((i + 1))
+	done
+	kill -0 $redis_pid 2>/dev/null && break
+	wait $redis_pid 2>/dev/null || true
+	redis_pid=
+	rport=$((rport + 1))
+done
+[ -n "$redis_pid" ] || fail "cannot start redis-server"
+start_server --spent-backend redis --redis-port $rport
+rd=$(redeem_run redis)
+stop_server
+rd_rate=$(kv "$rd" rate)
+say "Redis (private redis-server, persistence off):        $rd_rate redemptions/s"
+say "        latency p50 $(kv "$rd" p50_ms) ms  p99 $(kv "$rd" p99_ms) ms  p99.9 $(kv "$rd" p999_ms) ms"
+say ""
+
+# ---- 5. targets ------------------------------------------------------------
+
+verdict() {
+	if awk "BEGIN { exit !($1) }"; then echo met; else echo MISSED; fi
+}
+say "## Targets"
+say "issuance >= 0.85 x openssl -multi:   $ratio              $(verdict "$ratio >= 0.85")"
+say "p99 at half of saturation <= 2 ms:   $(kv "$half" p99_ms) ms         $(verdict "$(kv "$half" p99_ms) <= 2")"
+say "LMDB redemption >= 25,000/s:         $lm_rate       $(verdict "$lm_rate >= 25000")"
+say "RSS idle <= 16 MiB:                  $(mib "$idle_rss") MiB          $(verdict "$idle_rss <= 16384")"
+say "RSS, 1,000 connections <= 64 MiB:    $(mib "$c1000_hwm") MiB          $(verdict "$c1000_hwm <= 65536 && $conns_rss <= 65536")"
+
+if [ "$mode" = full ]; then
+	{
+		echo "# Benchmark results"
+		echo ""
+		echo "Output of \`make bench\` (bench/run.sh), one run. See README, \"Benchmarks\"."
+		echo ""
+		echo '```'
+		cat "$out"
+		echo '```'
+	} >"$here/RESULTS.md"
+	echo ""
+	echo "written to bench/RESULTS.md"
+else
+	echo "bench smoke: ok"
+fi

@@ -1,0 +1,51 @@
+-- Shared by bench/issue.lua and bench/redeem.lua: a monotonic clock and the
+-- one-line report printed from wrk's done() hook, which bench/run.sh parses.
+local ffi = require("ffi")
+
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } pp_bench_ts;
+int clock_gettime(int clk, pp_bench_ts *ts);
+]]
+
+local M = {}
+local ts = ffi.new("pp_bench_ts")
+
+-- Milliseconds on CLOCK_MONOTONIC (1 on Linux), sub-millisecond precision.
+function M.now_ms()
+   ffi.C.clock_gettime(1, ts)
+   return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+
+-- Prints "WRKRESULT key=value ..." from done(). rate and window_s are the
+-- script's own measurement when it has one (redemption stops early),
+-- otherwise wrk's requests over wrk's duration.
+function M.report(summary, latency, extra)
+   local e = summary.errors
+   local dur_s = summary.duration / 1e6
+   local fields = {
+      "requests=" .. summary.requests,
+      "duration_s=" .. string.format("%.3f", dur_s),
+      "p50_ms=" .. string.format("%.3f", latency:percentile(50) / 1000),
+      "p99_ms=" .. string.format("%.3f", latency:percentile(99) / 1000),
+      "p999_ms=" .. string.format("%.3f", latency:percentile(99.9) / 1000),
+      "max_ms=" .. string.format("%.3f", latency.max / 1000),
+      "err_connect=" .. e.connect,
+      "err_read=" .. e.read,
+      "err_write=" .. e.write,
+      "err_status=" .. e.status,
+      "err_timeout=" .. e.timeout,
+   }
+   local rate = summary.requests / dur_s
+   if extra and extra.rate then
+      rate = extra.rate
+   end
+   fields[#fields + 1] = "rate=" .. string.format("%.1f", rate)
+   for k, v in pairs(extra or {}) do
+      if k ~= "rate" then
+         fields[#fields + 1] = k .. "=" .. tostring(v)
+      end
+   end
+   io.write("WRKRESULT " .. table.concat(fields, " ") .. "\n")
+end
+
+return M
