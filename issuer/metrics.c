@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "issuer/metrics_int.h"
 #include "keys/keyset.h"
 
 /* The statuses the server can answer with; anything else counts as "other". */
@@ -122,21 +123,14 @@ void met_reload(int ok)
 				  memory_order_relaxed);
 }
 
-struct met_buf {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void out(struct met_buf *b, const char *fmt, ...)
+void met_buf_printf(struct met_buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
 
-	if (b->oom)
-		return;
-	for (;;) {
+	while (!b->oom) {
+		char *np;
+
 		va_start(ap, fmt);
 		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
 		va_end(ap);
@@ -148,8 +142,7 @@ static void out(struct met_buf *b, const char *fmt, ...)
 			b->len += (size_t)n;
 			return;
 		}
-		char *np = realloc(b->p, b->cap * 2);
-
+		np = realloc(b->p, b->cap * 2);
 		if (!np) {
 			b->oom = 1;
 			return;
@@ -158,6 +151,8 @@ static void out(struct met_buf *b, const char *fmt, ...)
 		b->cap *= 2;
 	}
 }
+
+#define out met_buf_printf
 
 static void hex32(const uint8_t id[32], char out_hex[65])
 {
@@ -254,16 +249,7 @@ char *met_render(const struct ks_keyset *ks, size_t *len)
 		    e->meta.id_hex, state_name(e->state), e->published ? 1 : 0,
 		    (long long)e->meta.not_before);
 	}
-	{
-		size_t clen;
-		char *ctext = met_clients_render(&clen);
-
-		if (!ctext)
-			b.oom = 1;
-		else
-			out(&b, "%s", ctext);
-		free(ctext);
-	}
+	met_clients_render_into(&b);
 	if (b.oom) {
 		free(b.p);
 		return NULL;

@@ -57,8 +57,6 @@ void met_client_limited(const char *client, enum met_limit why);
 void met_auth_failure(enum met_auth why);
 /* Records the notAfter (unix seconds) of the certificate client presented. */
 void met_client_cert_expiry(const char *client, int64_t not_after);
-/* The per-client metrics as Prometheus text (malloc'd), or NULL. */
-char *met_clients_render(size_t *len);
 
 /* Renders every metric into a malloc'd buffer (caller frees). Key gauges
  * come from ks (may be NULL). Returns NULL when out of memory. */

@@ -8,6 +8,7 @@
  * the registry and are bounded by MET_CLIENTS_MAX), so a pointer once seen
  * stays valid. */
 #include "issuer/metrics.h"
+#include "issuer/metrics_int.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -143,45 +144,11 @@ void met_client_cert_expiry(const char *client, int64_t not_after)
 		atomic_store_explicit(&c->cert_not_after, not_after, memory_order_relaxed);
 }
 
-struct mc_buf {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void put(struct mc_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	while (!b->oom) {
-		char *np;
-
-		va_start(ap, fmt);
-		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = 1;
-			return;
-		}
-		if ((size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		np = realloc(b->p, b->cap * 2);
-		if (!np) {
-			b->oom = 1;
-			return;
-		}
-		b->p = np;
-		b->cap *= 2;
-	}
-}
+#define put met_buf_printf
 
 /* One family: HELP and TYPE, then a line per client with a non-zero value
  * of field (an offset into struct met_client). */
-static void family(struct mc_buf *b, const char *name, const char *help,
+static void family(struct met_buf *b, const char *name, const char *help,
 		   size_t field)
 {
 	size_t i;
@@ -199,19 +166,14 @@ static void family(struct mc_buf *b, const char *name, const char *help,
 	}
 }
 
-char *met_clients_render(size_t *len)
+void met_clients_render_into(struct met_buf *b)
 {
-	struct mc_buf b = { .p = malloc(4096), .len = 0, .cap = 4096, .oom = 0 };
 	size_t i, k;
 
-	*len = 0;
-	if (!b.p)
-		return NULL;
-	b.p[0] = '\0';
-	family(&b, "ppissuer_client_tokens_issued_total",
+	family(b, "ppissuer_client_tokens_issued_total",
 	       "Tokens issued, by the attester that asked for them.",
 	       offsetof(struct met_client, issued));
-	put(&b, "# HELP ppissuer_client_redemptions_total Redemptions, by the origin that "
+	put(b, "# HELP ppissuer_client_redemptions_total Redemptions, by the origin that "
 		"asked and result.\n# TYPE ppissuer_client_redemptions_total counter\n");
 	for (i = 0; i < MET_SLOTS; i++) {
 		struct met_client *c = atomic_load(&mc.slot[i]);
@@ -220,18 +182,18 @@ char *met_clients_render(size_t *len)
 			unsigned long long v = atomic_load(&c->redeemed[k]);
 
 			if (v)
-				put(&b, "ppissuer_client_redemptions_total{client=\"%s\",result=\"%s\"} %llu\n",
+				put(b, "ppissuer_client_redemptions_total{client=\"%s\",result=\"%s\"} %llu\n",
 				    c->name, redeem_names[k], v);
 		}
 	}
-	put(&b, "# HELP ppissuer_client_limited_total Requests refused by a limit, by "
+	put(b, "# HELP ppissuer_client_limited_total Requests refused by a limit, by "
 		"client (\"-\" = anonymous) and limit.\n"
 		"# TYPE ppissuer_client_limited_total counter\n");
 	for (k = 0; k < MET_LIMIT_COUNT; k++) {
 		unsigned long long v = atomic_load(&mc.anon_limited[k]);
 
 		if (v)
-			put(&b, "ppissuer_client_limited_total{client=\"-\",limit=\"%s\"} %llu\n",
+			put(b, "ppissuer_client_limited_total{client=\"-\",limit=\"%s\"} %llu\n",
 			    limit_names[k], v);
 	}
 	for (i = 0; i < MET_SLOTS; i++) {
@@ -241,16 +203,16 @@ char *met_clients_render(size_t *len)
 			unsigned long long v = atomic_load(&c->limited[k]);
 
 			if (v)
-				put(&b, "ppissuer_client_limited_total{client=\"%s\",limit=\"%s\"} %llu\n",
+				put(b, "ppissuer_client_limited_total{client=\"%s\",limit=\"%s\"} %llu\n",
 				    c->name, limit_names[k], v);
 		}
 	}
-	put(&b, "# HELP ppissuer_auth_failures_total Requests refused for their "
+	put(b, "# HELP ppissuer_auth_failures_total Requests refused for their "
 		"credentials, by reason.\n# TYPE ppissuer_auth_failures_total counter\n");
 	for (k = 0; k < MET_AUTH_COUNT; k++)
-		put(&b, "ppissuer_auth_failures_total{reason=\"%s\"} %llu\n", auth_names[k],
+		put(b, "ppissuer_auth_failures_total{reason=\"%s\"} %llu\n", auth_names[k],
 		    (unsigned long long)atomic_load(&mc.auth_fail[k]));
-	put(&b, "# HELP ppissuer_client_cert_not_after_seconds Expiry (notAfter) of the "
+	put(b, "# HELP ppissuer_client_cert_not_after_seconds Expiry (notAfter) of the "
 		"certificate each client last presented.\n"
 		"# TYPE ppissuer_client_cert_not_after_seconds gauge\n");
 	for (i = 0; i < MET_SLOTS; i++) {
@@ -258,13 +220,7 @@ char *met_clients_render(size_t *len)
 		int64_t t = c ? atomic_load(&c->cert_not_after) : 0;
 
 		if (t)
-			put(&b, "ppissuer_client_cert_not_after_seconds{client=\"%s\"} %lld\n",
+			put(b, "ppissuer_client_cert_not_after_seconds{client=\"%s\"} %lld\n",
 			    c->name, (long long)t);
 	}
-	if (b.oom) {
-		free(b.p);
-		return NULL;
-	}
-	*len = b.len;
-	return b.p;
 }
