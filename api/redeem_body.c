@@ -1,0 +1,75 @@
+#include "api/redeem_body.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#include "crypto/authhdr.h"
+#include "crypto/b64.h"
+
+/* Decodes an optional base64url string member into out. Returns 0 when
+ * absent (*len = 0), 1 when decoded, -1 when malformed. */
+static int b64_member(json_t *obj, const char *name, uint8_t *out, size_t cap,
+		      size_t *len)
+{
+	json_t *v = json_object_get(obj, name);
+
+	*len = 0;
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return -1;
+	return b64_decode(json_string_value(v), json_string_length(v), out, cap,
+			  len) == 0 ? 1 : -1;
+}
+
+static const char *parse_object(json_t *root, struct api_redeem_in *out)
+{
+	json_t *auth_v = json_object_get(root, "authorization");
+	json_t *spend_v = json_object_get(root, "spend");
+
+	if (auth_v && json_object_get(root, "token"))
+		return "give token or authorization, not both";
+	if (auth_v) {
+		const char *t;
+		size_t tl;
+
+		if (!json_is_string(auth_v) ||
+		    ah_parse_authorization(json_string_value(auth_v),
+					   json_string_length(auth_v), &t, &tl) != 0 ||
+		    b64_decode(t, tl, out->token, sizeof(out->token), &out->token_len) != 0)
+			return "authorization is not a PrivateToken credential";
+	} else if (b64_member(root, "token", out->token, sizeof(out->token),
+			      &out->token_len) != 1) {
+		return "token must be a base64url string";
+	}
+	if (b64_member(root, "challenge", out->challenge, sizeof(out->challenge),
+		       &out->challenge_len) < 0)
+		return "challenge must be a base64url string";
+	if (spend_v && !json_is_boolean(spend_v))
+		return "spend must be true or false";
+	if (spend_v)
+		out->spend = json_is_true(spend_v);
+	return NULL;
+}
+
+const char *api_redeem_body_parse(const uint8_t *body, size_t len,
+				  struct api_redeem_in *out)
+{
+	json_error_t jerr;
+	json_t *root;
+	const char *err;
+
+	out->token_len = 0;
+	out->challenge_len = 0;
+	out->spend = 1;
+	root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root || !json_is_object(root)) {
+		json_decref(root);
+		return "body must be a JSON object";
+	}
+	err = parse_object(root, out);
+	json_decref(root);
+	if (err)
+		out->token_len = out->challenge_len = 0;
+	return err;
+}

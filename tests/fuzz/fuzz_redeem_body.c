@@ -1,0 +1,21 @@
+/* POST /redeem body parser: any bytes give either an error message or a
+ * result within its bounds, never a crash or a leak. */
+#include <stdlib.h>
+
+#include "api/redeem_body.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct api_redeem_in in;
+	const char *err = api_redeem_body_parse(data, size, &in);
+
+	if (err && (in.token_len || in.challenge_len))
+		abort(); /* a failure must not look like a result */
+	if (!err && (in.token_len > REDEEM_MAX_TOKEN ||
+		     in.challenge_len > REDEEM_MAX_CHALLENGE ||
+		     (in.spend != 0 && in.spend != 1)))
+		abort();
+	return 0;
+}
