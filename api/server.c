@@ -193,7 +193,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
 	return r->route->handler(r);
 }
 
-static void log_request(struct api_req *r, const char *method)
+/* last: nothing else is in flight, so the line need not wait for others */
+static void log_request(struct api_req *r, const char *method, int last)
 {
 	char line[1024];
 	uint64_t dur = api_now_us() - r->t0_us;
@@ -230,7 +231,7 @@ static void log_request(struct api_req *r, const char *method)
 	if (n >= (int)sizeof(line) - 1)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '}';
-	log_line(line, (size_t)n);
+	log_line_batched(line, (size_t)n, last);
 }
 
 static const char *method_name(unsigned m)
@@ -254,7 +255,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		    api_now_us() - r->t0_us);
 	api_auth_done(r);
 	if (s->o.log_requests)
-		log_request(r, method_name(r->method));
+		log_request(r, method_name(r->method), atomic_load(&api_inflight) <= 1);
 	ks_keyset_unref(r->ks);
 	free(r->body);
 	free(r);
@@ -416,4 +417,5 @@ void api_server_stop(struct api_server *s, unsigned timeout_s)
 		close(tls_fd);
 	api_tls_free(s->tls);
 	free(s);
+	log_flush();
 }

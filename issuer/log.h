@@ -1,5 +1,5 @@
-/* Structured logging: one JSON object per line on stderr, written with a
- * single write(2) so lines from different threads never interleave.
+/* Structured logging: one JSON object per line on stderr; lines from
+ * different threads never interleave (one lock, whole lines per write).
  * Never pass secrets or key material to these functions. */
 #ifndef PP_LOG_H
 #define PP_LOG_H
@@ -16,8 +16,19 @@ void log_msg(const char *level, const char *fmt, ...);
  * length. Callers append fields and the closing brace. */
 size_t log_begin(char *out, size_t cap, const char *level);
 
-/* Writes a pre-built JSON object (without newline) as one line. */
+/* Writes a pre-built JSON object (without newline) as one line, after any
+ * lines log_line_batched gathered. */
 void log_line(const char *json, size_t len);
+
+/* The same for high-rate lines (one per request): the line is gathered with
+ * others and written with them when flush is set, when the gathered lines
+ * fill 32 KiB, or when the oldest has waited 50 ms (checked at each call).
+ * Callers pass flush when nothing else is in progress, so an idle server
+ * writes each line at once; a crash can lose what is gathered. */
+void log_line_batched(const char *json, size_t len, int flush);
+
+/* Writes out gathered lines (at shutdown). */
+void log_flush(void);
 
 /* Appends s to out as JSON string content (no quotes), escaping as needed;
  * returns the new length (bounded by cap - 1, always NUL-terminated). */

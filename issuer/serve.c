@@ -228,6 +228,8 @@ static int srv_wait(struct srv *s)
 			return -1;
 		else
 			srv_tick(s);
+		/* request lines gathered while a request stays in flight */
+		log_flush();
 	}
 }
 
