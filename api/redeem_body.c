@@ -52,6 +52,34 @@ static const char *parse_object(json_t *root, struct api_redeem_in *out)
 	return NULL;
 }
 
+/* The body every client sends, {"token":"<b64url>"} byte for byte, is read
+ * without building a JSON tree (jansson's allocations were a tenth of a
+ * redemption's CPU time). Returns 1 when the body has that exact form:
+ * then jansson would give an object whose only member is that string.
+ * Anything else (spaces, escapes, other members) goes to jansson. */
+static int fast_token_only(const uint8_t *body, size_t len, const char **err,
+			   struct api_redeem_in *out)
+{
+	static const char head[] = "{\"token\":\"";
+	const size_t hl = sizeof(head) - 1;
+	size_t i;
+
+	if (len < hl + 2 || memcmp(body, head, hl) != 0 ||
+	    body[len - 2] != '"' || body[len - 1] != '}')
+		return 0;
+	for (i = hl; i < len - 2; i++) {
+		uint8_t ch = body[i];
+
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '='))
+			return 0;
+	}
+	*err = b64_decode((const char *)body + hl, len - hl - 2, out->token,
+			  sizeof(out->token), &out->token_len) == 0 ? NULL :
+			"token must be a base64url string";
+	return 1;
+}
+
 const char *api_redeem_body_parse(const uint8_t *body, size_t len,
 				  struct api_redeem_in *out)
 {
@@ -62,6 +90,11 @@ const char *api_redeem_body_parse(const uint8_t *body, size_t len,
 	out->token_len = 0;
 	out->challenge_len = 0;
 	out->spend = 1;
+	if (fast_token_only(body, len, &err, out)) {
+		if (err)
+			out->token_len = 0;
+		return err;
+	}
 	root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root || !json_is_object(root)) {
 		json_decref(root);
