@@ -37,15 +37,15 @@ if [ "$mode" = full ]; then
 	c1000_s=5         # issuance over 1,000 connections
 	sat_conns=64
 	half_conns=32
-	tokens=${BENCH_TOKENS:-150000}
+	tokens=${BENCH_TOKENS:-100000}
 	red_conns=256
 	idle_conns=1000
 	requests=1000
 else
 	speed_s=1
-	sat_s=2
-	half_s=2
-	c1000_s=2
+	sat_s=1
+	half_s=1
+	c1000_s=1
 	sat_conns=16
 	half_conns=8
 	tokens=${BENCH_TOKENS:-3000}
@@ -54,6 +54,11 @@ else
 	requests=200
 fi
 wrk_threads=2
+# wrk runs at a lower priority: it still gets the CPU it needs (the server
+# is never idle for want of requests at saturation), but it does not
+# preempt a signing thread on every response, and handles several responses
+# per wake-up. Without it wrk took 13-22 us of CPU per request instead of 8.
+wrk_nice=10
 red_max_s=120     # bound on a redemption run; it ends when the tokens do
 
 for tool in wrk openssl curl redis-server redis-cli; do
@@ -164,7 +169,7 @@ check_wrk() {
 wrk_run() {
 	f=$1
 	shift
-	wrk "$@" >"$f" 2>&1 || fail "wrk failed: $(tail -3 "$f")"
+	nice -n $wrk_nice wrk "$@" >"$f" 2>&1 || fail "wrk failed: $(tail -3 "$f")"
 	grep '^WRKRESULT ' "$f" || fail "wrk printed no result: $(tail -3 "$f")"
 }
 
@@ -177,7 +182,7 @@ say "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 say "machine: $(uname -a)"
 say "cpu:     ${cpu:-unknown}, $cores cores (nproc)"
 say "server:  $bin (release build), fresh data dir, default options, open mode"
-say "load:    $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), keep-alive, $wrk_threads threads"
+say "load:    $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), keep-alive, $wrk_threads threads, nice $wrk_nice"
 say "note:    the load generator (wrk) and ppclient run on the same machine as"
 say "         the server and take CPU from the same $cores cores; the figures"
 say "         are what the server does while sharing them."
@@ -211,7 +216,7 @@ reset_peak
 sat=$(wrk_run "$work/wrk-sat.txt" -t$wrk_threads -c$sat_conns -d${sat_s}s \
 	--timeout 10s -s "$here/issue.lua" "$url" -- "$work/req.bin")
 check_wrk "$sat" "issuance"
-[ "$(non200 token-request)" = 0 ] || fail "issuance: the server answered non-200 statuses"
+[ "$(non200 token_request)" = 0 ] || fail "issuance: the server answered non-200 statuses"
 load_hwm=$(status_kb VmHWM)
 sat_rate=$(kv "$sat" rate)
 ratio=$(calc "$sat_rate / $signn")
@@ -273,7 +278,7 @@ stop_server
 # redeem_run NAME: redeems every token once against the running server.
 redeem_run() {
 	mkdir -p "$work/done-$1"
-	wrk -t$wrk_threads -c$red_conns -d${red_max_s}s --timeout 10s \
+	nice -n $wrk_nice wrk -t$wrk_threads -c$red_conns -d${red_max_s}s --timeout 10s \
 		-s "$here/redeem.lua" "$url" -- "$work/tokens.txt" $wrk_threads \
 		$red_conns "$work/done-$1/t" >"$work/wrk-$1.txt" 2>&1 &
 	wrk_pid=$!
