@@ -40,6 +40,7 @@ if [ "$mode" = full ]; then
 	tokens=${BENCH_TOKENS:-100000}
 	red_conns=256
 	idle_conns=1000
+	conns_hold=3      # seconds the idle connections stay open
 	requests=1000
 else
 	speed_s=1
@@ -48,9 +49,10 @@ else
 	c1000_s=1
 	sat_conns=16
 	half_conns=8
-	tokens=${BENCH_TOKENS:-3000}
+	tokens=${BENCH_TOKENS:-2000}
 	red_conns=64
 	idle_conns=100
+	conns_hold=1
 	requests=200
 fi
 wrk_threads=2
@@ -263,7 +265,7 @@ say ""
 # ---- 3. memory -------------------------------------------------------------
 
 say "## 3. Server memory (VmRSS / VmHWM from /proc)"
-"$client" conns "127.0.0.1:$port" "$idle_conns" 3 >"$work/conns.txt" 2>&1 &
+"$client" conns "127.0.0.1:$port" "$idle_conns" $conns_hold >"$work/conns.txt" 2>&1 &
 conns_pid=$!
 i=0
 while [ $i -lt 200 ] && ! grep -q '^open ' "$work/conns.txt"; do
