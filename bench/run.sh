@@ -6,6 +6,11 @@
 #   sh bench/run.sh --smoke    a few seconds; checks the harness still works
 #                              (make test runs it) and writes nothing in bench/
 #
+# Knobs (environment): BENCH_TOKENS (tokens redeemed per backend),
+# BENCH_RESULTS (where the full run's report goes), BENCH_SAT_NICE and
+# BENCH_HALF_THREADS (wrk's priority at saturation and its threads at half
+# load, to compare with other settings), PP_BIN and PP_TOOLS (other builds).
+#
 # Needs: the release server (PP_BIN, default build/bin/ppissuer), the client
 # tool (PP_TOOLS/ppclient, default build/obj/tools), wrk, openssl,
 # redis-server, curl. `make bench` builds the first two.
@@ -63,10 +68,10 @@ wrk_threads=2
 # latency is the figure (half load) or the server waits on the disk
 # (redemption), wrk runs at normal priority: a niced wrk would add its own
 # scheduling delay to what it measures.
-sat_nice=10
+sat_nice=${BENCH_SAT_NICE:-10}
 # Half load: more wrk threads, so the paced requests (wrk's timers tick in
 # milliseconds) arrive spread out rather than in a few bursts per tick.
-half_threads=4
+half_threads=${BENCH_HALF_THREADS:-4}
 red_max_s=120     # bound on a redemption run; it ends when the tokens do
 
 for tool in wrk openssl curl redis-server redis-cli; do
@@ -399,6 +404,6 @@ row "RSS with 1,000 connections <= 64 MiB" "$(mib "$c1000_hwm") MiB" "$(verdict 
 	echo '```'
 	cat "$out"
 	echo '```'
-} >"$here/RESULTS.md"
+} >"${BENCH_RESULTS:-$here/RESULTS.md}"
 echo ""
-echo "written to bench/RESULTS.md"
+echo "written to ${BENCH_RESULTS:-bench/RESULTS.md}"
