@@ -108,10 +108,11 @@ TEST_ENV = PP_VECTOR_DIR=$(abspath $(VECTORS)) PP_BIN=$(abspath $(PPISSUER)) \
 unit: test-build
 	$(TEST_ENV) $(TESTBIN) --jobs 2
 
+# The criterion suite runs last so its summary closes the output.
 test: test-build interop-deps
-	$(TEST_ENV) $(TESTBIN) --jobs 2
-	$(TEST_ENV) sh tests/interop/run.sh
 	$(TEST_ENV) sh bench/run.sh --smoke
+	$(TEST_ENV) sh tests/interop/run.sh
+	$(TEST_ENV) $(TESTBIN) --jobs 2
 
 interop-deps: tests/interop/node_modules/.ok
 tests/interop/node_modules/.ok: tests/interop/package.json tests/interop/package-lock.json
