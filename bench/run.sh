@@ -34,6 +34,7 @@ root=$(cd "$here/.." && pwd)
 bin=${PP_BIN:-$root/build/bin/ppissuer}
 client=${PP_TOOLS:-$root/build/obj/tools}/ppclient
 cores=$(nproc)
+hz=$(getconf CLK_TCK)
 
 if [ "$mode" = full ]; then
 	speed_s=10        # openssl speed -seconds
@@ -89,9 +90,29 @@ srv_pid=
 redis_pid=
 port=
 
+# alive PID: whether a child runs (an exited, unreaped child is a zombie,
+# which kill -0 still finds).
+alive() {
+	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) && [ "$st" != Z ]
+}
+
+# stop_child PID SIGNAL: signals a child, gives it 20 s to exit (then
+# SIGKILL), and reaps it; never waits on a process that still runs.
+stop_child() {
+	kill -"$2" "$1" 2>/dev/null || return 0
+	j=0
+	while alive "$1" && [ $j -lt 400 ]; do
+		sleep 0.05
+		j=$((j + 1))
+	done
+	alive "$1" && kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null || true
+}
+
 cleanup() {
-	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null && wait "$srv_pid" 2>/dev/null
-	[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+	[ -n "$srv_pid" ] && stop_child "$srv_pid" TERM
+	[ -n "$redis_pid" ] && stop_child "$redis_pid" TERM
+	return 0
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -139,7 +160,7 @@ start_server() {
 	while [ $i -lt 300 ]; do
 		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/server.log")
 		[ -n "$port" ] && break
-		kill -0 "$srv_pid" 2>/dev/null || fail "server exited at start"
+		alive "$srv_pid" || fail "server exited at start"
 		sleep 0.05
 		i=$((i + 1))
 	done
@@ -148,8 +169,7 @@ start_server() {
 }
 
 stop_server() {
-	kill "$srv_pid"
-	wait "$srv_pid" || true
+	stop_child "$srv_pid" TERM
 	srv_pid=
 }
 
@@ -190,12 +210,56 @@ check_wrk() {
 }
 
 # wrk_run OUTFILE NICE WRK-ARGS... -- SCRIPT-ARGS: prints the WRKRESULT line.
+# Also leaves OUTFILE.cpu: the CPU ticks the server and wrk used during the
+# run and the machine's counters before and after (see cpu_report).
 wrk_run() {
 	f=$1
 	n=$2
 	shift 2
-	nice -n "$n" wrk "$@" >"$f" 2>&1 || fail "wrk failed: $(tail -3 "$f")"
+	s0=$(proc_ticks "$srv_pid")
+	m0=$(machine_ticks)
+	# wrk's own CPU time comes back as this shell's children's time
+	F=$f sh -c 'nice -n "$0" wrk "$@" >"$F" 2>&1; rc=$?
+		awk "{ print \$16 + \$17 }" /proc/$$/stat >"$F.wrk"; exit $rc' \
+		"$n" "$@" || fail "wrk failed: $(tail -3 "$f")"
+	s1=$(proc_ticks "$srv_pid")
+	m1=$(machine_ticks)
+	echo "$((s1 - s0)) $(cat "$f.wrk") $m0 $m1" >"$f.cpu"
 	grep '^WRKRESULT ' "$f" || fail "wrk printed no result: $(tail -3 "$f")"
+}
+
+# proc_ticks PID: user + system clock ticks of a process so far.
+proc_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# machine_ticks: busy, steal and total ticks of all CPUs so far.
+machine_ticks() {
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' \
+		/proc/stat
+}
+
+# cpu_report WRK-OUTFILE REQUESTS: where the CPU went during a wrk run.
+cpu_report() {
+	awk -v n="$2" -v hz="$hz" -v cores="$cores" '{
+		srv = $1; wrk = $2; busy = $6 - $3; steal = $7 - $4; total = $8 - $5
+		if (total <= 0 || n <= 0) exit
+		other = busy - srv - wrk; if (other < 0) other = 0
+		printf "cpu_srv_us=%.1f cpu_wrk_us=%.1f cores_srv=%.2f cores_wrk=%.2f cores_other=%.2f cores_steal=%.2f\n",
+			srv * 1e6 / hz / n, wrk * 1e6 / hz / n, srv / total * cores,
+			wrk / total * cores, other / total * cores, steal / total * cores
+	}' "$1.cpu"
+}
+
+# cpu_say CPU-LINE: prints it; warns when other processes took CPU.
+cpu_say() {
+	row "CPU per request: server / wrk" "$(kv "$1" cpu_srv_us) / $(kv "$1" cpu_wrk_us) us"
+	row "cores busy: server, wrk, other processes" "$(kv "$1" cores_srv), $(kv "$1" cores_wrk), $(kv "$1" cores_other)" \
+		"(steal $(kv "$1" cores_steal))"
+	if awk "BEGIN { exit !($(kv "$1" cores_other) + $(kv "$1" cores_steal) > 0.1) }"; then
+		say "WARNING: other processes took CPU during this run; its figures are lower"
+		say "         than this machine gives the server alone"
+	fi
 }
 
 # ---- 0. the machine ------------------------------------------------------
@@ -252,6 +316,10 @@ row "tokens/s at saturation" "$sat_rate"
 row "RATIO issuance / openssl -multi sign/s" "$ratio" "(target >= 0.85, aim 0.90)"
 row "ratio issuance / openssl 1-core sign/s" "$ratio1"
 row "latency at saturation" "$(lat "$sat")"
+sat_cpu=$(cpu_report "$work/wrk-sat.txt" "$(kv "$sat" requests)")
+cpu_say "$sat_cpu"
+row "server CPU efficiency" "$(calc "1000000 / $sign1 / $(kv "$sat_cpu" cpu_srv_us)")" \
+	"(openssl's 1-core time per sign / server CPU per token)"
 
 half_target=$(awk "BEGIN { printf \"%d\n\", $sat_rate / 2 }")
 half=$(wrk_run "$work/wrk-half.txt" 0 -t$half_threads -c$half_conns -d${half_s}s \
@@ -274,7 +342,7 @@ say "## 3. Server memory (VmRSS / VmHWM from /proc)"
 conns_pid=$!
 i=0
 while [ $i -lt 200 ] && ! grep -q '^open ' "$work/conns.txt"; do
-	kill -0 $conns_pid 2>/dev/null || break
+	alive $conns_pid || break
 	sleep 0.05
 	i=$((i + 1))
 done
@@ -308,18 +376,22 @@ redeem_run() {
 		-s "$here/redeem.lua" "$url" -- "$work/tokens.txt" $wrk_threads \
 		$red_conns "$work/done-$1/t" >"$work/wrk-$1.txt" 2>&1 &
 	wrk_pid=$!
+	s0=$(proc_ticks "$srv_pid")
+	m0=$(machine_ticks)
 	# the script marks each finished thread; wrk itself would sleep its
 	# whole -d, so it is interrupted (it then reports and exits)
 	i=0
 	while [ "$(ls "$work/done-$1" | wc -l)" -lt $wrk_threads ] &&
-		kill -0 $wrk_pid 2>/dev/null && [ $i -lt $((red_max_s * 20)) ]; do
+		alive $wrk_pid && [ $i -lt $((red_max_s * 20)) ]; do
 		sleep 0.05
 		i=$((i + 1))
 	done
-	kill -INT $wrk_pid 2>/dev/null || true
-	wait $wrk_pid || true
+	echo "$(($(proc_ticks "$srv_pid") - s0)) $(proc_ticks $wrk_pid 2>/dev/null || echo 0)" \
+		"$m0 $(machine_ticks)" >"$work/wrk-$1.txt.cpu"
+	stop_child $wrk_pid INT
 	r=$(grep '^WRKRESULT ' "$work/wrk-$1.txt") ||
 		fail "$1 redemption: wrk printed no result: $(tail -3 "$work/wrk-$1.txt")"
+	r="$r $(cpu_report "$work/wrk-$1.txt" "$(kv "$r" requests)")"
 	check_wrk "$r" "$1 redemption"
 	[ "$(kv "$r" finished)" = 1 ] || fail "$1 redemption did not finish within ${red_max_s}s"
 	n=$(kv "$r" requests)
@@ -341,24 +413,29 @@ stop_server
 lm_rate=$(kv "$lm" rate)
 row "LMDB redemptions/s" "$lm_rate" "(target >= 25000; a 200 only after fdatasync)"
 row "  latency" "$(lat "$lm")"
+cpu_say "$lm"
 
-# a private Redis on a free port, persistence off
-rport=16379
-while [ $rport -lt 16479 ]; do
+# A private Redis, persistence off, on a port where nothing answered; it is
+# ours only if the server answering there reports our redis-server's pid.
+rport=$((20000 + $$ % 20000))
+tries=0
+while [ $tries -lt 50 ]; do
+	tries=$((tries + 1))
+	rport=$((rport + 1))
+	[ -z "$(redis-cli -p $rport ping 2>/dev/null)" ] || continue
 	redis-server --port $rport --bind 127.0.0.1 --save '' --appendonly no \
 		--daemonize no >"$work/redis.log" 2>&1 &
 	redis_pid=$!
 	i=0
-	while [ $i -lt 100 ]; do
-		[ "$(redis-cli -p $rport ping 2>/dev/null)" = PONG ] && break
-		kill -0 $redis_pid 2>/dev/null || break
+	while [ $i -lt 100 ] && alive $redis_pid &&
+		[ "$(redis-cli -p $rport ping 2>/dev/null)" != PONG ]; do
 		sleep 0.05
 		i=$((i + 1))
 	done
-	kill -0 $redis_pid 2>/dev/null && break
-	wait $redis_pid 2>/dev/null || true
+	[ "$(redis-cli -p $rport info server 2>/dev/null | tr -d '\r' |
+		sed -n 's/^process_id://p')" = "$redis_pid" ] && break
+	stop_child $redis_pid TERM
 	redis_pid=
-	rport=$((rport + 1))
 done
 [ -n "$redis_pid" ] || fail "cannot start redis-server"
 start_server --spent-backend redis --redis-port $rport
@@ -367,6 +444,7 @@ stop_server
 rd_rate=$(kv "$rd" rate)
 row "Redis redemptions/s" "$rd_rate" "(private redis-server, persistence off)"
 row "  latency" "$(lat "$rd")"
+cpu_say "$rd"
 # A Redis round trip holds a worker thread (the call blocks), so threads
 # beyond the core count help here; the records are cleared and the same
 # tokens redeemed again, each once more.
@@ -377,6 +455,7 @@ rd4=$(redeem_run redis-threads)
 stop_server
 row "Redis redemptions/s, --threads $rd_threads" "$(kv "$rd4" rate)"
 row "  latency" "$(lat "$rd4")"
+cpu_say "$rd4"
 say ""
 
 # ---- 5. targets ------------------------------------------------------------
