@@ -105,6 +105,23 @@ static char *metrics_text(const struct th_server *s, const char *secret)
 	return text;
 }
 
+/* The metrics once they show want: a request is counted when it completes,
+ * just after its response is sent, so the next request may overtake that. */
+static char *metrics_with(const struct th_server *s, const char *want)
+{
+	char *text = NULL;
+	int tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		free(text);
+		text = metrics_text(s, NULL);
+		if (strstr(text, want))
+			break;
+		usleep(10000);
+	}
+	return text;
+}
+
 static void start(struct th_server *s, const char *const *args)
 {
 	th_server_start(s, args, NULL);
@@ -178,7 +195,7 @@ Test(auth, token_request_needs_a_valid_attester_secret)
 	cr_assert_eq(r.status, 200);
 	th_resp_free(&r);
 	{
-		char *m = metrics_text(&s, NULL);
+		char *m = metrics_with(&s, "ppissuer_client_tokens_issued_total{client=\"att1\"} 2\n");
 
 		cr_assert(strstr(m, "ppissuer_client_tokens_issued_total{client=\"att1\"} 2\n"), "%s", m);
 		cr_assert(strstr(m, "ppissuer_auth_failures_total{reason=\"missing\"} 1\n"), "%s", m);
@@ -233,7 +250,7 @@ Test(auth, redeem_needs_an_origin_and_is_counted_per_origin)
 	cr_assert_eq(r.status, 409, "a spent token was accepted again");
 	th_resp_free(&r);
 	{
-		char *m = metrics_text(&s, NULL);
+		char *m = metrics_with(&s, "ppissuer_client_redemptions_total{client=\"org-1\",result=\"spent\"} 1\n");
 
 		cr_assert(strstr(m, "ppissuer_client_redemptions_total{client=\"org-1\",result=\"valid\"} 1\n"), "%s", m);
 		cr_assert(strstr(m, "ppissuer_client_redemptions_total{client=\"org-1\",result=\"spent\"} 1\n"), "%s", m);
@@ -412,7 +429,7 @@ Test(auth, rate_limit_answers_429_with_retry_after)
 	sleep_ms(2100);
 	expect_token(&s, &c, att, token);
 	{
-		char *m = metrics_text(&s, NULL);
+		char *m = metrics_with(&s, "ppissuer_client_tokens_issued_total{client=\"slow\"} 3\n");
 
 		cr_assert(strstr(m, "ppissuer_client_limited_total{client=\"slow\",limit=\"rate\"} 1\n"), "%s", m);
 		cr_assert(strstr(m, "ppissuer_client_tokens_issued_total{client=\"slow\"} 3\n"), "%s", m);
