@@ -354,6 +354,7 @@ say "thread sends on a fixed schedule through wrk's delay() hook; wrk's timers"
 say "tick in ms, so requests leave in small bursts: no smoother than Poisson)"
 row "tokens/s at half load (achieved)" "$half_rate" "($(calc "$half_rate / $sat_rate") of saturation)"
 row "latency at half load" "$(lat "$half")" "(target p99 <= 2 ms)"
+cpu_say "$(cpu_report "$work/wrk-half.txt" "$(kv "$half" requests)")"
 say ""
 
 # ---- 3. memory -------------------------------------------------------------
