@@ -262,20 +262,17 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-int th_http(const struct th_server *s, const char *method, const char *path,
-	    const char *const *headers, const void *body, size_t len,
-	    struct th_resp *out)
+/* Sends one request on c (already set up for TLS where needed) and fills
+ * out; takes over and frees c. */
+static int perform(CURL *c, const char *url, const char *method,
+		   const char *const *headers, const void *body, size_t len,
+		   struct th_resp *out)
 {
 	struct grow b = { NULL, 0 }, h = { NULL, 0 };
 	struct curl_slist *hl = NULL;
-	char url[512];
-	CURL *c = curl_easy_init();
 	CURLcode rc;
 	size_t i;
 
-	memset(out, 0, sizeof(*out));
-	cr_assert(c);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", s->port, path);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	if (!strcmp(method, "HEAD"))
@@ -296,12 +293,27 @@ int th_http(const struct th_server *s, const char *method, const char *path,
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+	else
+		fprintf(stderr, "%s %s: %s\n", method, url, curl_easy_strerror(rc));
 	curl_slist_free_all(hl);
 	curl_easy_cleanup(c);
 	out->body = (uint8_t *)b.p;
 	out->len = b.len;
 	out->headers = h.p;
 	return rc == CURLE_OK ? 0 : -1;
+}
+
+int th_http(const struct th_server *s, const char *method, const char *path,
+	    const char *const *headers, const void *body, size_t len,
+	    struct th_resp *out)
+{
+	char url[512];
+	CURL *c = curl_easy_init();
+
+	memset(out, 0, sizeof(*out));
+	cr_assert(c);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", s->port, path);
+	return perform(c, url, method, headers, body, len, out);
 }
 
 const char *th_header(const struct th_resp *r, const char *name, char *buf,
@@ -487,18 +499,12 @@ int th_https(uint16_t port, const struct th_tls *t, const char *method,
 	     const char *path, const char *const *headers, const void *body,
 	     size_t len, struct th_resp *out)
 {
-	struct grow b = { NULL, 0 }, h = { NULL, 0 };
-	struct curl_slist *hl = NULL;
 	char url[512];
 	CURL *c = curl_easy_init();
-	CURLcode rc;
-	size_t i;
 
 	memset(out, 0, sizeof(*out));
 	cr_assert(c);
 	snprintf(url, sizeof(url), "https://127.0.0.1:%u%s", port, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_CAINFO, t->ca_file);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -506,30 +512,7 @@ int th_https(uint16_t port, const struct th_tls *t, const char *method,
 		curl_easy_setopt(c, CURLOPT_SSLCERT, t->cert_file);
 		curl_easy_setopt(c, CURLOPT_SSLKEY, t->key_file);
 	}
-	if (body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	}
-	hl = curl_slist_append(hl, "Expect:");
-	for (i = 0; headers && headers[i]; i++)
-		hl = curl_slist_append(hl, headers[i]);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-	rc = curl_easy_perform(c);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-	else
-		fprintf(stderr, "https %s %s: %s\n", method, path, curl_easy_strerror(rc));
-	curl_slist_free_all(hl);
-	curl_easy_cleanup(c);
-	out->body = (uint8_t *)b.p;
-	out->len = b.len;
-	out->headers = h.p;
-	return rc == CURLE_OK ? 0 : -1;
+	return perform(c, url, method, headers, body, len, out);
 }
 
 int th_connect(uint16_t port)
