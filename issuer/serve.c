@@ -33,7 +33,6 @@ struct srv {
 	struct ks_current *current;
 	struct ks_keyset_opts kopts;
 	char *request_uri;
-	char fingerprint[65];
 	int64_t next_purge;
 	struct srv_clients clients;  /* registry and limits (serve_clients.c) */
 };
@@ -83,7 +82,6 @@ static int srv_reload(struct srv *s, const char *why)
 	}
 	if (err[0])
 		log_warn("key reload (%s): %s", why, err);
-	memcpy(s->fingerprint, ks->fingerprint, sizeof(s->fingerprint));
 	log_info("key set loaded (%s): %zu keys, etag %s", why, ks->n, ks->etag);
 	old = ks_current_get(s->current);
 	ks_current_swap(s->current, ks);
@@ -98,9 +96,9 @@ static int srv_reload(struct srv *s, const char *why)
  * expiring) is due. */
 static void srv_tick(struct srv *s)
 {
-	char fp[65], err[512] = "";
+	char err[512] = "";
 	struct ks_keyset *cur;
-	int64_t due;
+	int stale;
 
 	srv_clients_tick(&s->clients);
 	/* Records whose key retired while no server was running are removed by
@@ -126,15 +124,11 @@ static void srv_tick(struct srv *s)
 				 (long long)rot.added.not_before);
 	}
 
-	if (ks_store_fingerprint(s->store, fp) == 0 && strcmp(fp, s->fingerprint) != 0) {
-		srv_reload(s, "key store changed");
-		return;
-	}
 	cur = ks_current_get(s->current);
-	due = cur->next_change;
+	stale = ks_keyset_stale(cur, s->store, now_s());
 	ks_keyset_unref(cur);
-	if (due > 0 && now_s() >= due)
-		srv_reload(s, "scheduled key transition");
+	if (stale)
+		srv_reload(s, "key store changed or a key transition is due");
 }
 
 static void srv_report(void *ctx, const char *msg)
@@ -330,7 +324,6 @@ int srv_main(int argc, char **argv)
 	}
 	if (err[0])
 		log_warn("%s", err);
-	memcpy(s.fingerprint, ks->fingerprint, sizeof(s.fingerprint));
 	log_info("key set loaded: %zu keys, etag %s", ks->n, ks->etag);
 	rc = ks_current_new(ks, &s.current);
 	if (rc != 0)
