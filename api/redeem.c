@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/listener.h"
 #include "api/redeem_body.h"
 #include "api/req.h"
 #include "crypto/token.h"
@@ -49,7 +50,7 @@ static void on_redeemed(void *arg, int rc, const struct rdm_result *res)
 	r->rdm_rc = rc;
 	r->rdm = *res;
 	atomic_store(&r->rdm_done, 1);
-	MHD_resume_connection(r->conn);
+	api_listener_resume(r->loop, r->conn);
 }
 
 /* POST /redeem: {"token": b64url} or {"authorization": "PrivateToken
@@ -72,6 +73,7 @@ enum MHD_Result api_redeem(struct api_req *r)
 	 * the worker thread serves others meanwhile; on_redeemed resumes it and
 	 * libmicrohttpd calls this handler again to answer. */
 	r->spend = in.spend;
+	r->loop = api_listener_self();
 	MHD_suspend_connection(r->conn);
 	ks = ks_current_get(r->srv->o.keys);
 	rc = rdm_redeem_submit(&svc, ks, in.token, in.token_len,
@@ -79,7 +81,7 @@ enum MHD_Result api_redeem(struct api_req *r)
 			       in.spend, on_redeemed, r);
 	ks_keyset_unref(ks);
 	if (rc != 0) {
-		MHD_resume_connection(r->conn);
+		api_listener_resume(r->loop, r->conn);
 		return api_respond_error(r, API_ERR_INTERNAL);
 	}
 	return MHD_YES;

@@ -41,12 +41,13 @@ enum { API_M_GET = 1, API_M_HEAD = 2, API_M_POST = 4 };
 
 struct api_tls;
 
+struct api_listener;
+struct api_listener_thread;
+
 struct api_server {
-	struct MHD_Daemon *daemon;
 	struct api_opts o;
-	uint16_t port;
-	struct MHD_Daemon *tls_daemon;  /* the mutual-TLS listener, or NULL */
-	uint16_t tls_port;
+	struct api_listener *http;
+	struct api_listener *https;     /* the mutual-TLS listener, or NULL */
 	struct api_tls *tls;            /* its certificates (api/tls.c) */
 };
 
@@ -69,6 +70,7 @@ struct api_req {
 	int authorized;             /* passed api_auth_check as that client */
 	/* redemption waiting on the spent store (connection suspended) */
 	int spend;
+	struct api_listener_thread *loop;  /* resumes the suspended connection */
 	_Atomic int rdm_done;
 	int rdm_rc;
 	struct rdm_result rdm;

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/listener.h"
 #include "api/req.h"
 #include "api/tls.h"
 #include "crypto/pp_err.h"
@@ -262,27 +263,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	atomic_fetch_sub(&api_inflight, 1);
 }
 
-static int resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
-		   socklen_t *sslen)
-{
-	struct addrinfo hints, *res = NULL;
-	char portstr[8];
-	int rc;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	rc = getaddrinfo(host, portstr, &hints, &res);
-	if (rc != 0 || !res)
-		return PP_ERR_CONFIG;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*sslen = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
@@ -295,54 +275,42 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 
 /* One listener: the same handlers and limits for plain HTTP and for TLS
  * (extra carries the TLS options; NULL for plain). */
-static int daemon_start(struct api_server *s, const char *host, uint16_t port,
-			const struct MHD_OptionItem *extra,
-			struct MHD_Daemon **d, uint16_t *bound, char *err,
-			size_t errlen)
+static int listener_start(struct api_server *s, const char *host, uint16_t port,
+			  const struct MHD_OptionItem *extra,
+			  struct api_listener **l, char *err, size_t errlen)
 {
 	static const struct MHD_OptionItem none[] = { { MHD_OPTION_END, 0, NULL } };
 	const struct api_opts *o = &s->o;
-	struct sockaddr_storage ss;
-	socklen_t sslen = 0;
-	const union MHD_DaemonInfo *di;
-	unsigned flags, threads = o->threads;
+	struct MHD_OptionItem opts[] = {
+		{ MHD_OPTION_CONNECTION_TIMEOUT, o->connection_timeout, NULL },
+		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)o->connection_memory, NULL },
+		{ MHD_OPTION_ARRAY, 0, (void *)(uintptr_t)(extra ? extra : none) },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	struct api_listener_cfg c = {
+		.host = host,
+		.port = port,
+		.threads = o->threads,
+		.max_connections = o->max_connections,
+		.per_ip = o->per_ip_connections,
+		.flags = extra ? MHD_USE_TLS : 0,
+		.access = on_access,
+		.access_cls = s,
+		.completed = on_completed,
+		.completed_cls = s,
+		.logger = on_mhd_error,
+		.opts = opts,
+	};
 
-	if (resolve(host, port, &ss, &sslen) != 0) {
-		snprintf(err, errlen, "cannot resolve listen address '%s'", host);
-		return PP_ERR_CONFIG;
-	}
-	if (!threads) {
+	if (!c.threads) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-		threads = n > 0 ? (unsigned)n : 1;
+		c.threads = n > 0 ? (unsigned)n : 1;
 	}
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-		MHD_USE_ERROR_LOG | MHD_USE_TURBO;
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	if (extra)
-		flags |= MHD_USE_TLS;
-	*d = MHD_start_daemon(
-		flags, port, NULL, NULL, on_access, s,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE, threads,
-		MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_connections,
-		MHD_OPTION_CONNECTION_TIMEOUT, o->connection_timeout,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->connection_memory,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_ARRAY, extra ? extra : none,
-		MHD_OPTION_END);
-	if (!*d) {
-		snprintf(err, errlen, "cannot listen on %s:%u%s (address in use, or not local?)",
-			 host, port, extra ? " with TLS" : "");
-		return PP_ERR_IO;
-	}
-	di = MHD_get_daemon_info(*d, MHD_DAEMON_INFO_BIND_PORT);
-	*bound = di ? di->port : port;
-	return 0;
+	if (c.threads > c.max_connections)
+		c.threads = c.max_connections;
+	/* the options are copied by each daemon as it starts */
+	return api_listener_start(&c, l, err, errlen);
 }
 
 int api_server_start(const struct api_opts *o, struct api_server **out,
@@ -357,64 +325,59 @@ int api_server_start(const struct api_opts *o, struct api_server **out,
 		return PP_ERR_NOMEM;
 	s->o = *o;
 	atomic_store(&api_draining, 0);
-	rc = daemon_start(s, o->host, o->port, NULL, &s->daemon, &s->port, err, errlen);
+	rc = listener_start(s, o->host, o->port, NULL, &s->http, err, errlen);
 	if (rc)
 		goto cleanup;
 	if (o->tls_host) {
 		rc = api_tls_load(o, &s->tls, err, errlen);
 		if (rc)
 			goto cleanup;
-		rc = daemon_start(s, o->tls_host, o->tls_port, api_tls_options(s->tls),
-				  &s->tls_daemon, &s->tls_port, err, errlen);
+		rc = listener_start(s, o->tls_host, o->tls_port, api_tls_options(s->tls),
+				    &s->https, err, errlen);
 		if (rc)
 			goto cleanup;
 	}
 	*out = s;
 	s = NULL;
 cleanup:
-	if (s && s->daemon)
-		MHD_stop_daemon(s->daemon);
-	if (s)
+	if (s) {
+		api_listener_free(s->https);
+		api_listener_free(s->http);
 		api_tls_free(s->tls);
+	}
 	free(s);
 	return rc;
 }
 
 uint16_t api_server_port(const struct api_server *s)
 {
-	return s->port;
+	return api_listener_port(s->http);
 }
 
 uint16_t api_server_tls_port(const struct api_server *s)
 {
-	return s->tls_daemon ? s->tls_port : 0;
+	return s->https ? api_listener_port(s->https) : 0;
 }
 
 void api_server_stop(struct api_server *s, unsigned timeout_s)
 {
 	uint64_t deadline;
-	MHD_socket listen_fd, tls_fd = MHD_INVALID_SOCKET;
 
 	if (!s)
 		return;
 	atomic_store(&api_draining, 1);
 	/* Stop accepting; connections already open finish what they started. */
-	listen_fd = MHD_quiesce_daemon(s->daemon);
-	if (s->tls_daemon)
-		tls_fd = MHD_quiesce_daemon(s->tls_daemon);
+	api_listener_quiesce(s->http);
+	if (s->https)
+		api_listener_quiesce(s->https);
 	deadline = api_now_us() + (uint64_t)timeout_s * 1000000u;
 	for (;;) {
 		if (atomic_load(&api_inflight) <= 0 || api_now_us() >= deadline)
 			break;
 		usleep(20000);
 	}
-	MHD_stop_daemon(s->daemon);
-	if (s->tls_daemon)
-		MHD_stop_daemon(s->tls_daemon);
-	if (listen_fd != MHD_INVALID_SOCKET)
-		close(listen_fd); /* quiesce hands the socket over to us */
-	if (tls_fd != MHD_INVALID_SOCKET)
-		close(tls_fd);
+	api_listener_free(s->http);
+	api_listener_free(s->https);
 	api_tls_free(s->tls);
 	free(s);
 	log_flush();

@@ -277,7 +277,10 @@ Test(slowclient, per_address_limit_keeps_one_address_from_taking_every_slot)
 	int held[20], fd, st = -1, i;
 
 	th_dir_init(&s);
+	/* four loop threads accept in turn: the count must be the address's
+	 * over all of them */
 	th_server_start(&s, (const char *[]){ "--max-connections-per-ip", "20",
+					      "--threads", "4",
 					      "--connection-timeout", "30", NULL }, NULL);
 	for (i = 0; i < 20; i++)
 		held[i] = connect_from("127.0.0.1", s.port);

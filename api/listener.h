@@ -1,0 +1,62 @@
+/* One listening socket served by N event-loop threads. Each thread runs its
+ * own libmicrohttpd daemon in external epoll mode on a dup of the socket and
+ * waits for events itself, then lets the daemon process them without
+ * blocking.
+ *
+ * Why not libmicrohttpd's own thread pool: in 0.9.75 its epoll loop, after a
+ * wait returns a full batch of 128 events, waits again with the connection
+ * timeout before serving the batch. When exactly 128 connections become
+ * readable together (every connection of a worker answered at once by a
+ * group commit, each client sending its next request at once) nothing else
+ * arrives, and all of them stall until the timeout closes them. Here the
+ * daemon only ever waits with a zero timeout; the blocking wait is ours. */
+#ifndef PP_API_LISTENER_H
+#define PP_API_LISTENER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <microhttpd.h>
+
+struct api_listener_cfg {
+	const char *host;             /* numeric address or name to bind */
+	uint16_t port;                /* 0 = any free port */
+	unsigned threads;             /* >= 1 */
+	unsigned max_connections;     /* over all threads */
+	unsigned per_ip;              /* per client address; 0 = no limit */
+	unsigned flags;               /* more MHD_USE_* flags (MHD_USE_TLS) */
+	MHD_AccessHandlerCallback access;
+	void *access_cls;
+	MHD_RequestCompletedCallback completed;
+	void *completed_cls;
+	MHD_LogCallback logger;
+	const struct MHD_OptionItem *opts; /* for every daemon; MHD_OPTION_END-terminated */
+};
+
+struct api_listener;
+struct api_listener_thread;
+
+/* Binds, listens and starts the threads. Returns 0 or PP_ERR_* with err
+ * filled. */
+int api_listener_start(const struct api_listener_cfg *c, struct api_listener **out,
+		       char *err, size_t errlen);
+/* The bound port. */
+uint16_t api_listener_port(const struct api_listener *l);
+/* Stops accepting; open connections go on being served. */
+void api_listener_quiesce(struct api_listener *l);
+/* Ends the threads, closes every connection and the socket, frees l.
+ * Accepts NULL. */
+void api_listener_free(struct api_listener *l);
+
+/* Suspend and resume. libmicrohttpd's own wake-up for a resume can be
+ * consumed by a run that started just before the resume was recorded; in
+ * its internal threads the next wait then starts with a resume check, in
+ * this loop it would block. So a resume also wakes the loop itself. */
+
+/* The loop thread the caller runs on (NULL off the loop threads). Taken in
+ * the access handler before suspending; valid as long as the listener. */
+struct api_listener_thread *api_listener_self(void);
+/* MHD_resume_connection(conn), then wakes t, the loop thread that serves
+ * conn. Any thread. */
+void api_listener_resume(struct api_listener_thread *t, struct MHD_Connection *conn);
+
+#endif
