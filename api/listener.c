@@ -1,7 +1,6 @@
 #include "api/listener.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -13,6 +12,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/iplimit.h"
@@ -25,8 +25,10 @@ struct api_listener_thread {
 	struct api_listener *l;
 	struct MHD_Daemon *d;
 	int mhd_epoll;               /* the daemon's epoll fd: readable when it has work */
-	int wake;                    /* eventfd: quiesce or stop */
-	MHD_socket quiesced;         /* the socket dup handed back by quiesce */
+	int wake;                    /* eventfd: resume, quiesce or stop */
+	atomic_uint conns;           /* open connections of this thread's daemon */
+	unsigned limit;              /* its share of the connection limit */
+	uint64_t accept_pause_until; /* after running out of descriptors */
 	struct api_ipcount *pending; /* counted by the accept policy, not yet
 					adopted by a started connection */
 	pthread_t th;
@@ -115,36 +117,119 @@ static void lis_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		*socket_ctx = w->pending;
 		w->pending = NULL;
+		atomic_fetch_add(&w->conns, 1);
 	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
 		api_iplimit_give(w->l->ipl, *socket_ctx);
 		*socket_ctx = NULL;
+		atomic_fetch_sub(&w->conns, 1);
 	}
+}
+
+static uint64_t lis_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void lis_wake_all(struct api_listener *l)
+{
+	uint64_t one = 1;
+	unsigned i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->w[i].wake >= 0)
+			(void)!write(l->w[i].wake, &one, sizeof(one));
+}
+
+/* Whether this thread takes new connections now: only while it holds no more
+ * than any other thread. A connection stays on the thread that accepted it,
+ * so where connections land is where their requests queue; left to whichever
+ * thread wakes first, one thread was seen to take 80 % of them. */
+static int lis_may_accept(const struct api_listener_thread *w)
+{
+	const struct api_listener *l = w->l;
+	unsigned mine = atomic_load(&w->conns), i;
+
+	if (atomic_load(&l->quiesce) || mine >= w->limit ||
+	    (w->accept_pause_until && lis_now_ms() < w->accept_pause_until))
+		return 0;
+	for (i = 0; i < l->n; i++)
+		if (atomic_load(&l->w[i].conns) < mine)
+			return 0;
+	return 1;
+}
+
+/* Accepts while this thread may, at most a few per round, and hands each
+ * socket to this thread's daemon (which applies the limits). */
+static void lis_accept_some(struct api_listener_thread *w)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, k, taken = 0;
+
+	for (k = 0; k < 16 && lis_may_accept(w); k++) {
+		len = sizeof(ss);
+		fd = accept4(w->l->fd, (struct sockaddr *)&ss, &len,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* the socket stays readable: wait, not spin */
+				log_warn("http: cannot accept a connection: %s; "
+					 "raise the descriptor limit (ulimit -n) or "
+					 "lower max-connections", strerror(errno));
+				w->accept_pause_until = lis_now_ms() + 100;
+				return;
+			}
+			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO ||
+			    errno == EPERM)
+				continue;
+			return;   /* EAGAIN: another thread took it */
+		}
+		/* on refusal (limits) the daemon closes fd itself */
+		(void)MHD_add_connection(w->d, fd, (struct sockaddr *)&ss, len);
+		taken++;
+	}
+	w->accept_pause_until = 0;
+	/* A thread that stopped listening because another held fewer
+	 * connections may hold the fewest now: every thread looks again. */
+	if (taken)
+		lis_wake_all(w->l);
 }
 
 static void *lis_run(void *arg)
 {
 	struct api_listener_thread *w = arg;
 	struct api_listener *l = w->l;
-	struct pollfd p[2];
+	struct pollfd p[3];
 	MHD_UNSIGNED_LONG_LONG to;
 	uint64_t v;
-	int ms;
+	int ms, np;
 
 	lis_self = w;
 	p[0] = (struct pollfd){ .fd = w->mhd_epoll, .events = POLLIN };
 	p[1] = (struct pollfd){ .fd = w->wake, .events = POLLIN };
+	p[2] = (struct pollfd){ .fd = l->fd, .events = POLLIN };
 	while (!atomic_load(&l->stop)) {
-		if (atomic_load(&l->quiesce) && w->quiesced == MHD_INVALID_SOCKET)
-			w->quiesced = MHD_quiesce_daemon(w->d);
 		ms = -1;
 		if (MHD_get_timeout(w->d, &to) == MHD_YES)
 			ms = to > INT_MAX ? INT_MAX : (int)to;
-		if (poll(p, 2, ms) < 0 && errno != EINTR) {
+		np = 2;
+		if (lis_may_accept(w))
+			np = 3;
+		else if (w->accept_pause_until && (ms < 0 || ms > 100))
+			ms = 100;
+		p[2].revents = 0;
+		if (poll(p, (nfds_t)np, ms) < 0 && errno != EINTR) {
 			log_warn("http: poll: %s", strerror(errno));
 			usleep(10000);
 		}
 		if (p[1].revents & POLLIN)
 			(void)!read(w->wake, &v, sizeof(v));
+		if (p[2].revents & POLLIN || w->accept_pause_until)
+			lis_accept_some(w);
 		/* processes what is ready, never waits */
 		MHD_run(w->d);
 		api_iplimit_give(l->ipl, w->pending);
@@ -167,37 +252,25 @@ void api_listener_resume(struct api_listener_thread *t, struct MHD_Connection *c
 	(void)!write(t->wake, &one, sizeof(one));
 }
 
-static void lis_wake_all(struct api_listener *l)
-{
-	uint64_t one = 1;
-	unsigned i;
-
-	for (i = 0; i < l->n; i++)
-		if (l->w[i].wake >= 0)
-			(void)!write(l->w[i].wake, &one, sizeof(one));
-}
 
 static int lis_worker_start(struct api_listener *l, struct api_listener_thread *w,
 			    const struct api_listener_cfg *c, unsigned limit,
 			    char *err, size_t errlen)
 {
 	const union MHD_DaemonInfo *di;
-	int fd;
 
 	w->l = l;
+	w->limit = limit;
 	w->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
-	if (w->wake < 0 || fd < 0) {
-		if (fd >= 0)
-			close(fd);
+	if (w->wake < 0) {
 		snprintf(err, errlen, "cannot start the HTTP threads: %s", strerror(errno));
 		return PP_ERR_IO;
 	}
-	/* the daemon owns fd from here: MHD_stop_daemon closes it */
+	/* the thread accepts; the daemon serves what it is handed */
 	w->d = MHD_start_daemon(
-		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-		MHD_USE_TURBO | c->flags, 0, lis_accept, w, c->access, c->access_cls,
-		MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
+		MHD_USE_ERROR_LOG | MHD_USE_TURBO | c->flags, 0, lis_accept, w,
+		c->access, c->access_cls,
 		MHD_OPTION_EXTERNAL_LOGGER, c->logger, NULL,
 		MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_NOTIFY_CONNECTION, lis_notify, w,
@@ -205,8 +278,7 @@ static int lis_worker_start(struct api_listener *l, struct api_listener_thread *
 		MHD_OPTION_ARRAY, c->opts,
 		MHD_OPTION_END);
 	if (!w->d) {
-		close(fd);
-		snprintf(err, errlen, "cannot start the HTTP daemon on %s:%u%s",
+		snprintf(err, errlen, "cannot start the HTTP daemon for %s:%u%s",
 			 c->host, l->port, (c->flags & MHD_USE_TLS) ? " with TLS" : "");
 		return PP_ERR_IO;
 	}
@@ -243,10 +315,8 @@ int api_listener_start(const struct api_listener_cfg *c, struct api_listener **o
 		rc = PP_ERR_NOMEM;
 		goto cleanup;
 	}
-	for (i = 0; i < c->threads; i++) {
+	for (i = 0; i < c->threads; i++)
 		l->w[i].wake = -1;
-		l->w[i].quiesced = MHD_INVALID_SOCKET;
-	}
 	l->n = c->threads;
 	rc = api_iplimit_new(c->per_ip, &l->ipl);
 	if (rc)
@@ -295,8 +365,6 @@ void api_listener_free(struct api_listener *l)
 
 		if (w->d)
 			MHD_stop_daemon(w->d);
-		if (w->quiesced != MHD_INVALID_SOCKET)
-			close(w->quiesced);   /* quiesce handed the dup over to us */
 		if (w->wake >= 0)
 			close(w->wake);
 		api_iplimit_give(l->ipl, w->pending);

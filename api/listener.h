@@ -1,7 +1,7 @@
 /* One listening socket served by N event-loop threads. Each thread runs its
- * own libmicrohttpd daemon in external epoll mode on a dup of the socket and
- * waits for events itself, then lets the daemon process them without
- * blocking.
+ * own libmicrohttpd daemon in external epoll mode: the thread waits for
+ * events itself, accepts connections and hands them to its daemon, then lets
+ * the daemon process what is ready without blocking.
  *
  * Why not libmicrohttpd's own thread pool: in 0.9.75 its epoll loop, after a
  * wait returns a full batch of 128 events, waits again with the connection
@@ -9,7 +9,11 @@
  * readable together (every connection of a worker answered at once by a
  * group commit, each client sending its next request at once) nothing else
  * arrives, and all of them stall until the timeout closes them. Here the
- * daemon only ever waits with a zero timeout; the blocking wait is ours. */
+ * daemon only ever waits with a zero timeout; the blocking wait is ours.
+ *
+ * Accepting ourselves also balances: a connection is served by the thread
+ * that accepted it for its whole life, so only the threads holding the
+ * fewest connections accept. */
 #ifndef PP_API_LISTENER_H
 #define PP_API_LISTENER_H
 

@@ -111,3 +111,31 @@ Test(burst, simultaneous_requests_on_many_connections_are_all_answered_promptly)
 	cr_assert_eq(th_server_stop(&s), 0);
 	th_dir_cleanup(&s);
 }
+
+/* Connections opened together are spread over the loop threads and every
+ * one is accepted: a thread leaves accepting to those holding fewer
+ * connections, so none may stop while the others wait for it. */
+Test(burst, connections_opened_together_are_all_accepted_by_many_threads)
+{
+	struct th_server s;
+	int fd[200], i, n = 200, got = 0;
+	double deadline;
+
+	th_dir_init(&s);
+	th_server_start(&s, (const char *[]){ "--threads", "4", "--connection-timeout", "60",
+					      "--log-requests", "false", NULL }, NULL);
+	for (i = 0; i < n; i++)
+		fd[i] = th_connect(s.port);   /* completes from the backlog */
+	for (i = 0; i < n; i++)
+		cr_assert_eq(send(fd[i], get_health, sizeof(get_health) - 1, MSG_NOSIGNAL),
+			     (ssize_t)(sizeof(get_health) - 1));
+	deadline = now_s() + DEADLINE_S;
+	for (i = 0; i < n; i++)
+		if (read_status(fd[i], deadline) == 200)
+			got++;
+	cr_assert_eq(got, n, "%d of %d connections answered within %.0f s", got, n, DEADLINE_S);
+	for (i = 0; i < n; i++)
+		close(fd[i]);
+	cr_assert_eq(th_server_stop(&s), 0);
+	th_dir_cleanup(&s);
+}
