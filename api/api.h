@@ -47,8 +47,12 @@ int api_server_start(const struct api_opts *o, struct api_server **out,
 uint16_t api_server_port(const struct api_server *s);
 /* The TLS listener's bound port, or 0 when there is none. */
 uint16_t api_server_tls_port(const struct api_server *s);
-/* Graceful stop: stops accepting, lets in-flight requests finish for at most
- * timeout_s seconds, then closes every connection and frees s. */
+/* Stops accepting and lets in-flight requests finish for at most timeout_s
+ * seconds; the threads keep serving open connections. */
+void api_server_drain(struct api_server *s, unsigned timeout_s);
+/* Graceful stop: api_server_drain, then closes every connection and frees s.
+ * A redemption still waiting for the spent store would be resumed on a
+ * freed connection: shut the store down (spent_shutdown) between the two. */
 void api_server_stop(struct api_server *s, unsigned timeout_s);
 
 #endif

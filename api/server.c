@@ -359,7 +359,7 @@ uint16_t api_server_tls_port(const struct api_server *s)
 	return s->https ? api_listener_port(s->https) : 0;
 }
 
-void api_server_stop(struct api_server *s, unsigned timeout_s)
+void api_server_drain(struct api_server *s, unsigned timeout_s)
 {
 	uint64_t deadline;
 
@@ -376,6 +376,13 @@ void api_server_stop(struct api_server *s, unsigned timeout_s)
 			break;
 		usleep(20000);
 	}
+}
+
+void api_server_stop(struct api_server *s, unsigned timeout_s)
+{
+	if (!s)
+		return;
+	api_server_drain(s, timeout_s);
 	api_listener_free(s->http);
 	api_listener_free(s->https);
 	api_tls_free(s->tls);

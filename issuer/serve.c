@@ -372,7 +372,11 @@ int srv_main(int argc, char **argv)
 	sig = srv_wait(&s);
 	log_info("%s received, draining in-flight requests",
 		 sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "error");
-	api_server_stop(api, (unsigned)s.cfg.shutdown_timeout);
+	api_server_drain(api, (unsigned)s.cfg.shutdown_timeout);
+	/* spends still queued past the drain are answered while the loops
+	 * that hold their connections run */
+	spent_shutdown(s.spent);
+	api_server_stop(api, 0);
 	api = NULL;
 	spent_close(s.spent);
 	s.spent = NULL;
