@@ -14,7 +14,6 @@ struct api_ipcount {
 	struct api_ipcount *next;
 	uint8_t addr[16];      /* IPv4 as IPv4-mapped IPv6: one key space */
 	unsigned n;
-	unsigned bucket;
 };
 
 struct api_iplimit {
@@ -105,7 +104,6 @@ int api_iplimit_take(struct api_iplimit *t, const struct sockaddr *addr,
 		if (!c)
 			goto cleanup;   /* cannot count it: refuse */
 		memcpy(c->addr, key, 16);
-		c->bucket = h;
 		c->next = t->b[h];
 		t->b[h] = c;
 	}
@@ -129,7 +127,7 @@ void api_iplimit_give(struct api_iplimit *t, struct api_ipcount *held)
 	if (held->n == 0)
 		abort();   /* given back more often than taken */
 	if (--held->n == 0) {
-		for (pp = &t->b[held->bucket]; *pp != held; pp = &(*pp)->next)
+		for (pp = &t->b[ipl_hash(held->addr)]; *pp != held; pp = &(*pp)->next)
 			;
 		*pp = held->next;
 		free(held);

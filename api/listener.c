@@ -12,10 +12,10 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "api/iplimit.h"
+#include "api/req.h"
 #include "crypto/pp_err.h"
 #include "issuer/log.h"
 
@@ -28,7 +28,7 @@ struct api_listener_thread {
 	int wake;                    /* eventfd: resume, quiesce or stop */
 	atomic_uint conns;           /* open connections of this thread's daemon */
 	unsigned limit;              /* its share of the connection limit */
-	uint64_t accept_pause_until; /* after running out of descriptors */
+	uint64_t accept_pause_until; /* api_now_us; after running out of descriptors */
 	struct api_ipcount *pending; /* counted by the accept policy, not yet
 					adopted by a started connection */
 	pthread_t th;
@@ -125,14 +125,6 @@ static void lis_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx
 	}
 }
 
-static uint64_t lis_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void lis_wake_all(struct api_listener *l)
 {
 	uint64_t one = 1;
@@ -153,7 +145,7 @@ static int lis_may_accept(const struct api_listener_thread *w)
 	unsigned mine = atomic_load(&w->conns), i;
 
 	if (atomic_load(&l->quiesce) || mine >= w->limit ||
-	    (w->accept_pause_until && lis_now_ms() < w->accept_pause_until))
+	    (w->accept_pause_until && api_now_us() < w->accept_pause_until))
 		return 0;
 	for (i = 0; i < l->n; i++)
 		if (atomic_load(&l->w[i].conns) < mine)
@@ -169,6 +161,11 @@ static void lis_accept_some(struct api_listener_thread *w)
 	socklen_t len;
 	int fd, k, taken = 0;
 
+	if (w->accept_pause_until) {
+		if (api_now_us() < w->accept_pause_until)
+			return;
+		w->accept_pause_until = 0;
+	}
 	for (k = 0; k < 16 && lis_may_accept(w); k++) {
 		len = sizeof(ss);
 		fd = accept4(w->l->fd, (struct sockaddr *)&ss, &len,
@@ -180,7 +177,7 @@ static void lis_accept_some(struct api_listener_thread *w)
 				log_warn("http: cannot accept a connection: %s; "
 					 "raise the descriptor limit (ulimit -n) or "
 					 "lower max-connections", strerror(errno));
-				w->accept_pause_until = lis_now_ms() + 100;
+				w->accept_pause_until = api_now_us() + 100000;
 				return;
 			}
 			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO ||
@@ -192,7 +189,6 @@ static void lis_accept_some(struct api_listener_thread *w)
 		(void)MHD_add_connection(w->d, fd, (struct sockaddr *)&ss, len);
 		taken++;
 	}
-	w->accept_pause_until = 0;
 	/* A thread that stopped listening because another held fewer
 	 * connections may hold the fewest now: every thread looks again. */
 	if (taken)
