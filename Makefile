@@ -9,7 +9,7 @@
 
 VERSION := 0.1.0
 BUILD ?= build
-VECTORS ?= ../shared/vectors
+VECTORS ?= tests/vectors
 FUZZ_TIME ?= 10
 PREFIX ?= /usr/local
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
-/* Loads ../shared/vectors/<name> (directory from $PP_VECTOR_DIR); aborts the
+/* Loads tests/vectors/<name> (directory from $PP_VECTOR_DIR); aborts the
  * test with a clear message when missing. Caller json_decref()s. */
 json_t *tu_vectors(const char *name);
 
