@@ -18,6 +18,7 @@ struct api_opts {
 	unsigned threads;             /* 0 = one per CPU */
 	unsigned max_connections;
 	unsigned connection_timeout;  /* seconds */
+	unsigned request_timeout;     /* seconds from a request's first byte to its last */
 	size_t connection_memory;     /* bytes */
 	long directory_max_age;       /* seconds */
 	int log_requests;

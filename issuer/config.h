@@ -16,6 +16,7 @@ struct cfg {
 	long threads;              /* 0 = number of CPUs */
 	long max_connections;
 	long connection_timeout;   /* seconds an idle or slow connection may hold */
+	long request_timeout;      /* seconds a whole request may take to arrive */
 	long connection_memory;    /* bytes of per-connection buffer */
 	long directory_max_age;    /* Cache-Control max-age of the directory */
 	long reload_interval;      /* seconds between key-store change checks */
@@ -32,6 +33,8 @@ struct cfg {
 	char *redis_prefix;
 	long redis_timeout_ms;
 	long lmdb_map_mb;
+	long lmdb_map_max_mb;      /* the map never grows past this */
+	int redis_allow_volatile;  /* serve on a Redis that may lose records */
 	/* key lifecycle */
 	char *key_secret_file;
 	int auto_rotate;

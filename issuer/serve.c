@@ -169,6 +169,8 @@ static int srv_open_spent(struct srv *s, char *err, size_t errlen)
 	sc.backend = s->cfg.spent_backend;
 	sc.data_dir = s->cfg.data_dir;
 	sc.lmdb_map_size = (size_t)s->cfg.lmdb_map_mb << 20;
+	sc.lmdb_map_max = (size_t)s->cfg.lmdb_map_max_mb << 20;
+	sc.redis_allow_volatile = s->cfg.redis_allow_volatile;
 	sc.redis_host = s->cfg.redis_host;
 	sc.redis_port = (unsigned)s->cfg.redis_port;
 	sc.redis_password = s->cfg.redis_password;
@@ -336,6 +338,7 @@ int srv_main(int argc, char **argv)
 	ao.threads = (unsigned)s.cfg.threads;
 	ao.max_connections = (unsigned)s.cfg.max_connections;
 	ao.connection_timeout = (unsigned)s.cfg.connection_timeout;
+	ao.request_timeout = (unsigned)s.cfg.request_timeout;
 	ao.connection_memory = (size_t)s.cfg.connection_memory;
 	ao.directory_max_age = s.cfg.directory_max_age;
 	ao.log_requests = s.cfg.log_requests;

@@ -49,6 +49,7 @@ struct spent_config {
 	const char *redis_prefix;    /* NULL = "pp:spent:"; at most 64 bytes */
 	unsigned redis_timeout_ms;   /* connect and command timeout; 0 = 500 */
 	unsigned redis_pool_size;    /* connections; 0 = 8, at most 256 */
+	int redis_allow_volatile;    /* accept a Redis without durable persistence */
 };
 
 /* Counters since open. For lmdb, records / commits is the group-commit
