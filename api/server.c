@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/framing.h"
 #include "api/listener.h"
 #include "api/req.h"
 #include "api/tls.h"
@@ -109,6 +110,91 @@ static unsigned method_bit(const char *m)
 	return 0;
 }
 
+/* Most requests have fewer header lines; more are counted and allocated. */
+#define API_FRAMING_FIELDS 32
+/* Whitespace between a colon and its value that still counts as in place. */
+#define API_FRAMING_OWS_MAX 128
+
+struct framing_fields {
+	struct api_framing_field *f;
+	size_t n, cap;
+};
+
+/* libmicrohttpd 0.9.75 parses a header line in place: the name, its colon
+ * turned into a NUL, optional SP/HTAB, the value. An obs-fold line is glued
+ * onto the previous line's *name* ("Content-Length: 5\r\n 0" arrives as
+ * "Content-Length0: 5"), which is copied elsewhere in the connection's
+ * pool; so a name that does not sit right before its value was folded. */
+static int framing_folded(const char *name, size_t name_len, const char *value)
+{
+	uintptr_t end = (uintptr_t)name + name_len, v = (uintptr_t)value;
+	size_t i;
+
+	if (v <= end || v - end > API_FRAMING_OWS_MAX)
+		return 1;
+	for (i = 0; i < v - end; i++) {
+		char c = name[name_len + i];
+
+		if (i == 0 ? c != '\0' : (c != ' ' && c != '\t'))
+			return 1;
+	}
+	return 0;
+}
+
+static enum MHD_Result framing_collect(void *cls, enum MHD_ValueKind kind,
+				       const char *key, size_t key_size,
+				       const char *value, size_t value_size)
+{
+	struct framing_fields *ff = cls;
+	struct api_framing_field *f;
+
+	(void)kind;
+	if (ff->n == ff->cap)
+		return MHD_NO;
+	f = &ff->f[ff->n++];
+	f->name = key;
+	f->name_len = key_size;
+	f->value = value ? value : "";
+	f->value_len = value ? value_size : 0;
+	f->folded = value ? framing_folded(key, key_size, value) : 0;
+	return MHD_YES;
+}
+
+/* Framing before anything else (api/framing.c): a request a proxy in front
+ * could have read with another length gets 400 and its connection closed,
+ * so no byte after it is ever taken as a request. Sets r->responded when it
+ * answered. */
+static enum MHD_Result framing_check(struct api_req *r, const char *version)
+{
+	struct api_framing_field local[API_FRAMING_FIELDS];
+	struct framing_fields ff = { local, 0, API_FRAMING_FIELDS };
+	enum api_framing_verdict v;
+	enum MHD_Result ret = MHD_NO;
+	int count;
+
+	count = MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, NULL, NULL);
+	if (count > API_FRAMING_FIELDS) {
+		ff.cap = (size_t)count;
+		ff.f = calloc(ff.cap, sizeof(*ff.f));
+		if (!ff.f)
+			goto cleanup;
+	}
+	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, framing_collect, &ff);
+	v = api_framing_check(ff.f, ff.n, version);
+	if (v == API_FRAMING_OK) {
+		ret = MHD_YES;
+		goto cleanup;
+	}
+	/* Queued on the first call, so libmicrohttpd reads no body and closes
+	 * after the answer; the header says so to the client. */
+	ret = api_respond_error_hdr(r, API_ERR_BAD_REQUEST, MHD_HTTP_HEADER_CONNECTION,
+				    "close");
+cleanup:
+	if (ff.f != local)
+		free(ff.f);
+	return ret;
+}
+
 /* First call for a request: route, method, media type and declared length
  * are checked before any body byte is read. */
 static enum MHD_Result on_headers(struct api_req *r, const char *url)
@@ -157,8 +243,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
 {
 	struct api_req *r = *con_cls;
 
-	(void)version;
 	if (!r) {
+		enum MHD_Result ret;
+
 		r = calloc(1, sizeof(*r));
 		if (!r)
 			return MHD_NO;
@@ -168,6 +255,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
 		r->method = method_bit(method);
 		*con_cls = r;
 		atomic_fetch_add(&api_inflight, 1);
+		ret = framing_check(r, version);
+		if (r->responded || ret != MHD_YES)
+			return ret;
 		return on_headers(r, url);
 	}
 	if (*upload_size) {
