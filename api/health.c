@@ -1,6 +1,10 @@
+#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/req.h"
+#include "issuer/spent.h"
 #include "keys/keyset.h"
 
 enum MHD_Result api_healthz(struct api_req *r)
@@ -11,21 +15,69 @@ enum MHD_Result api_healthz(struct api_req *r)
 			   "no-store");
 }
 
-/* Ready when the current key set has a key that can sign. */
+/* The spent store's state as readyz reports it. */
+static json_t *api_spent_json(const struct spent_health *h)
+{
+	json_t *o = json_pack("{s:s, s:b}", "backend", h->backend, "healthy",
+			      h->healthy);
+
+	if (o && !h->healthy) {
+		if (h->cause != SPENT_CAUSE_NONE)
+			json_object_set_new(o, "cause",
+					    json_string(spent_cause_name(h->cause)));
+		if (h->since > 0)
+			json_object_set_new(o, "since", json_integer(h->since));
+		json_object_set_new(o, "message", json_string(h->message));
+	}
+	return o;
+}
+
+/* Ready when the current key set has a key that can sign and the spent
+ * store (when /redeem is on) can record: a load balancer should send no
+ * traffic to an instance that would answer every redemption with 503. The
+ * body names the failing component and always carries the store's state. */
 enum MHD_Result api_readyz(struct api_req *r)
 {
-	static const char ok[] = "{\"status\":\"ready\"}";
 	struct ks_keyset *ks = ks_current_get(r->srv->o.keys);
-	int ready = 0;
+	struct spent_health h;
+	json_t *body = NULL;
+	char msg[SPENT_MESSAGE_MAX + 64] = "";
+	enum MHD_Result ret;
+	int keys_ok = 0, store_ok = 1;
+	char *text;
 	size_t i;
 
+	memset(&h, 0, sizeof(h));
 	for (i = 0; i < ks->n; i++)
 		if (ks->entries[i].signer && ks->entries[i].state == KS_ACTIVE)
-			ready = 1;
+			keys_ok = 1;
 	ks_keyset_unref(ks);
-	if (!ready)
-		return api_respond_error(r, API_ERR_NOT_READY);
-	return api_respond(r, 200, "application/json", ok, sizeof(ok) - 1, "no-store");
+	if (r->srv->o.spent) {
+		spent_health_get(r->srv->o.spent, &h);
+		store_ok = h.healthy;
+	}
+	if (!keys_ok)
+		snprintf(msg, sizeof(msg), "no usable signing key");
+	if (!store_ok)
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
+			 "%sspent store cannot record: %s", keys_ok ? "" : "; ",
+			 h.message);
+	if (keys_ok && store_ok)
+		body = json_pack("{s:s}", "status", "ready");
+	else
+		body = json_pack("{s:s, s:s}", "error", "not_ready", "message", msg);
+	if (body && r->srv->o.spent)
+		json_object_set_new(body, "spent_store", api_spent_json(&h));
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!text)
+		return api_respond_error(r, API_ERR_INTERNAL);
+	if (!(keys_ok && store_ok))
+		r->err_code = "not_ready";
+	ret = api_respond(r, keys_ok && store_ok ? 200 : 503, "application/json",
+			  text, strlen(text), "no-store");
+	free(text);
+	return ret;
 }
 
 enum MHD_Result api_metrics(struct api_req *r)
@@ -33,7 +85,7 @@ enum MHD_Result api_metrics(struct api_req *r)
 	struct ks_keyset *ks = ks_current_get(r->srv->o.keys);
 	struct MHD_Response *resp;
 	size_t len;
-	char *text = met_render(ks, &len);
+	char *text = met_render(ks, r->srv->o.spent, &len);
 
 	ks_keyset_unref(ks);
 	if (!text)

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "issuer/metrics_int.h"
+#include "issuer/spent.h"
 #include "keys/keyset.h"
 
 /* The statuses the server can answer with; anything else counts as "other". */
@@ -177,7 +178,30 @@ static const char *state_name(enum ks_state s)
 	return "unknown";
 }
 
-char *met_render(const struct ks_keyset *ks, size_t *len)
+/* The spent store's failures by cause (every cause, zeros included, so a
+ * rate() starts from 0) and whether it can record now. */
+static void met_spent_render(struct met_buf *b, struct spent_store *spent)
+{
+	struct spent_health h;
+	int c;
+
+	if (!spent)
+		return;
+	spent_health_get(spent, &h);
+	out(b, "# HELP ppissuer_spent_store_errors_total Spent-store write failures by cause.\n"
+	       "# TYPE ppissuer_spent_store_errors_total counter\n");
+	for (c = SPENT_CAUSE_NONE + 1; c < SPENT_CAUSE_COUNT; c++)
+		out(b, "ppissuer_spent_store_errors_total{backend=\"%s\",cause=\"%s\"} %llu\n",
+		    h.backend, spent_cause_name((enum spent_cause)c),
+		    (unsigned long long)h.errors[c]);
+	out(b, "# HELP ppissuer_spent_store_healthy 1 when the spent store can record redemptions.\n"
+	       "# TYPE ppissuer_spent_store_healthy gauge\n"
+	       "ppissuer_spent_store_healthy{backend=\"%s\"} %d\n",
+	    h.backend, h.healthy ? 1 : 0);
+}
+
+char *met_render(const struct ks_keyset *ks, struct spent_store *spent,
+		 size_t *len)
 {
 	struct met_buf b = { .p = malloc(8192), .len = 0, .cap = 8192, .oom = 0 };
 	unsigned long long cum = 0;
@@ -249,6 +273,7 @@ char *met_render(const struct ks_keyset *ks, size_t *len)
 		    e->meta.id_hex, state_name(e->state), e->published ? 1 : 0,
 		    (long long)e->meta.not_before);
 	}
+	met_spent_render(&b, spent);
 	met_clients_render_into(&b);
 	if (b.oom) {
 		free(b.p);

@@ -27,6 +27,7 @@ enum met_redeem {
 };
 
 struct ks_keyset;
+struct spent_store;
 
 const char *met_route_name(enum met_route r);
 
@@ -59,7 +60,9 @@ void met_auth_failure(enum met_auth why);
 void met_client_cert_expiry(const char *client, int64_t not_after);
 
 /* Renders every metric into a malloc'd buffer (caller frees). Key gauges
- * come from ks (may be NULL). Returns NULL when out of memory. */
-char *met_render(const struct ks_keyset *ks, size_t *len);
+ * come from ks (may be NULL), the spent store's errors and health from
+ * spent (may be NULL: not rendered). Returns NULL when out of memory. */
+char *met_render(const struct ks_keyset *ks, struct spent_store *spent,
+		 size_t *len);
 
 #endif

@@ -1,6 +1,8 @@
 /* The spent-store front: picks the backend, checks arguments, counts
- * answers, and gates shutdown so that no caller is inside a backend when it
- * stops or is freed. */
+ * answers, gates shutdown so that no caller is inside a backend when it
+ * stops or is freed, and runs the probe thread that retries an unhealthy
+ * store about once a second (a load balancer sends no traffic to an unready
+ * instance, so without it readiness would never come back). */
 #include "issuer/spent.h"
 
 #include <pthread.h>
@@ -8,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "crypto/pp_err.h"
 #include "issuer/spent_impl.h"
@@ -21,7 +24,14 @@ struct spent_store {
 	int stopping;
 	int stopped;             /* ops->stop has run */
 	struct spent_stats st;   /* the answer counters */
+	struct spent_status *status;
+	pthread_cond_t probe_cv; /* wakes the probe thread to stop */
+	int probe_cv_ok;
+	int prober_running;
+	pthread_t prober;
 };
+
+#define SPENT_PROBE_MS 1000
 
 void spent_err_set(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -46,12 +56,49 @@ void spent_hex(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* Probes the store while it is unhealthy: at once (a redis store starts
+ * "not connected yet"), then every SPENT_PROBE_MS, until shutdown. */
+static void *spent_prober_main(void *arg)
+{
+	struct spent_store *s = arg;
+	struct timespec until;
+	int first = 1;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stopping) {
+		if (!first) {
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += SPENT_PROBE_MS / 1000;
+			until.tv_nsec += (long)(SPENT_PROBE_MS % 1000) * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&s->probe_cv, &s->mu, &until);
+			if (s->stopping)
+				break;
+		}
+		first = 0;
+		if (spent_status_healthy(s->status))
+			continue;
+		s->inflight++;
+		pthread_mutex_unlock(&s->mu);
+		s->ops->probe(s->impl);
+		pthread_mutex_lock(&s->mu);
+		if (--s->inflight == 0 && s->stopping)
+			pthread_cond_broadcast(&s->idle);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
 int spent_open(const struct spent_config *cfg, struct spent_store **out,
 	       char *err, size_t errlen)
 {
 	struct spent_store *s = NULL;
 	const char *backend;
-	int rc, mu_ok = 0, cond_ok = 0;
+	pthread_condattr_t ca;
+	int rc, mu_ok = 0, cond_ok = 0, impl_ok = 0;
 
 	if (out != NULL)
 		*out = NULL;
@@ -74,13 +121,30 @@ int spent_open(const struct spent_config *cfg, struct spent_store **out,
 		goto cleanup;
 	}
 	cond_ok = 1;
+	/* the probe waits on the monotonic clock: a clock step must not stall
+	 * or hurry it */
+	if (pthread_condattr_init(&ca) != 0) {
+		rc = PP_ERR_INTERNAL;
+		goto cleanup;
+	}
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	s->probe_cv_ok = pthread_cond_init(&s->probe_cv, &ca) == 0;
+	pthread_condattr_destroy(&ca);
+	if (!s->probe_cv_ok) {
+		rc = PP_ERR_INTERNAL;
+		goto cleanup;
+	}
 
 	if (strcmp(backend, "lmdb") == 0) {
 		s->ops = &spent_lmdb_ops;
-		rc = spent_lmdb_open(cfg, &s->impl, err, errlen);
+		rc = spent_status_new("lmdb", 1, &s->status);
+		if (rc == 0)
+			rc = spent_lmdb_open(cfg, s->status, &s->impl, err, errlen);
 	} else if (strcmp(backend, "redis") == 0) {
 		s->ops = &spent_redis_ops;
-		rc = spent_redis_open(cfg, &s->impl, err, errlen);
+		rc = spent_status_new("redis", 0, &s->status);
+		if (rc == 0)
+			rc = spent_redis_open(cfg, s->status, &s->impl, err, errlen);
 	} else {
 		spent_err_set(err, errlen,
 			      "unknown spent store backend \"%s\"; use \"lmdb\" or \"redis\"",
@@ -89,12 +153,26 @@ int spent_open(const struct spent_config *cfg, struct spent_store **out,
 	}
 	if (rc != 0)
 		goto cleanup;
+	impl_ok = 1;
+	if (pthread_create(&s->prober, NULL, spent_prober_main, s) != 0) {
+		spent_err_set(err, errlen, "cannot start the spent store probe thread");
+		rc = PP_ERR_INTERNAL;
+		goto cleanup;
+	}
+	s->prober_running = 1;
 	*out = s;
 	s = NULL;
 	rc = 0;
 
 cleanup:
 	if (s != NULL) {
+		if (impl_ok) {
+			s->ops->stop(s->impl);
+			s->ops->free(s->impl);
+		}
+		spent_status_free(s->status);
+		if (s->probe_cv_ok)
+			pthread_cond_destroy(&s->probe_cv);
 		if (cond_ok)
 			pthread_cond_destroy(&s->idle);
 		if (mu_ok)
@@ -251,6 +329,14 @@ int spent_drop_key(struct spent_store *s,
 
 int spent_purge_expired(struct spent_store *s, int64_t now, uint64_t *removed)
 {
+	return spent_purge_expired_if(s, now, NULL, NULL, removed);
+}
+
+int spent_purge_expired_if(struct spent_store *s, int64_t now,
+			   int (*may_drop)(void *ctx,
+					   const uint8_t key_id[SPENT_KEY_ID_LEN]),
+			   void *ctx, uint64_t *removed)
+{
 	uint64_t n = 0;
 	int rc;
 
@@ -260,13 +346,52 @@ int spent_purge_expired(struct spent_store *s, int64_t now, uint64_t *removed)
 		return PP_ERR_ARG;
 	if (!spent_enter(s))
 		return PP_ERR_UNAVAILABLE;
-	rc = s->ops->purge_expired(s->impl, now, &n);
+	rc = s->ops->purge_expired(s->impl, now, may_drop, ctx, &n);
 	if (rc != 0)
 		rc = PP_ERR_UNAVAILABLE;
 	spent_leave(s, 0, rc);
 	if (removed != NULL)
 		*removed = n;
 	return rc;
+}
+
+int spent_key_dropped(struct spent_store *s,
+		      const uint8_t key_id[SPENT_KEY_ID_LEN])
+{
+	int rc;
+
+	if (s == NULL || key_id == NULL)
+		return PP_ERR_ARG;
+	if (!spent_enter(s))
+		return PP_ERR_UNAVAILABLE;
+	rc = s->ops->key_dropped(s->impl, key_id);
+	if (rc != 0 && rc != 1)
+		rc = PP_ERR_UNAVAILABLE;
+	spent_leave(s, 0, rc);
+	return rc;
+}
+
+void spent_health_get(struct spent_store *s, struct spent_health *out)
+{
+	int stopping;
+
+	if (out == NULL)
+		return;
+	memset(out, 0, sizeof(*out));
+	if (s == NULL) {
+		out->backend = "none";
+		out->healthy = 1;
+		return;
+	}
+	spent_status_get(s->status, out);
+	pthread_mutex_lock(&s->mu);
+	stopping = s->stopping;
+	pthread_mutex_unlock(&s->mu);
+	if (stopping) {
+		out->healthy = 0;
+		snprintf(out->message, sizeof(out->message), "%s: shutting down",
+			 out->backend);
+	}
 }
 
 void spent_stats_get(struct spent_store *s, struct spent_stats *out)
@@ -295,13 +420,18 @@ void spent_shutdown(struct spent_store *s)
 		return;
 	pthread_mutex_lock(&s->mu);
 	s->stopping = 1;
+	pthread_cond_broadcast(&s->probe_cv);
 	while (s->inflight > 0)
 		pthread_cond_wait(&s->idle, &s->mu);
 	run_stop = !s->stopped;
 	s->stopped = 1;
 	pthread_mutex_unlock(&s->mu);
-	if (run_stop)
-		s->ops->stop(s->impl);
+	if (!run_stop)
+		return;
+	if (s->prober_running)
+		pthread_join(s->prober, NULL);
+	s->prober_running = 0;
+	s->ops->stop(s->impl);
 }
 
 void spent_close(struct spent_store *s)
@@ -310,6 +440,8 @@ void spent_close(struct spent_store *s)
 		return;
 	spent_shutdown(s);
 	s->ops->free(s->impl);
+	spent_status_free(s->status);
+	pthread_cond_destroy(&s->probe_cv);
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->mu);
 	free(s);

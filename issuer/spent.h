@@ -9,6 +9,17 @@
  * retired key, and backends that can expire records (Redis) also expire them
  * at expires_at, so the store stays bounded by the keys in use.
  *
+ * Dropping a key's records leaves a tombstone for its key id in the same
+ * store (spent_key_dropped), so that a key store restored from an old backup
+ * cannot make its redeemed tokens valid again: callers refuse tokens of a
+ * tombstoned key forever.
+ *
+ * Health: every write outcome is recorded (spent_health_get); the first
+ * failure of each cause is logged with what to do (then at most once per
+ * 10 s per cause, with a count of the others), and so is the recovery. While
+ * the store is unhealthy a background probe retries about once a second, so
+ * readiness comes back without traffic.
+ *
  * Backends:
  *   "lmdb"  (default) embedded, under <data_dir>/spent/. An answer of 0 is
  *           given only after the record is synced to disk. Concurrent callers
@@ -49,7 +60,51 @@ struct spent_config {
 	const char *redis_prefix;    /* NULL = "pp:spent:"; at most 64 bytes */
 	unsigned redis_timeout_ms;   /* connect and command timeout; 0 = 500 */
 	unsigned redis_pool_size;    /* connections; 0 = 8, at most 256 */
-	int redis_allow_volatile;    /* accept a Redis without durable persistence */
+	/* 0: at every (re)connect check INFO persistence / CONFIG GET
+	 * appendfsync and refuse (PP_ERR_UNAVAILABLE, cause "volatile") unless
+	 * AOF is on with appendfsync always or everysec and the server is a
+	 * master. 1: accept any Redis (a crash may forget redeemed tokens). */
+	int redis_allow_volatile;
+};
+
+/* expires_at for a record of a key with no scheduled retirement: lmdb keeps
+ * it until spent_drop_key, redis sets it without EXAT. */
+#define SPENT_NO_EXPIRY INT64_MAX
+
+/* Why the store could not write. The names (spent_cause_name) are metric
+ * labels and stay stable. */
+enum spent_cause {
+	SPENT_CAUSE_NONE = 0,
+	SPENT_CAUSE_DISK_FULL,     /* ENOSPC or EDQUOT */
+	SPENT_CAUSE_MAP_FULL,      /* lmdb map at lmdb_map_max */
+	SPENT_CAUSE_IO,            /* other I/O or LMDB error */
+	SPENT_CAUSE_REFUSED,       /* redis: connection refused or unreachable */
+	SPENT_CAUSE_TIMEOUT,       /* redis: connect or command timed out */
+	SPENT_CAUSE_DISCONNECTED,  /* redis: connection lost mid-command */
+	SPENT_CAUSE_AUTH,          /* redis: AUTH failed or required */
+	SPENT_CAUSE_VOLATILE,      /* redis: cannot keep an acknowledged record */
+	SPENT_CAUSE_OOM,           /* redis: maxmemory reached */
+	SPENT_CAUSE_READONLY,      /* redis: a replica, or writes refused */
+	SPENT_CAUSE_MISCONF,       /* redis: its own persistence is failing */
+	SPENT_CAUSE_ERROR,         /* redis: another error reply */
+	SPENT_CAUSE_COUNT
+};
+
+#define SPENT_MESSAGE_MAX 384
+
+/* What the store knows of its own state. */
+struct spent_health {
+	const char *backend;       /* "lmdb" or "redis" */
+	int healthy;               /* 1: the last write succeeded (or the store
+				    * has not failed yet and can write) */
+	int connected;             /* redis: a connection is up; lmdb: 1 */
+	enum spent_cause cause;    /* of the last failure; NONE when healthy */
+	int sys_errno;             /* errno of the last failure, or 0 */
+	int64_t since;             /* unix seconds of the first failure of the
+				    * current unhealthy spell, or 0 */
+	uint64_t errors[SPENT_CAUSE_COUNT]; /* failures by cause since open */
+	char message[SPENT_MESSAGE_MAX];    /* what failed and what to do;
+					     * "" when healthy */
 };
 
 /* Counters since open. For lmdb, records / commits is the group-commit
@@ -90,7 +145,7 @@ void spent_shutdown(struct spent_store *s);
 void spent_close(struct spent_store *s);
 
 /* The atomic check-and-record step. expires_at (unix seconds, > 0) is when
- * the record may go: the key's retirement.
+ * the record may go: the key's retirement, or SPENT_NO_EXPIRY.
  * Returns 0 when (key_id, nonce) was not recorded before and now is
  * (durably), PP_ERR_SPENT when it already was, PP_ERR_UNAVAILABLE when the
  * store cannot answer (nothing is known to be recorded; never treat this as
@@ -123,10 +178,14 @@ int spent_contains(struct spent_store *s,
 		   const uint8_t nonce[SPENT_NONCE_LEN]);
 
 /* Removes every record of key_id (call when the key is retired: its tokens
- * no longer verify, so their records are no longer needed). Returns 0 or
- * PP_ERR_UNAVAILABLE; *removed (may be NULL) gets the number of records
- * removed, also on a partial failure. With Redis Cluster this only sweeps the
- * node it is connected to; the records' expiry covers the rest. */
+ * no longer verify, so their records are no longer needed). First records a
+ * durable tombstone for key_id (lmdb: in the transaction of the first
+ * deletion chunk; redis: SET <prefix>retired:<hex key id>, no expiry, before
+ * the sweep), so a failure part-way leaves the tombstone, never records
+ * without one. Returns 0 or PP_ERR_UNAVAILABLE; *removed (may be NULL) gets
+ * the number of records removed, also on a partial failure. With Redis
+ * Cluster this only sweeps the node it is connected to; the records' expiry
+ * covers the rest. */
 int spent_drop_key(struct spent_store *s,
 		   const uint8_t key_id[SPENT_KEY_ID_LEN], uint64_t *removed);
 
@@ -138,6 +197,32 @@ int spent_drop_key(struct spent_store *s,
  * nothing removed. Returns 0 or PP_ERR_UNAVAILABLE; *removed as for
  * spent_drop_key. */
 int spent_purge_expired(struct spent_store *s, int64_t now, uint64_t *removed);
+
+/* spent_purge_expired, but only for key ids for which may_drop(ctx, key_id)
+ * returns non-zero (may_drop NULL: every key id), and with a tombstone
+ * written for each key id whose records it removes, in the same
+ * transaction. may_drop runs inside a write transaction (lmdb): it must be
+ * quick and must not call into the store. It is asked once per key id per
+ * transaction. Redis answers 0 with nothing removed (it expires records
+ * itself; records written with SPENT_NO_EXPIRY stay until spent_drop_key,
+ * which leaves the tombstone). */
+int spent_purge_expired_if(struct spent_store *s, int64_t now,
+			   int (*may_drop)(void *ctx,
+					   const uint8_t key_id[SPENT_KEY_ID_LEN]),
+			   void *ctx, uint64_t *removed);
+
+/* Whether spent_drop_key (or a purge) left a tombstone for key_id: 1 yes,
+ * 0 no, PP_ERR_UNAVAILABLE when the store cannot answer (treat as "refuse"),
+ * PP_ERR_ARG for NULL arguments. */
+int spent_key_dropped(struct spent_store *s,
+		      const uint8_t key_id[SPENT_KEY_ID_LEN]);
+
+/* Copies the store's health (out is cleared first). A store shutting down
+ * reports unhealthy. NULL s: out->backend "none", healthy. */
+void spent_health_get(struct spent_store *s, struct spent_health *out);
+
+/* The metric label of a cause: "disk_full", "map_full", ... */
+const char *spent_cause_name(enum spent_cause c);
 
 /* Copies the counters (out is cleared first). */
 void spent_stats_get(struct spent_store *s, struct spent_stats *out);

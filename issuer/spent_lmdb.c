@@ -1,8 +1,12 @@
 /* The embedded spent-token store: LMDB under <data_dir>/spent/ with group
  * commit.
  *
- * Layout: one database, key = key_id || nonce (64 bytes), value = expires_at
- * (8 bytes, big-endian, for spent_purge_expired). LMDB keeps
+ * Layout: the main database, key = key_id || nonce (64 bytes), value =
+ * expires_at (8 bytes, big-endian, for spent_purge_expired; SPENT_NO_EXPIRY
+ * is INT64_MAX and never expires). Two small named databases beside it:
+ * "retired" holds the tombstones of dropped key ids (spent_lmdb_sweep.c)
+ * and "meta" the health probe's record (spent_lmdb_health.c); their entries
+ * in the main database are the only keys there that are not 64 bytes. LMDB keeps
  * keys sorted, so all records of one key id are a contiguous range and
  * spent_drop_key is a cursor walk over that range. One database per key id
  * (dropped with mdb_drop) was the alternative; it was not taken because named
@@ -26,10 +30,15 @@
  * MDB_NOMETASYNC or MDB_MAPASYNC, so a commit returns after fdatasync.
  *
  * Map size: when a transaction hits MDB_MAP_FULL it is aborted, the map is
- * doubled (up to map_max) and the batch retried; past map_max the batch is
- * answered PP_ERR_UNAVAILABLE. mdb_env_set_mapsize needs no transaction in
- * the process, so every transaction holds txn_lock shared and a resize takes
- * it exclusively. */
+ * doubled (never past map_max, the real maximum) and the batch retried; at
+ * its limit the batch is answered PP_ERR_UNAVAILABLE and the failure
+ * reported (spent_lmdb_health.c). Each growth is logged. Redemptions may
+ * use the map up to map_max less a reserve (an eighth, at least 4 pages, at
+ * most 64 MiB); only the sweeps (drop, purge) may grow into it, because a
+ * full map is exactly when records must be removed and a delete needs new
+ * pages too (copy-on-write), as does the tombstone that comes with it. mdb_env_set_mapsize needs
+ * no transaction in the process, so every transaction holds txn_lock shared
+ * and a resize takes it exclusively. */
 #include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -40,18 +49,18 @@
 #include <sys/types.h>
 
 #include "crypto/pp_err.h"
-#include "issuer/spent_impl.h"
+#include "issuer/log.h"
+#include "issuer/spent_lmdb_int.h"
 
-#define LM_KEY_LEN (SPENT_KEY_ID_LEN + SPENT_NONCE_LEN)
 #define LM_DEFAULT_MAP ((size_t)256 << 20)
 #define LM_DEFAULT_MAP_MAX ((size_t)64 << 30)
 #define LM_MIN_MAP ((size_t)64 << 10)
 #define LM_DEFAULT_BATCH 4096u
 #define LM_MAX_BATCH 65536u
 #define LM_MAX_READERS 1024u
-#define LM_DROP_CHUNK 10000u   /* deletes per transaction in drop_key */
-#define LM_PURGE_SCAN 50000u   /* records looked at per purge transaction */
-#define LM_PATH_MAX 4096
+#define LM_MAX_DBS 4u
+#define LM_MIN_RESERVE ((size_t)16 << 10)
+#define LM_MAX_RESERVE ((size_t)64 << 20)
 
 /* A queued request. A blocking caller keeps it on its stack and sleeps on
  * cond; an asynchronous one is heap-allocated, carries cb, and is freed by
@@ -67,26 +76,6 @@ struct lm_waiter {
 	struct lm_waiter *next;
 };
 
-struct lm_store {
-	MDB_env *env;
-	MDB_dbi dbi;
-	size_t map_size;           /* guarded by txn_lock */
-	size_t map_max;
-	unsigned max_batch;
-	pthread_rwlock_t txn_lock; /* shared: a transaction; exclusive: resize */
-	int txn_lock_ok;
-
-	pthread_mutex_t mu;        /* the queue, the flags and the counters */
-	int mu_ok;
-	pthread_cond_t wake;       /* to the writer: work queued, or stop */
-	int wake_ok;
-	struct lm_waiter *head, *tail;
-	int stopping;
-	int writer_running;
-	pthread_t writer;
-	uint64_t commits, commit_records, max_seen, grows;
-};
-
 static void lm_key(uint8_t out[LM_KEY_LEN], const uint8_t *key_id,
 		   const uint8_t *nonce)
 {
@@ -94,7 +83,7 @@ static void lm_key(uint8_t out[LM_KEY_LEN], const uint8_t *key_id,
 	memcpy(out + SPENT_KEY_ID_LEN, nonce, SPENT_NONCE_LEN);
 }
 
-static void lm_be64(uint8_t out[8], int64_t v)
+void lm_be64(uint8_t out[8], int64_t v)
 {
 	uint64_t u = (uint64_t)v;
 	int i;
@@ -105,7 +94,7 @@ static void lm_be64(uint8_t out[8], int64_t v)
 	}
 }
 
-static int64_t lm_be64_read(const uint8_t in[8])
+int64_t lm_be64_read(const uint8_t in[8])
 {
 	uint64_t u = 0;
 	int i;
@@ -115,33 +104,45 @@ static int64_t lm_be64_read(const uint8_t in[8])
 	return (int64_t)u;
 }
 
-/* Doubles the map (up to map_max) unless another thread already grew it
- * past seen. Returns 0 when the map is now larger than seen. Must be called
- * without txn_lock held. */
-static int lm_grow(struct lm_store *s, size_t seen)
+int lm_grow(struct lm_store *s, size_t seen, int sweep)
 {
-	size_t next;
-	int rc = 0;
+	size_t next = 0, limit = 0;
+	int rc = 0, grown = 0;
 
 	pthread_rwlock_wrlock(&s->txn_lock);
 	if (s->map_size > seen)
 		goto cleanup;
-	if (s->map_size >= s->map_max) {
+	limit = sweep ? s->map_max : s->map_max - s->reserve;
+	if (s->map_size >= limit) {
 		rc = -1;
 		goto cleanup;
 	}
-	next = s->map_size > s->map_max / 2 ? s->map_max : s->map_size * 2;
+	next = s->map_size > limit / 2 ? limit : s->map_size * 2;
 	if (mdb_env_set_mapsize(s->env, next) != 0) {
 		rc = -1;
 		goto cleanup;
 	}
 	s->map_size = next;
+	grown = 1;
 	pthread_mutex_lock(&s->mu);
 	s->grows++;
 	pthread_mutex_unlock(&s->mu);
 
 cleanup:
 	pthread_rwlock_unlock(&s->txn_lock);
+	if (grown && sweep && next > s->map_max - s->reserve)
+		log_warn("spent store: map grown into the room kept for removing "
+			 "records (%zu KiB of at most %zu KiB) to drop or purge "
+			 "records", next >> 10, s->map_max >> 10);
+	else if (grown && next >= limit)
+		log_warn("spent store: map grown to its maximum of %zu MiB "
+			 "(lmdb-map-max-mb, less %zu KiB kept for removing records); "
+			 "when that fills, redemptions answer 503: raise "
+			 "lmdb-map-max-mb before then", s->map_max >> 20,
+			 s->reserve >> 10);
+	else if (grown)
+		log_info("spent store: map grown to %zu MiB of at most %zu MiB",
+			 next >> 20, s->map_max >> 20);
 	return rc;
 }
 
@@ -216,8 +217,17 @@ static void *lm_writer_main(void *arg)
 
 		for (;;) {
 			rc = lm_batch_apply(s, batch, &seen);
-			if (rc != MDB_MAP_FULL || lm_grow(s, seen) != 0)
+			if (rc != MDB_MAP_FULL || lm_grow(s, seen, 0) != 0)
 				break;
+		}
+		if (rc == 0) {
+			spent_status_ok(s->status);
+		} else {
+			char what[64];
+
+			snprintf(what, sizeof(what), "recording %zu redemption%s", n,
+				 n == 1 ? "" : "s");
+			lm_report(s, rc, what);
 		}
 
 		pthread_mutex_lock(&s->mu);
@@ -356,166 +366,6 @@ cleanup:
 	return rc;
 }
 
-/* Deletes up to LM_DROP_CHUNK records of key_id in one synced transaction.
- * *n gets the count deleted (only meaningful when 0 is returned). */
-static int lm_drop_chunk(struct lm_store *s, const uint8_t *key_id,
-			 uint64_t *n, size_t *seen)
-{
-	uint8_t start[LM_KEY_LEN];
-	MDB_val k = { .mv_size = LM_KEY_LEN, .mv_data = start }, v;
-	MDB_cursor *cur = NULL;
-	MDB_txn *txn = NULL;
-	uint64_t count = 0;
-	int rc;
-
-	*n = 0;
-	memset(start, 0, sizeof(start));
-	memcpy(start, key_id, SPENT_KEY_ID_LEN);
-	pthread_rwlock_rdlock(&s->txn_lock);
-	*seen = s->map_size;
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-	if (rc != 0)
-		goto cleanup;
-	rc = mdb_cursor_open(txn, s->dbi, &cur);
-	if (rc != 0)
-		goto cleanup;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	while (rc == 0 && count < LM_DROP_CHUNK && k.mv_size == LM_KEY_LEN &&
-	       memcmp(k.mv_data, key_id, SPENT_KEY_ID_LEN) == 0) {
-		rc = mdb_cursor_del(cur, 0);
-		if (rc != 0)
-			goto cleanup;
-		count++;
-		/* after a delete the cursor already sits on the next record;
-		 * MDB_NEXT returns that one */
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	}
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		goto cleanup;
-	mdb_cursor_close(cur);
-	cur = NULL;
-	rc = mdb_txn_commit(txn);
-	txn = NULL;
-	if (rc == 0)
-		*n = count;
-
-cleanup:
-	if (cur != NULL)
-		mdb_cursor_close(cur);
-	if (txn != NULL)
-		mdb_txn_abort(txn);
-	pthread_rwlock_unlock(&s->txn_lock);
-	return rc;
-}
-
-/* Runs in the caller's thread: LMDB serialises it with the writer's
- * transactions, and the chunks keep each pause of the writer short. */
-static int lm_drop_key(void *impl, const uint8_t *key_id, uint64_t *removed)
-{
-	struct lm_store *s = impl;
-	uint64_t n;
-	size_t seen;
-	int rc;
-
-	*removed = 0;
-	for (;;) {
-		rc = lm_drop_chunk(s, key_id, &n, &seen);
-		if (rc == MDB_MAP_FULL && lm_grow(s, seen) == 0)
-			continue;
-		if (rc != 0)
-			return PP_ERR_UNAVAILABLE;
-		*removed += n;
-		if (n < LM_DROP_CHUNK)
-			return 0;
-	}
-}
-
-/* One purge transaction: looks at up to LM_PURGE_SCAN records from *from
- * (inclusive; all zero = the start) and deletes those expired before now.
- * Sets *from to where the next one starts and *done when the end was
- * reached. */
-static int lm_purge_chunk(struct lm_store *s, int64_t now,
-			  uint8_t from[LM_KEY_LEN], int *done, uint64_t *n,
-			  size_t *seen)
-{
-	uint8_t start[LM_KEY_LEN];
-	MDB_val k = { .mv_size = LM_KEY_LEN, .mv_data = start }, v;
-	MDB_cursor *cur = NULL;
-	MDB_txn *txn = NULL;
-	uint64_t count = 0;
-	unsigned looked = 0;
-	int rc;
-
-	*n = 0;
-	*done = 0;
-	memcpy(start, from, LM_KEY_LEN);
-	pthread_rwlock_rdlock(&s->txn_lock);
-	*seen = s->map_size;
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-	if (rc != 0)
-		goto cleanup;
-	rc = mdb_cursor_open(txn, s->dbi, &cur);
-	if (rc != 0)
-		goto cleanup;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	while (rc == 0 && looked < LM_PURGE_SCAN) {
-		looked++;
-		if (v.mv_size == 8 && lm_be64_read(v.mv_data) < now) {
-			rc = mdb_cursor_del(cur, 0);
-			if (rc != 0)
-				goto cleanup;
-			count++;
-		}
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	}
-	if (rc == MDB_NOTFOUND) {
-		*done = 1;
-		rc = 0;
-	} else if (rc != 0) {
-		goto cleanup;
-	} else if (k.mv_size == LM_KEY_LEN) {
-		memcpy(from, k.mv_data, LM_KEY_LEN);   /* not looked at yet */
-	} else {
-		rc = MDB_CORRUPTED;
-		goto cleanup;
-	}
-	mdb_cursor_close(cur);
-	cur = NULL;
-	rc = mdb_txn_commit(txn);
-	txn = NULL;
-	if (rc == 0)
-		*n = count;
-
-cleanup:
-	if (cur != NULL)
-		mdb_cursor_close(cur);
-	if (txn != NULL)
-		mdb_txn_abort(txn);
-	pthread_rwlock_unlock(&s->txn_lock);
-	return rc;
-}
-
-static int lm_purge_expired(void *impl, int64_t now, uint64_t *removed)
-{
-	struct lm_store *s = impl;
-	uint8_t from[LM_KEY_LEN];
-	uint64_t n;
-	size_t seen;
-	int rc, done = 0;
-
-	*removed = 0;
-	memset(from, 0, sizeof(from));
-	while (!done) {
-		rc = lm_purge_chunk(s, now, from, &done, &n, &seen);
-		if (rc == MDB_MAP_FULL && lm_grow(s, seen) == 0)
-			continue;
-		if (rc != 0)
-			return PP_ERR_UNAVAILABLE;
-		*removed += n;
-	}
-	return 0;
-}
-
 static void lm_stats(void *impl, struct spent_stats *out)
 {
 	struct lm_store *s = impl;
@@ -601,20 +451,35 @@ static int lm_env_open(struct lm_store *s, const char *path, char *err,
 	rc = mdb_env_set_maxreaders(s->env, LM_MAX_READERS);
 	if (rc != 0)
 		goto fail;
+	rc = mdb_env_set_maxdbs(s->env, LM_MAX_DBS);
+	if (rc != 0)
+		goto fail;
 	/* NOTLS: read transactions are not tied to a thread, so a reader slot
 	 * is released when spent_contains finishes, whatever the thread pool */
 	rc = mdb_env_open(s->env, path, MDB_NOTLS, 0600);
 	if (rc != 0)
 		goto fail;
-	/* an existing env may already be larger than configured */
+	/* an existing env may already hold more than configured: LMDB maps at
+	 * least what is in use, and that cannot shrink */
 	if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
 		s->map_size = info.me_mapsize;
-	if (s->map_max < s->map_size)
-		s->map_max = s->map_size;
+	if (s->map_max - s->reserve < s->map_size) {
+		log_warn("spent store in %s already uses %zu MiB, more than "
+			 "lmdb-map-max-mb (%zu MiB) allows; it will not grow further: "
+			 "raise lmdb-map-max-mb", path, s->map_size >> 20,
+			 s->map_max >> 20);
+		s->map_max = s->map_size + s->reserve;
+	}
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc != 0)
 		goto fail;
 	rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);
+	if (rc != 0)
+		goto fail;
+	rc = mdb_dbi_open(txn, "retired", MDB_CREATE, &s->tomb);
+	if (rc != 0)
+		goto fail;
+	rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
 	if (rc != 0)
 		goto fail;
 	rc = mdb_txn_commit(txn);
@@ -631,8 +496,8 @@ fail:
 	return PP_ERR_IO;
 }
 
-int spent_lmdb_open(const struct spent_config *cfg, void **impl, char *err,
-		    size_t errlen)
+int spent_lmdb_open(const struct spent_config *cfg, struct spent_status *st,
+		    void **impl, char *err, size_t errlen)
 {
 	struct lm_store *s = NULL;
 	pthread_rwlockattr_t ra;
@@ -665,6 +530,18 @@ int spent_lmdb_open(const struct spent_config *cfg, void **impl, char *err,
 		return PP_ERR_NOMEM;
 	s->map_size = cfg->lmdb_map_size != 0 ? cfg->lmdb_map_size : LM_DEFAULT_MAP;
 	s->map_max = cfg->lmdb_map_max != 0 ? cfg->lmdb_map_max : LM_DEFAULT_MAP_MAX;
+	s->reserve = s->map_max / 8;
+	if (s->reserve < LM_MIN_RESERVE)
+		s->reserve = LM_MIN_RESERVE;
+	if (s->reserve > LM_MAX_RESERVE)
+		s->reserve = LM_MAX_RESERVE;
+	if (s->reserve > s->map_max / 2)
+		s->reserve = s->map_max / 2;
+	/* the maximum is real: a larger starting size is cut down to it */
+	if (s->map_size > s->map_max - s->reserve)
+		s->map_size = s->map_max - s->reserve;
+	s->status = st;
+	memcpy(s->path, path, (size_t)n + 1);
 	s->max_batch = cfg->lmdb_max_batch != 0 ? cfg->lmdb_max_batch : LM_DEFAULT_BATCH;
 
 	rc = PP_ERR_INTERNAL;
@@ -711,6 +588,8 @@ const struct spent_ops spent_lmdb_ops = {
 	.contains = lm_contains,
 	.drop_key = lm_drop_key,
 	.purge_expired = lm_purge_expired,
+	.key_dropped = lm_key_dropped,
+	.probe = lm_probe,
 	.stats = lm_stats,
 	.stop = lm_stop,
 	.free = lm_free,

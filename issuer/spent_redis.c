@@ -16,7 +16,16 @@
  * reconnects. After a failed connect, calls fail fast for a short back-off
  * instead of each waiting out a connect timeout. A timed-out SET may still
  * have been applied; answering "unavailable" is the safe side of that: the
- * client retries and gets "spent", never a second "valid". */
+ * client retries and gets "spent", never a second "valid".
+ *
+ * Every new connection first checks that the server can keep what it
+ * acknowledges (spent_redis_health.c); a volatile one is refused (cause
+ * "volatile") unless allow_volatile, and connects are then retried after a
+ * longer back-off. Every failure is reported with its cause; a successful
+ * write marks the store healthy. Records of a key with no scheduled
+ * retirement (SPENT_NO_EXPIRY) get no EXAT. A dropped key leaves
+ * <prefix>retired:<key id hex>, without expiry, set before the sweep. */
+#include <errno.h>
 #include <hiredis.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,6 +38,7 @@
 
 #include "crypto/pp_err.h"
 #include "issuer/spent_impl.h"
+#include "issuer/spent_redis_int.h"
 
 #define RD_DEFAULT_HOST "127.0.0.1"
 #define RD_DEFAULT_PORT 6379u
@@ -38,11 +48,15 @@
 #define RD_DEFAULT_POOL 8u
 #define RD_MAX_POOL 256u
 #define RD_BACKOFF_MS 100
+#define RD_VOLATILE_BACKOFF_MS 1000  /* each try costs INFO and CONFIG */
+#define RD_PROBE_PX "60000"          /* the probe key's lifetime */
 #define RD_SCAN_COUNT "1000"
 #define RD_HOST_MAX 255
 #define RD_PASSWORD_MAX 512
 /* <prefix><64 hex>:<64 hex> */
 #define RD_KEY_MAX (SPENT_PREFIX_MAX + 2 * SPENT_KEY_ID_LEN + 1 + 2 * SPENT_NONCE_LEN + 1)
+/* <prefix>retired:<64 hex> */
+#define RD_TOMB_MAX (SPENT_PREFIX_MAX + 8 + 2 * SPENT_KEY_ID_LEN + 1)
 /* the MATCH pattern escapes every prefix byte at worst */
 #define RD_PATTERN_MAX (2 * SPENT_PREFIX_MAX + 2 * SPENT_KEY_ID_LEN + 3)
 
@@ -65,6 +79,8 @@ struct rd_store {
 	atomic_uint next;     /* where the next caller starts looking */
 	atomic_llong down_until_ms; /* monotonic; no connect attempt before */
 	atomic_ullong reconnects;
+	atomic_int live;      /* connections up */
+	struct rd_where where; /* for failure reports */
 };
 
 static long long rd_now_ms(void)
@@ -87,11 +103,14 @@ static int rd_reply_is_ok(const redisReply *r)
 	       strcmp(r->str, "OK") == 0;
 }
 
-static void rd_conn_drop(struct rd_conn *c)
+static void rd_conn_drop(struct rd_store *s, struct rd_conn *c)
 {
-	if (c->c != NULL)
-		redisFree(c->c);
+	if (c->c == NULL)
+		return;
+	redisFree(c->c);
 	c->c = NULL;
+	if (atomic_fetch_sub(&s->live, 1) == 1)
+		spent_status_connected(s->where.st, 0);
 }
 
 /* Takes a pooled connection: the first free one from a rotating start, or
@@ -116,60 +135,80 @@ static void rd_conn_give(struct rd_conn *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* Connects the slot when it is not, with AUTH and SELECT as configured. */
+/* Connects the slot when it is not, with AUTH and SELECT as configured,
+ * then checks the server's durability. Failures are reported, except the
+ * fast ones inside a back-off (the store already says why). */
 static int rd_conn_ready(struct rd_store *s, struct rd_conn *c)
 {
 	redisContext *ctx = NULL;
 	redisReply *r = NULL;
+	long long backoff = RD_BACKOFF_MS;
 	int rc = PP_ERR_UNAVAILABLE;
 
 	if (c->c != NULL)
 		return 0;
 	if (rd_now_ms() < atomic_load(&s->down_until_ms))
 		return PP_ERR_UNAVAILABLE;
+	errno = 0;
 	ctx = redisConnectWithTimeout(s->host, s->port, s->tv);
-	if (ctx == NULL || ctx->err != 0)
+	if (ctx == NULL || ctx->err != 0) {
+		rd_report(&s->where, ctx, NULL, errno, "connecting");
 		goto cleanup;
-	if (redisSetTimeout(ctx, s->tv) != REDIS_OK)
+	}
+	if (redisSetTimeout(ctx, s->tv) != REDIS_OK) {
+		rd_report(&s->where, ctx, NULL, errno, "connecting");
 		goto cleanup;
+	}
 	(void)redisEnableKeepAlive(ctx);
 	if (s->password != NULL) {
 		r = redisCommand(ctx, "AUTH %s", s->password);
-		if (!rd_reply_is_ok(r))
+		if (!rd_reply_is_ok(r)) {
+			rd_report(&s->where, ctx, r, errno, "authenticating");
 			goto cleanup;
+		}
 		rd_reply_free(r);
 		r = NULL;
 	}
 	if (s->db != 0) {
 		r = redisCommand(ctx, "SELECT %u", s->db);
-		if (!rd_reply_is_ok(r))
+		if (!rd_reply_is_ok(r)) {
+			rd_report(&s->where, ctx, r, errno, "selecting redis-db");
 			goto cleanup;
+		}
 		rd_reply_free(r);
 		r = NULL;
+	}
+	if (rd_durability_check(&s->where, ctx) != 0) {
+		if (ctx->err == 0)
+			backoff = RD_VOLATILE_BACKOFF_MS;
+		goto cleanup;
 	}
 	c->c = ctx;
 	ctx = NULL;
 	atomic_fetch_add(&s->reconnects, 1);
+	if (atomic_fetch_add(&s->live, 1) == 0)
+		spent_status_connected(s->where.st, 1);
 	rc = 0;
 
 cleanup:
 	rd_reply_free(r);
 	if (ctx != NULL) {
 		redisFree(ctx);
-		atomic_store(&s->down_until_ms, rd_now_ms() + RD_BACKOFF_MS);
+		atomic_store(&s->down_until_ms, rd_now_ms() + backoff);
 	}
 	return rc;
 }
 
 /* After a command: NULL means the connection failed (I/O error, timeout,
- * closed); an error reply means the server refused. Either way the slot is
- * dropped so the next call starts clean. */
+ * closed); an error reply means the server refused. Either way the failure
+ * is reported and the slot dropped so the next call starts clean. */
 static void rd_after_failure(struct rd_store *s, struct rd_conn *c,
-			     const redisReply *r)
+			     const redisReply *r, int err_no, const char *what)
 {
+	rd_report(&s->where, c->c, r, err_no, what);
 	if (r == NULL)
 		atomic_store(&s->down_until_ms, rd_now_ms() + RD_BACKOFF_MS);
-	rd_conn_drop(c);
+	rd_conn_drop(s, c);
 }
 
 static size_t rd_key(const struct rd_store *s, const uint8_t *key_id,
@@ -199,14 +238,21 @@ static int rd_check_and_record(void *impl, const uint8_t *key_id,
 	c = rd_conn_take(s);
 	if (rd_conn_ready(s, c) != 0)
 		goto cleanup;
-	r = redisCommand(c->c, "SET %b 1 NX EXAT %lld", key, klen,
-			 (long long)expires_at);
+	errno = 0;
+	if (expires_at == SPENT_NO_EXPIRY)
+		r = redisCommand(c->c, "SET %b 1 NX", key, klen);
+	else
+		r = redisCommand(c->c, "SET %b 1 NX EXAT %lld", key, klen,
+				 (long long)expires_at);
 	if (r != NULL && r->type == REDIS_REPLY_NIL)
 		rc = PP_ERR_SPENT;
 	else if (rd_reply_is_ok(r))
 		rc = 0;
 	else
-		rd_after_failure(s, c, r);
+		rd_after_failure(s, c, r, errno, "recording a redemption");
+	/* "spent" is a write the server took too (it answered the NX) */
+	if (rc == 0 || rc == PP_ERR_SPENT)
+		spent_status_ok(s->where.st);
 
 cleanup:
 	rd_reply_free(r);
@@ -234,16 +280,26 @@ static int rd_contains(void *impl, const uint8_t *key_id, const uint8_t *nonce)
 	c = rd_conn_take(s);
 	if (rd_conn_ready(s, c) != 0)
 		goto cleanup;
+	errno = 0;
 	r = redisCommand(c->c, "EXISTS %b", key, klen);
 	if (r != NULL && r->type == REDIS_REPLY_INTEGER)
 		rc = r->integer > 0 ? PP_ERR_SPENT : 0;
 	else
-		rd_after_failure(s, c, r);
+		rd_after_failure(s, c, r, errno, "looking up a token");
 
 cleanup:
 	rd_reply_free(r);
 	rd_conn_give(c);
 	return rc;
+}
+
+/* <prefix>retired:<key id hex>, NUL-terminated. */
+static void rd_tomb_key(const struct rd_store *s, const uint8_t *key_id,
+			char out[RD_TOMB_MAX])
+{
+	memcpy(out, s->prefix, s->prefix_len);
+	memcpy(out + s->prefix_len, "retired:", 8);
+	spent_hex(key_id, SPENT_KEY_ID_LEN, out + s->prefix_len + 8);
 }
 
 /* A SCAN MATCH pattern for every record of key_id: the prefix with its glob
@@ -316,22 +372,34 @@ static int rd_drop_key(void *impl, const uint8_t *key_id, uint64_t *removed)
 	struct rd_store *s = impl;
 	struct rd_conn *c;
 	redisReply *r = NULL;
-	char pattern[RD_PATTERN_MAX];
+	char pattern[RD_PATTERN_MAX], tomb[RD_TOMB_MAX];
 	char cursor[32] = "0";
 	int rc = PP_ERR_UNAVAILABLE;
 
 	*removed = 0;
 	rd_pattern(s, key_id, pattern);
+	rd_tomb_key(s, key_id, tomb);
 	c = rd_conn_take(s);
 	if (rd_conn_ready(s, c) != 0)
 		goto cleanup;
+	/* the tombstone first: a sweep cut short must not leave records gone
+	 * without it. NX keeps the time of the first drop. */
+	errno = 0;
+	r = redisCommand(c->c, "SET %s %lld NX", tomb, (long long)time(NULL));
+	if (r == NULL || (r->type != REDIS_REPLY_NIL && !rd_reply_is_ok(r))) {
+		rd_after_failure(s, c, r, errno, "writing a retired key's tombstone");
+		goto cleanup;
+	}
+	rd_reply_free(r);
+	r = NULL;
 	for (;;) {
 		const redisReply *next, *keys;
 
+		errno = 0;
 		r = redisCommand(c->c, "SCAN %s MATCH %s COUNT " RD_SCAN_COUNT,
 				 cursor, pattern);
 		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			rd_after_failure(s, c, r);
+			rd_after_failure(s, c, r, errno, "sweeping a retired key's records");
 			goto cleanup;
 		}
 		next = r->element[0];
@@ -340,7 +408,9 @@ static int rd_drop_key(void *impl, const uint8_t *key_id, uint64_t *removed)
 		    next->len == 0 || next->len >= sizeof(cursor) ||
 		    keys == NULL || keys->type != REDIS_REPLY_ARRAY ||
 		    rd_unlink_page(c, keys, removed) != 0) {
-			rd_conn_drop(c);
+			rd_report(&s->where, c->c, NULL, errno,
+				  "sweeping a retired key's records");
+			rd_conn_drop(s, c);
 			goto cleanup;
 		}
 		memcpy(cursor, next->str, next->len);
@@ -350,6 +420,7 @@ static int rd_drop_key(void *impl, const uint8_t *key_id, uint64_t *removed)
 		if (strcmp(cursor, "0") == 0)
 			break;
 	}
+	spent_status_ok(s->where.st);
 	rc = 0;
 
 cleanup:
@@ -359,12 +430,68 @@ cleanup:
 }
 
 /* Redis drops each record at its EXAT by itself. */
-static int rd_purge_expired(void *impl, int64_t now, uint64_t *removed)
+static int rd_purge_expired(void *impl, int64_t now,
+			    int (*may_drop)(void *ctx, const uint8_t *key_id),
+			    void *ctx, uint64_t *removed)
 {
 	(void)impl;
 	(void)now;
+	(void)may_drop;
+	(void)ctx;
 	*removed = 0;
 	return 0;
+}
+
+static int rd_key_dropped(void *impl, const uint8_t *key_id)
+{
+	struct rd_store *s = impl;
+	struct rd_conn *c;
+	redisReply *r = NULL;
+	char tomb[RD_TOMB_MAX];
+	int rc = PP_ERR_UNAVAILABLE;
+
+	rd_tomb_key(s, key_id, tomb);
+	c = rd_conn_take(s);
+	if (rd_conn_ready(s, c) != 0)
+		goto cleanup;
+	errno = 0;
+	r = redisCommand(c->c, "EXISTS %s", tomb);
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+		rc = r->integer > 0 ? 1 : 0;
+	else
+		rd_after_failure(s, c, r, errno, "looking up a retired key");
+
+cleanup:
+	rd_reply_free(r);
+	rd_conn_give(c);
+	return rc;
+}
+
+/* One write while unhealthy: connects (with the durability check) and sets
+ * the probe key, so readiness recovers without traffic. */
+static void rd_probe(void *impl)
+{
+	struct rd_store *s = impl;
+	struct rd_conn *c;
+	redisReply *r = NULL;
+	char key[SPENT_PREFIX_MAX + 8];
+
+	snprintf(key, sizeof(key), "%sprobe", s->prefix);
+	c = rd_conn_take(s);
+	/* the probe is what retries a connect: never inside a back-off */
+	atomic_store(&s->down_until_ms, 0);
+	if (rd_conn_ready(s, c) != 0)
+		goto cleanup;
+	errno = 0;
+	r = redisCommand(c->c, "SET %s 1 PX " RD_PROBE_PX, key);
+	if (rd_reply_is_ok(r))
+		spent_status_ok(s->where.st);
+	else
+		rd_after_failure(s, c, r, errno, "probing whether writes work again");
+
+cleanup:
+	rd_reply_free(r);
+	rd_conn_give(c);
 }
 
 static void rd_stats(void *impl, struct spent_stats *out)
@@ -387,7 +514,7 @@ static void rd_free(void *impl)
 	if (s == NULL)
 		return;
 	for (i = 0; i < s->n_mu_ok; i++) {
-		rd_conn_drop(&s->conns[i]);
+		rd_conn_drop(s, &s->conns[i]);
 		pthread_mutex_destroy(&s->conns[i].mu);
 	}
 	free(s->conns);
@@ -468,8 +595,8 @@ static int rd_config_check(const struct spent_config *cfg, char *err,
 	return 0;
 }
 
-int spent_redis_open(const struct spent_config *cfg, void **impl, char *err,
-		     size_t errlen)
+int spent_redis_open(const struct spent_config *cfg, struct spent_status *st,
+		     void **impl, char *err, size_t errlen)
 {
 	struct rd_store *s = NULL;
 	unsigned timeout_ms;
@@ -516,6 +643,12 @@ int spent_redis_open(const struct spent_config *cfg, void **impl, char *err,
 	atomic_init(&s->next, 0);
 	atomic_init(&s->down_until_ms, 0);
 	atomic_init(&s->reconnects, 0);
+	atomic_init(&s->live, 0);
+	s->where.st = st;
+	s->where.host = s->host;
+	s->where.port = s->port;
+	s->where.timeout_ms = timeout_ms;
+	s->where.allow_volatile = cfg->redis_allow_volatile;
 	*impl = s;
 	s = NULL;
 	rc = 0;
@@ -532,6 +665,8 @@ const struct spent_ops spent_redis_ops = {
 	.contains = rd_contains,
 	.drop_key = rd_drop_key,
 	.purge_expired = rd_purge_expired,
+	.key_dropped = rd_key_dropped,
+	.probe = rd_probe,
 	.stats = rd_stats,
 	.stop = rd_stop,
 	.free = rd_free,

@@ -809,6 +809,268 @@ Test(spent_lmdb, refuses_when_directory_unusable)
 	cr_expect(err[0] != '\0');
 }
 
+/* ---- health, tombstones, purge with a predicate (lmdb) -------------------- */
+
+/* Waits up to secs for the store's health to be want. */
+static void t_wait_health(struct spent_store *s, int want, double secs)
+{
+	struct spent_health h;
+	double t0 = t_now();
+
+	for (;;) {
+		struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+		spent_health_get(s, &h);
+		if (h.healthy == want)
+			return;
+		if (t_now() - t0 > secs)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	cr_assert_fail("store health stayed %d (%s: %s)", h.healthy,
+		       spent_cause_name(h.cause), h.message);
+}
+
+/* A full map at its maximum: unhealthy with cause map_full and a message
+ * that says what to do; the map never grew past the maximum; a drop that
+ * frees records makes it healthy again. */
+Test(spent_lmdb, reports_map_full_and_never_grows_past_max)
+{
+	struct spent_config cfg;
+	struct spent_store *s;
+	struct spent_health h;
+	struct spent_stats st;
+	uint8_t key[32], nonce[32];
+	char path[128];
+	struct stat fst;
+	uint32_t i;
+	int rc = 0;
+
+	t_lmdb_cfg(&cfg);
+	cfg.lmdb_map_size = 64 << 10;
+	cfg.lmdb_map_max = 256 << 10;
+	s = t_open_cfg(&cfg);
+	spent_health_get(s, &h);
+	cr_expect_eq(h.healthy, 1);
+	cr_expect_str_eq(h.backend, "lmdb");
+	t_key(key, 0x5a);
+	for (i = 0; i < 100000 && rc == 0; i++) {
+		t_nonce(nonce, i, 0x0b);
+		rc = spent_check_and_record(s, key, nonce, t_later());
+	}
+	cr_assert_eq(rc, PP_ERR_UNAVAILABLE, "map never filled");
+	spent_stats_get(s, &st);
+	/* 64 KiB -> 128 KiB -> 224 KiB (256 KiB less the sweeps' reserve) */
+	cr_expect_eq(st.map_grows, 2);
+	snprintf(path, sizeof(path), "%s/spent/data.mdb", t_dir);
+	cr_assert_eq(stat(path, &fst), 0);
+	cr_expect_leq(fst.st_size, 256 << 10, "data file %lld bytes", (long long)fst.st_size);
+	spent_health_get(s, &h);
+	cr_expect_eq(h.healthy, 0);
+	cr_expect_eq(h.cause, SPENT_CAUSE_MAP_FULL);
+	cr_expect_geq(h.errors[SPENT_CAUSE_MAP_FULL], 1);
+	cr_expect_gt(h.since, 0);
+	cr_expect(strstr(h.message, "full at its maximum of 256 KiB") != NULL,
+		  "%s", h.message);
+	cr_expect(strstr(h.message, "lmdb-map-max-mb") != NULL, "%s", h.message);
+	cr_expect_str_eq(spent_cause_name(h.cause), "map_full");
+	/* the probe does not flip a full map back to healthy */
+	sleep(2);
+	spent_health_get(s, &h);
+	cr_expect_eq(h.healthy, 0);
+	/* freeing records does */
+	cr_expect_eq(spent_drop_key(s, key, NULL), 0);
+	spent_health_get(s, &h);
+	cr_expect_eq(h.healthy, 1, "%s", h.message);
+	cr_expect_eq(h.cause, SPENT_CAUSE_NONE);
+	cr_expect_str_eq(h.message, "");
+	cr_expect_geq(h.errors[SPENT_CAUSE_MAP_FULL], 1, "counts stay");
+	t_nonce(nonce, 0, 0x0b);
+	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
+	spent_close(s);
+}
+
+/* A starting size above the maximum is cut down to it. */
+Test(spent_lmdb, starts_at_max_when_initial_size_above_it)
+{
+	struct spent_config cfg;
+	struct spent_store *s;
+	struct spent_stats st;
+	uint8_t key[32], nonce[32];
+	uint32_t i;
+	int rc = 0;
+
+	t_lmdb_cfg(&cfg);
+	cfg.lmdb_map_size = 64 << 20;
+	cfg.lmdb_map_max = 128 << 10;
+	s = t_open_cfg(&cfg);
+	t_key(key, 0x5b);
+	for (i = 0; i < 100000 && rc == 0; i++) {
+		t_nonce(nonce, i, 0x0c);
+		rc = spent_check_and_record(s, key, nonce, t_later());
+	}
+	cr_expect_eq(rc, PP_ERR_UNAVAILABLE);
+	cr_expect_lt(i, 3000, "%u records fit in 128 KiB", i);
+	spent_stats_get(s, &st);
+	cr_expect_eq(st.map_grows, 0);
+	spent_close(s);
+}
+
+static void check_tombstones(struct spent_store *s)
+{
+	uint8_t a[32], b[32], c[32], nonce[32];
+	uint64_t removed = 9;
+
+	t_key(a, 0xa1);
+	t_key(b, 0xb2);
+	t_key(c, 0xc3);
+	cr_expect_eq(spent_key_dropped(s, a), 0);
+	cr_expect_eq(spent_key_dropped(s, b), 0);
+	fill(s, a, 0x01, 20, 2);
+	/* with records */
+	cr_assert_eq(spent_drop_key(s, a, &removed), 0);
+	cr_expect_eq(removed, 20);
+	cr_expect_eq(spent_key_dropped(s, a), 1);
+	/* without any record: the tombstone is still written */
+	cr_assert_eq(spent_drop_key(s, b, &removed), 0);
+	cr_expect_eq(removed, 0);
+	cr_expect_eq(spent_key_dropped(s, b), 1);
+	cr_expect_eq(spent_key_dropped(s, c), 0);
+	/* a second drop keeps it */
+	cr_assert_eq(spent_drop_key(s, a, &removed), 0);
+	cr_expect_eq(spent_key_dropped(s, a), 1);
+	/* tombstones are no records */
+	t_nonce(nonce, 0, 0x01);
+	cr_expect_eq(spent_contains(s, a, nonce), 0);
+	cr_expect_eq(spent_key_dropped(NULL, a), PP_ERR_ARG);
+	cr_expect_eq(spent_key_dropped(s, NULL), PP_ERR_ARG);
+}
+
+Test(spent_lmdb, leaves_tombstone_when_key_dropped)
+{
+	struct spent_store *s = t_open_lmdb();
+	uint8_t a[32], b[32];
+
+	check_tombstones(s);
+	spent_close(s);
+	/* durable */
+	s = t_open_lmdb();
+	t_key(a, 0xa1);
+	t_key(b, 0xb2);
+	cr_expect_eq(spent_key_dropped(s, a), 1);
+	cr_expect_eq(spent_key_dropped(s, b), 1);
+	spent_close(s);
+}
+
+struct may_drop_ctx {
+	uint8_t allow[32];
+	unsigned asked;
+};
+
+static int t_may_drop(void *ctx, const uint8_t key_id[SPENT_KEY_ID_LEN])
+{
+	struct may_drop_ctx *m = ctx;
+
+	m->asked++;
+	return memcmp(m->allow, key_id, 32) == 0;
+}
+
+/* Expired records of allowed key ids go, with a tombstone each; expired
+ * records of other key ids and live ones stay; a record without expiry is
+ * never purged. More than one purge transaction's worth of records. */
+Test(spent_lmdb, purges_only_allowed_keys_and_leaves_tombstones_when_asked)
+{
+	struct spent_store *s = t_open_lmdb();
+	struct async_tally t;
+	struct may_drop_ctx m;
+	uint8_t a[32], b[32], c[32], nonce[32];
+	uint64_t removed = 0;
+	const uint32_t n = 30000;
+	uint32_t i;
+
+	tally_init(&t);
+	t_key(a, 0x21);
+	t_key(b, 0x22);
+	t_key(c, 0x23);
+	for (i = 0; i < n; i++) {
+		t_nonce(nonce, i, 0x11);
+		cr_assert_eq(spent_submit(s, a, nonce, 1000, tally_done, &t), 0);
+		cr_assert_eq(spent_submit(s, b, nonce, 1000, tally_done, &t), 0);
+	}
+	t_nonce(nonce, 0, 0x11);
+	cr_assert_eq(spent_submit(s, c, nonce, SPENT_NO_EXPIRY, tally_done, &t), 0);
+	t_nonce(nonce, 1, 0x11);
+	cr_assert_eq(spent_submit(s, c, nonce, t_later(), tally_done, &t), 0);
+	tally_wait(&t, 2 * n + 2);
+	cr_assert_eq(t.ok, 2 * n + 2);
+
+	memset(&m, 0, sizeof(m));
+	memcpy(m.allow, a, 32);
+	cr_assert_eq(spent_purge_expired_if(s, (int64_t)time(NULL), t_may_drop, &m,
+					    &removed), 0);
+	cr_expect_eq(removed, n);
+	/* once per key id per transaction, not once per record */
+	cr_expect_lt(m.asked, 20, "asked %u times", m.asked);
+	cr_expect_eq(spent_key_dropped(s, a), 1);
+	cr_expect_eq(spent_key_dropped(s, b), 0);
+	cr_expect_eq(spent_key_dropped(s, c), 0);
+	t_nonce(nonce, 5, 0x11);
+	cr_expect_eq(spent_contains(s, a, nonce), 0);
+	cr_expect_eq(spent_contains(s, b, nonce), PP_ERR_SPENT);
+
+	/* no predicate: every expired record, with its tombstone */
+	cr_assert_eq(spent_purge_expired(s, (int64_t)time(NULL), &removed), 0);
+	cr_expect_eq(removed, n);
+	cr_expect_eq(spent_key_dropped(s, b), 1);
+	cr_expect_eq(spent_contains(s, b, nonce), 0);
+	/* far in the future: the live record goes, the one without expiry stays */
+	cr_assert_eq(spent_purge_expired(s, INT64_MAX - 1, &removed), 0);
+	cr_expect_eq(removed, 1);
+	t_nonce(nonce, 0, 0x11);
+	cr_expect_eq(spent_contains(s, c, nonce), PP_ERR_SPENT);
+	cr_expect_eq(spent_check_and_record(s, c, nonce, SPENT_NO_EXPIRY), PP_ERR_SPENT);
+	cr_expect_eq(spent_key_dropped(s, c), 1);
+	spent_close(s);
+	tally_destroy(&t);
+}
+
+/* Bytes of data file per record with random nonces (as real tokens have),
+ * for the README's sizing figure. */
+Test(spent_lmdb, measures_bytes_per_record)
+{
+	struct spent_store *s = t_open_lmdb();
+	struct async_tally t;
+	uint8_t key[32], nonce[32];
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	const uint32_t n = 200000;
+	char path[128];
+	struct stat fst;
+	uint32_t i;
+	size_t j;
+
+	tally_init(&t);
+	t_key(key, 0x6e);
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < 32; j += 8) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			memcpy(nonce + j, &x, 8);
+		}
+		cr_assert_eq(spent_submit(s, key, nonce, t_later(), tally_done, &t), 0);
+	}
+	tally_wait(&t, n);
+	cr_assert_eq(t.ok, n);
+	spent_close(s);
+	snprintf(path, sizeof(path), "%s/spent/data.mdb", t_dir);
+	cr_assert_eq(stat(path, &fst), 0);
+	fprintf(stderr, "spent_lmdb sizing: %u random records in %lld bytes of "
+		"data file: %.1f bytes per record\n", n, (long long)fst.st_size,
+		(double)fst.st_size / n);
+	cr_expect_lt((double)fst.st_size / n, 320.0);
+	tally_destroy(&t);
+}
+
 /* ---- redis ----------------------------------------------------------------- */
 
 Test(spent_redis, records_once_when_redeemed_twice)
@@ -1073,8 +1335,13 @@ Test(spent_redis, answers_unavailable_then_recovers_when_server_restarts)
 	cr_expect_eq(spent_contains(s, key, nonce), PP_ERR_UNAVAILABLE);
 	cr_expect_eq(spent_drop_key(s, key, &removed), PP_ERR_UNAVAILABLE);
 
-	tu_redis_start(&t_redis);   /* same port, empty */
+	tu_redis_start(&t_redis);   /* same port and directory */
 	t_wait_recovered(s, 100);
+	/* AOF with everysec: the record acknowledged before the kill -9 of
+	 * the Redis process is still there (it was written to the AOF before
+	 * the reply) */
+	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), PP_ERR_SPENT);
+	t_nonce(nonce, 0, 0x01);
 	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
 	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), PP_ERR_SPENT);
 	spent_stats_get(s, &st);
@@ -1110,6 +1377,232 @@ Test(spent_redis, opens_and_connects_later_when_server_down_at_start)
 	cr_expect_eq(t_timed_record(s, 0, &secs), PP_ERR_UNAVAILABLE);
 	tu_redis_start(&t_redis);
 	t_wait_recovered(s, 100);
+	spent_close(s);
+}
+
+/* ---- redis: durability, health, tombstones ------------------------------- */
+
+/* Replaces the test server by one started with these extra arguments. */
+static void t_redis_restart(const char *const *extra)
+{
+	size_t i;
+
+	tu_redis_free(&t_redis);
+	memset(&t_redis, 0, sizeof(t_redis));
+	for (i = 0; extra != NULL && extra[i] != NULL && i < 8; i++)
+		t_redis.extra[i] = extra[i];
+	tu_redis_start(&t_redis);
+}
+
+static struct spent_store *t_open_redis_strict(void)
+{
+	struct spent_config cfg;
+
+	t_redis_cfg(&cfg);
+	cfg.redis_allow_volatile = 0;
+	return t_open_cfg(&cfg);
+}
+
+static int t_record_one(struct spent_store *s, uint32_t i)
+{
+	uint8_t key[32], nonce[32];
+
+	t_key(key, 0x3d);
+	t_nonce(nonce, i, 0x00);
+	return spent_check_and_record(s, key, nonce, t_later());
+}
+
+/* A Redis without an append-only file, or with appendfsync no, is refused
+ * with cause "volatile" and a message that says what to change; with
+ * redis_allow_volatile it is used. */
+Test(spent_redis, refuses_when_server_cannot_keep_records)
+{
+	static const char *const no_aof[] = { "--appendonly", "no", NULL };
+	static const char *const fsync_no[] = { "--appendfsync", "no", NULL };
+	struct spent_config cfg;
+	struct spent_store *s;
+	struct spent_health h;
+
+	t_redis_restart(no_aof);
+	s = t_open_redis_strict();
+	cr_expect_eq(t_record_one(s, 1), PP_ERR_UNAVAILABLE);
+	spent_health_get(s, &h);
+	cr_expect_eq(h.healthy, 0);
+	cr_expect_eq(h.cause, SPENT_CAUSE_VOLATILE);
+	cr_expect_geq(h.errors[SPENT_CAUSE_VOLATILE], 1);
+	cr_expect(strstr(h.message, "appendonly yes") != NULL, "%s", h.message);
+	cr_expect(strstr(h.message, "--redis-allow-volatile") != NULL, "%s", h.message);
+	spent_close(s);
+
+	t_redis_cfg(&cfg);
+	cfg.redis_allow_volatile = 1;
+	s = t_open_cfg(&cfg);
+	cr_expect_eq(t_record_one(s, 1), 0);
+	t_wait_health(s, 1, 3.0);
+	spent_close(s);
+
+	t_redis_restart(fsync_no);
+	s = t_open_redis_strict();
+	cr_expect_eq(t_record_one(s, 2), PP_ERR_UNAVAILABLE);
+	spent_health_get(s, &h);
+	cr_expect_eq(h.cause, SPENT_CAUSE_VOLATILE);
+	cr_expect(strstr(h.message, "appendfsync no") != NULL, "%s", h.message);
+	spent_close(s);
+}
+
+Test(spent_redis, accepts_when_aof_fsync_always_or_everysec)
+{
+	static const char *const always[] = { "--appendfsync", "always", NULL };
+	struct spent_store *s;
+
+	/* the default test server: AOF with everysec */
+	s = t_open_redis_strict();
+	cr_expect_eq(t_record_one(s, 1), 0);
+	t_wait_health(s, 1, 3.0);
+	spent_close(s);
+
+	t_redis_restart(always);
+	s = t_open_redis_strict();
+	cr_expect_eq(t_record_one(s, 1), 0);
+	cr_expect_eq(t_record_one(s, 1), PP_ERR_SPENT);
+	spent_close(s);
+}
+
+/* CONFIG renamed away: appendfsync is unknown; AOF on is accepted (with a
+ * warning in the log), AOF off still refused (INFO tells that). */
+Test(spent_redis, decides_on_aof_when_config_is_renamed)
+{
+	static const char *const renamed[] = { "--rename-command", "CONFIG", "",
+					       NULL };
+	static const char *const renamed_no_aof[] = { "--rename-command", "CONFIG",
+						      "", "--appendonly", "no", NULL };
+	struct spent_store *s;
+	struct spent_health h;
+
+	t_redis_restart(renamed);
+	s = t_open_redis_strict();
+	cr_expect_eq(t_record_one(s, 1), 0);
+	spent_close(s);
+
+	t_redis_restart(renamed_no_aof);
+	s = t_open_redis_strict();
+	cr_expect_eq(t_record_one(s, 1), PP_ERR_UNAVAILABLE);
+	spent_health_get(s, &h);
+	cr_expect_eq(h.cause, SPENT_CAUSE_VOLATILE);
+	spent_close(s);
+}
+
+/* Turning AOF on at run time is seen without traffic: the probe reconnects
+ * and checks again. */
+Test(spent_redis, recovers_without_traffic_when_persistence_turned_on)
+{
+	static const char *const no_aof[] = { "--appendonly", "no", NULL };
+	struct spent_store *s;
+	redisContext *raw;
+	redisReply *r;
+
+	t_redis_restart(no_aof);
+	s = t_open_redis_strict();
+	t_wait_health(s, 0, 1.0);
+	raw = t_raw(0);
+	r = redisCommand(raw, "CONFIG SET appendonly yes");
+	cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS);
+	freeReplyObject(r);
+	redisFree(raw);
+	t_wait_health(s, 1, 5.0);
+	cr_expect_eq(t_record_one(s, 1), 0);
+	spent_close(s);
+}
+
+/* Down: unhealthy with cause refused; back: healthy again by the probe. */
+Test(spent_redis, reports_refused_then_recovers_when_server_restarts)
+{
+	struct spent_store *s = t_open_redis_strict();
+	struct spent_health h;
+
+	t_wait_health(s, 1, 3.0);
+	spent_health_get(s, &h);
+	cr_expect_eq(h.connected, 1);
+	tu_redis_signal(&t_redis, SIGKILL);
+	cr_expect_eq(t_record_one(s, 1), PP_ERR_UNAVAILABLE);
+	t_wait_health(s, 0, 1.0);
+	/* the next attempt (a request or the probe) finds nothing listening */
+	cr_expect_eq(t_record_one(s, 2), PP_ERR_UNAVAILABLE);
+	{
+		struct timespec pause = { 1, 200 * 1000 * 1000 };
+
+		nanosleep(&pause, NULL);
+	}
+	spent_health_get(s, &h);
+	cr_expect_eq(h.healthy, 0);
+	cr_expect_eq(h.cause, SPENT_CAUSE_REFUSED, "cause %s: %s",
+		     spent_cause_name(h.cause), h.message);
+	cr_expect_geq(h.errors[SPENT_CAUSE_REFUSED], 1);
+	cr_expect(strstr(h.message, "start Redis") != NULL, "%s", h.message);
+	tu_redis_start(&t_redis);
+	t_wait_health(s, 1, 5.0);
+	cr_expect_eq(t_record_one(s, 3), 0);
+	spent_close(s);
+}
+
+Test(spent_redis, leaves_tombstone_without_expiry_when_key_dropped)
+{
+	struct spent_config cfg;
+	struct spent_store *s;
+	redisContext *raw;
+	uint8_t a[32];
+	char name[256];
+	size_t i;
+
+	t_redis_cfg(&cfg);
+	cfg.redis_prefix = "tb:";
+	s = t_open_cfg(&cfg);
+	check_tombstones(s);
+	strcpy(name, "tb:retired:");
+	for (i = 0; i < 32; i++)
+		strcat(name, "a1");
+	raw = t_raw(0);
+	cr_expect_eq(t_raw_int(raw, "EXISTS", name), 1, "key %s", name);
+	cr_expect_eq(t_raw_int(raw, "TTL", name), -1);
+	redisFree(raw);
+	t_key(a, 0xa1);
+	spent_close(s);
+	s = t_open_cfg(&cfg);
+	cr_expect_eq(spent_key_dropped(s, a), 1);
+	spent_close(s);
+	/* down: the store cannot answer */
+	tu_redis_signal(&t_redis, SIGKILL);
+	s = t_open_cfg(&cfg);
+	cr_expect_eq(spent_key_dropped(s, a), PP_ERR_UNAVAILABLE);
+	spent_close(s);
+}
+
+Test(spent_redis, sets_no_expiry_when_key_has_no_retirement)
+{
+	struct spent_store *s = t_open_redis();
+	redisContext *raw;
+	uint8_t key[32], nonce[32];
+	uint64_t removed = 7;
+	char name[256];
+	size_t i;
+
+	t_key(key, 0xee);
+	t_nonce(nonce, 1, 0xee);
+	cr_assert_eq(spent_check_and_record(s, key, nonce, SPENT_NO_EXPIRY), 0);
+	cr_expect_eq(spent_check_and_record(s, key, nonce, SPENT_NO_EXPIRY), PP_ERR_SPENT);
+	strcpy(name, "pp:spent:");
+	for (i = 0; i < 32; i++)
+		strcat(name, "ee");
+	strcat(name, ":00000001");
+	for (i = 4; i < 32; i++)
+		strcat(name, "ee");
+	raw = t_raw(0);
+	cr_expect_eq(t_raw_int(raw, "EXISTS", name), 1, "key %s", name);
+	cr_expect_eq(t_raw_int(raw, "TTL", name), -1);
+	redisFree(raw);
+	cr_expect_eq(spent_purge_expired_if(s, INT64_MAX - 1, NULL, NULL, &removed), 0);
+	cr_expect_eq(removed, 0);
+	cr_expect_eq(spent_contains(s, key, nonce), PP_ERR_SPENT);
 	spent_close(s);
 }
 
@@ -1172,4 +1665,8 @@ Test(spent, accepts_null_when_closed_or_asked)
 	removed = 5;
 	cr_expect_eq(spent_purge_expired(NULL, 1, &removed), PP_ERR_ARG);
 	cr_expect_eq(removed, 0);
+	removed = 5;
+	cr_expect_eq(spent_purge_expired_if(NULL, 1, NULL, NULL, &removed), PP_ERR_ARG);
+	cr_expect_eq(removed, 0);
+	cr_expect_eq(spent_key_dropped(NULL, key), PP_ERR_ARG);
 }

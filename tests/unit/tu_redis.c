@@ -37,8 +37,8 @@ unsigned tu_free_port(void)
 static void tu_redis_exec(const struct tu_redis *r)
 {
 	char port[16];
-	const char *argv[24];
-	int n = 0, fd;
+	const char *argv[40];
+	int n = 0, fd, i;
 
 	/* die with the test process, whatever happens to it */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -57,7 +57,9 @@ static void tu_redis_exec(const struct tu_redis *r)
 	argv[n++] = "--save";
 	argv[n++] = "";
 	argv[n++] = "--appendonly";
-	argv[n++] = "no";
+	argv[n++] = "yes";
+	argv[n++] = "--appendfsync";
+	argv[n++] = "everysec";
 	argv[n++] = "--dir";
 	argv[n++] = r->dir;
 	argv[n++] = "--daemonize";
@@ -68,6 +70,8 @@ static void tu_redis_exec(const struct tu_redis *r)
 		argv[n++] = "--requirepass";
 		argv[n++] = r->password;
 	}
+	for (i = 0; i < 8 && r->extra[i] != NULL; i++)
+		argv[n++] = r->extra[i];
 	argv[n] = NULL;
 	execv(TU_REDIS_BIN, (char *const *)(uintptr_t)argv);
 	_exit(127);

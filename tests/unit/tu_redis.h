@@ -1,7 +1,9 @@
 /* A private redis-server for one test process: started on a free 127.0.0.1
- * port in its own temporary directory, with persistence off, and killed with
- * the test (also if the test process dies: PR_SET_PDEATHSIG). Several test
- * processes may each run their own at once. */
+ * port in its own temporary directory, with no RDB snapshots and an
+ * append-only file with appendfsync everysec (what the spent store accepts
+ * as durable), and killed with the test (also if the test process dies:
+ * PR_SET_PDEATHSIG). Several test processes may each run their own at
+ * once. */
 #ifndef PP_TU_REDIS_H
 #define PP_TU_REDIS_H
 
@@ -12,6 +14,9 @@ struct tu_redis {
 	unsigned port;
 	char dir[64];       /* its working directory (removed by tu_redis_free) */
 	char password[64];  /* "" = no requirepass */
+	/* more redis-server arguments, after the defaults (so they override
+	 * them), NULL-terminated: e.g. "--appendonly", "no" */
+	const char *extra[9];
 };
 
 /* Starts a server on a free port (or on r->port when non-zero, for a
