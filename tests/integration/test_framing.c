@@ -262,3 +262,31 @@ Test(framing_http, chunked_request_is_served_when_framing_is_plain)
 		  "the pipelined GET /healthz was not answered");
 	th_client_free(&c);
 }
+
+/* No false alarm from the obs-fold detection (api/server.c looks at where
+ * libmicrohttpd left each name and value) or from the field list's heap
+ * path: many fields, a long one and wide whitespace, twice on one
+ * connection. */
+Test(framing_http, many_and_long_fields_are_accepted)
+{
+	char *req = malloc(16384), out[8192];
+	size_t n = 0, len;
+	int i, k;
+
+	cr_assert(req);
+	for (k = 0; k < 2; k++) {
+		n += (size_t)sprintf(req + n, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+		for (i = 0; i < 40; i++)
+			n += (size_t)sprintf(req + n, "X-Field-%d:%s%d\r\n", i,
+					     i % 3 ? " " : " \t  \t", i);
+		n += (size_t)sprintf(req + n, "X-Empty:\r\nX-Blank:   \r\nX-Long: ");
+		memset(req + n, 'a', 3000);
+		n += 3000;
+		n += (size_t)sprintf(req + n, "\r\n\r\n");
+	}
+	cr_expect_not(fr_exchange(req, n, out, sizeof(out), &len),
+		      "the server closed a well-framed connection: %s", out);
+	cr_expect_eq(fr_count(out, "HTTP/1.1 200 "), 2, "%s", out);
+	cr_expect_eq(fr_count(out, "HTTP/1."), 2, "%s", out);
+	free(req);
+}
