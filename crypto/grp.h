@@ -67,13 +67,14 @@ struct grp_impl {
 	/* ScalarInverse (a non-zero). */
 	int (*scalar_inv)(struct grp_scalar *out, const struct grp_scalar *a);
 	/* out = a + b, a - b, a * b mod the order. out may alias a or b.
-	 * These may yield zero (only decode and random refuse it). */
-	void (*scalar_add)(struct grp_scalar *out, const struct grp_scalar *a,
-			   const struct grp_scalar *b);
-	void (*scalar_sub)(struct grp_scalar *out, const struct grp_scalar *a,
-			   const struct grp_scalar *b);
-	void (*scalar_mul)(struct grp_scalar *out, const struct grp_scalar *a,
-			   const struct grp_scalar *b);
+	 * These may yield zero (only decode and random refuse it). They fail
+	 * only when the library does (PP_ERR_NOMEM, PP_ERR_INTERNAL). */
+	int (*scalar_add)(struct grp_scalar *out, const struct grp_scalar *a,
+			  const struct grp_scalar *b);
+	int (*scalar_sub)(struct grp_scalar *out, const struct grp_scalar *a,
+			  const struct grp_scalar *b);
+	int (*scalar_mul)(struct grp_scalar *out, const struct grp_scalar *a,
+			  const struct grp_scalar *b);
 
 	/* out = s * e, out = s * G (ScalarMultGen), out = a + b. Fail with
 	 * PP_ERR_MSG_RANGE when the result is the identity (also for s == 0).
@@ -104,6 +105,8 @@ struct grp_impl {
 
 /* ristretto255 with SHA-512 (RFC 9497 section 4.1), on libsodium. */
 extern const struct grp_impl grp_ristretto255;
+/* P-384 with SHA-384 (RFC 9497 section 4.4), on crypto/p384.h (OpenSSL). */
+extern const struct grp_impl grp_p384;
 
 /* Wipes a scalar (for secrets on the stack). */
 void grp_scalar_wipe(struct grp_scalar *s);

@@ -116,22 +116,25 @@ static int r255_scalar_inv(struct grp_scalar *out, const struct grp_scalar *a)
 	return 0;
 }
 
-static void r255_scalar_add(struct grp_scalar *out, const struct grp_scalar *a,
-			    const struct grp_scalar *b)
+static int r255_scalar_add(struct grp_scalar *out, const struct grp_scalar *a,
+			   const struct grp_scalar *b)
 {
 	crypto_core_ristretto255_scalar_add(out->v, a->v, b->v);
+	return 0;
 }
 
-static void r255_scalar_sub(struct grp_scalar *out, const struct grp_scalar *a,
-			    const struct grp_scalar *b)
+static int r255_scalar_sub(struct grp_scalar *out, const struct grp_scalar *a,
+			   const struct grp_scalar *b)
 {
 	crypto_core_ristretto255_scalar_sub(out->v, a->v, b->v);
+	return 0;
 }
 
-static void r255_scalar_mul(struct grp_scalar *out, const struct grp_scalar *a,
-			    const struct grp_scalar *b)
+static int r255_scalar_mul(struct grp_scalar *out, const struct grp_scalar *a,
+			   const struct grp_scalar *b)
 {
 	crypto_core_ristretto255_scalar_mul(out->v, a->v, b->v);
+	return 0;
 }
 
 /* crypto_scalarmult_ristretto255* refuse an identity result (s == 0 too). */

@@ -164,8 +164,9 @@ int voprf_evaluate_and_prove(const struct grp_impl *g,
 	    (rc = challenge_scalar(g, pk_enc, &m, &z, &t2, &t3, dst, dst_len,
 				   &cc)) != 0)
 		goto cleanup;
-	g->scalar_mul(&s, &cc, k);
-	g->scalar_sub(&s, &rr, &s);
+	if ((rc = g->scalar_mul(&s, &cc, k)) != 0 ||
+	    (rc = g->scalar_sub(&s, &rr, &s)) != 0)
+		goto cleanup;
 	g->scalar_encode(&cc, proof);
 	g->scalar_encode(&s, proof + g->ns);
 	rc = 0;

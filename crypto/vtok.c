@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "grp.h"
 #include "pp_err.h"
 #include "varint.h"
 
@@ -19,6 +20,18 @@ const struct vtok_sizes *vtok_sizes(uint16_t token_type)
 		if (vtok_table[i].token_type == token_type)
 			return &vtok_table[i];
 	return NULL;
+}
+
+const struct grp_impl *vtok_group(uint16_t token_type)
+{
+	switch (token_type) {
+	case VTOK_TYPE_VOPRF_P384:
+		return &grp_p384;
+	case VTOK_TYPE_VOPRF_R255:
+		return &grp_ristretto255;
+	default:
+		return NULL;
+	}
 }
 
 static uint16_t get_u16(const uint8_t *p)

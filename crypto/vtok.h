@@ -50,6 +50,11 @@ struct vtok_sizes {
 /* The sizes of token_type, or NULL when it is not a VOPRF type. */
 const struct vtok_sizes *vtok_sizes(uint16_t token_type);
 
+/* The VOPRF group of token_type (grp_p384 for 0x0001, grp_ristretto255
+ * for 0x0005), or NULL. */
+struct grp_impl;
+const struct grp_impl *vtok_group(uint16_t token_type);
+
 /* TokenRequest: type(2) || truncated_key_id(1) || blinded_msg(Ne):
  * 35 bytes for 0x0005, 52 for 0x0001. */
 struct vtok_request {

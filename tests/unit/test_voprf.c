@@ -66,6 +66,8 @@ static const struct grp_impl *group_of(const char *id)
 {
 	if (strcmp(id, grp_ristretto255.id) == 0)
 		return &grp_ristretto255;
+	if (strcmp(id, grp_p384.id) == 0)
+		return &grp_p384;
 	return NULL;
 }
 
@@ -189,7 +191,8 @@ Test(voprf_rfc, mode1_vectors_match_byte_for_byte)
 		free(gdst);
 		suites++;
 	}
-	cr_assert(suites >= 1 && rfc_checked >= 3);
+	cr_assert(suites == 2 && rfc_checked == 6, "%u suites, %u vectors",
+		  suites, rfc_checked);
 	json_decref(all);
 }
 
@@ -385,4 +388,16 @@ Test(voprf_pp, type5_amortized_vectors)
 {
 	pp_file("draft-ietf-privacypass-batched-tokens-07-amortized-type5-voprf-ristretto255.json",
 		&grp_ristretto255, VTOK_TYPE_VOPRF_R255, 1, 10);
+}
+
+Test(voprf_pp, type1_single_vectors)
+{
+	pp_file("rfc9578-type1-voprf-p384-vectors.json", &grp_p384,
+		VTOK_TYPE_VOPRF_P384, 0, 5);
+}
+
+Test(voprf_pp, type1_amortized_vectors)
+{
+	pp_file("draft-ietf-privacypass-batched-tokens-07-amortized-type1-voprf-p384.json",
+		&grp_p384, VTOK_TYPE_VOPRF_P384, 1, 10);
 }
