@@ -13,7 +13,20 @@
  *
  * Accepting ourselves also balances: a connection is served by the thread
  * that accepted it for its whole life, so only the threads holding the
- * fewest connections accept. */
+ * fewest connections accept.
+ *
+ * The loop also bounds how long a request may take to arrive. libmicrohttpd's
+ * connection timeout restarts on every byte, so a client sending one byte a
+ * second would hold its connection for ever. Each thread keeps the deadlines
+ * of the requests it is receiving, from a request's first byte, and shuts
+ * down the connections that pass theirs. A request the handler suspended
+ * (waiting on the spent store) has arrived and is not cut off; an idle
+ * keep-alive connection has no deadline (connection-timeout closes it).
+ *
+ * When every thread is full and a connection waits in the backlog, a thread
+ * closes its connection whose request has been arriving longest (at least
+ * 1 s) to make room; otherwise new connections wait in the kernel's backlog
+ * (libmicrohttpd never sees them) until a slot frees. */
 #ifndef PP_API_LISTENER_H
 #define PP_API_LISTENER_H
 
@@ -27,6 +40,8 @@ struct api_listener_cfg {
 	unsigned threads;             /* >= 1 */
 	unsigned max_connections;     /* over all threads */
 	unsigned per_ip;              /* per client address; 0 = no limit */
+	unsigned request_timeout;     /* seconds from a request's first byte to
+					 its end; 0 = no limit */
 	unsigned flags;               /* more MHD_USE_* flags (MHD_USE_TLS) */
 	MHD_AccessHandlerCallback access;
 	void *access_cls;
@@ -39,8 +54,9 @@ struct api_listener_cfg {
 struct api_listener;
 struct api_listener_thread;
 
-/* Binds, listens and starts the threads. Returns 0 or PP_ERR_* with err
- * filled. */
+/* Binds, listens and starts the threads. Raises the process's soft limit of
+ * open descriptors to its hard limit (warns when that is below
+ * max_connections). Returns 0 or PP_ERR_* with err filled. */
 int api_listener_start(const struct api_listener_cfg *c, struct api_listener **out,
 		       char *err, size_t errlen);
 /* The bound port. */
