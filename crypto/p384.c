@@ -192,6 +192,79 @@ int p384_element_encode(const struct p384_ctx *g, const EC_POINT *p,
 	return 0;
 }
 
+int p384_point_to_affine(const struct p384_ctx *g, const EC_POINT *p,
+			 uint8_t out[P384_AFFINE_LEN], BN_CTX *bn)
+{
+	BN_CTX *own = NULL;
+	BIGNUM *x, *y;
+	int rc = PP_ERR_NOMEM;
+
+	memset(out, 0, P384_AFFINE_LEN);
+	if (p == NULL)
+		return PP_ERR_ARG;
+	if (EC_POINT_is_at_infinity(g->group, p))
+		return PP_ERR_ARG;
+	if (bn == NULL && (own = bn = BN_CTX_new()) == NULL)
+		return PP_ERR_NOMEM;
+	BN_CTX_start(bn);
+	x = BN_CTX_get(bn);
+	y = BN_CTX_get(bn);
+	if (y == NULL)
+		goto cleanup;
+	rc = PP_ERR_INTERNAL;
+	if (EC_POINT_get_affine_coordinates(g->group, p, x, y, bn) != 1 ||
+	    BN_bn2binpad(x, out, P384_FIELD_LEN) != P384_FIELD_LEN ||
+	    BN_bn2binpad(y, out + P384_FIELD_LEN, P384_FIELD_LEN) !=
+		    P384_FIELD_LEN) {
+		memset(out, 0, P384_AFFINE_LEN);
+		goto cleanup;
+	}
+	rc = 0;
+
+cleanup:
+	BN_CTX_end(bn);
+	BN_CTX_free(own);
+	return rc;
+}
+
+int p384_point_from_affine(const struct p384_ctx *g,
+			   const uint8_t in[P384_AFFINE_LEN], EC_POINT *out,
+			   BN_CTX *bn)
+{
+	BN_CTX *own = NULL;
+	BIGNUM *x, *y;
+	int rc = PP_ERR_NOMEM;
+
+	if (in == NULL || out == NULL)
+		return PP_ERR_ARG;
+	if (!p384_bytes_lt(in, g->p_bytes, P384_FIELD_LEN) ||
+	    !p384_bytes_lt(in + P384_FIELD_LEN, g->p_bytes, P384_FIELD_LEN))
+		return PP_ERR_ARG;
+	if (bn == NULL && (own = bn = BN_CTX_new()) == NULL)
+		return PP_ERR_NOMEM;
+	BN_CTX_start(bn);
+	x = BN_CTX_get(bn);
+	y = BN_CTX_get(bn);
+	if (y == NULL || BN_bin2bn(in, P384_FIELD_LEN, x) == NULL ||
+	    BN_bin2bn(in + P384_FIELD_LEN, P384_FIELD_LEN, y) == NULL)
+		goto cleanup;
+	/* set_affine_coordinates refuses points off the curve */
+	rc = PP_ERR_ARG;
+	if (EC_POINT_set_affine_coordinates(g->group, out, x, y, bn) != 1) {
+		ERR_clear_error();
+		goto cleanup;
+	}
+	if (EC_POINT_is_at_infinity(g->group, out) ||
+	    EC_POINT_is_on_curve(g->group, out, bn) != 1)
+		goto cleanup;
+	rc = 0;
+
+cleanup:
+	BN_CTX_end(bn);
+	BN_CTX_free(own);
+	return rc;
+}
+
 static int scalar_decode(const struct p384_ctx *g, const uint8_t *in,
 			 size_t in_len, BIGNUM *out, int nonzero)
 {

@@ -41,10 +41,16 @@
  *   F.2, sqrt_ratio for p = 3 mod 4) with byte-level conditional moves and
  *   no branch on data; its modular arithmetic is BIGNUM (BN_mod_mul with a
  *   BN_FLG_CONSTTIME modulus, BN_mod_exp_mont_consttime), which avoids the
- *   known data-dependent paths but is not a audited constant-time field
+ *   known data-dependent paths but is not an audited constant-time field
  *   implementation. In Privacy Pass its inputs are public (token input).
  * - Element decode/encode, point add and point comparison are
  *   variable-time: they only handle public values.
+ *
+ * Costs (OpenSSL 3.0.19, x86-64, measured on a loaded 2-core machine):
+ * point mul (ladder) ~1.5-2 ms, hash_to_curve ~0.5 ms, element decode
+ * ~0.15 ms (a square root), scalar inversion ~0.1 ms, element encode and
+ * the affine form ~1 us. Decode each input once and keep handles (or the
+ * affine form) through a batch rather than re-decoding per operation.
  *
  * WARNING: a scalar from p384_scalar_decode() may be zero; use
  * p384_scalar_decode_nonzero() for keys and blinds. Multiplying by zero
@@ -102,6 +108,20 @@ int p384_scalar_decode_nonzero(const struct p384_ctx *g, const uint8_t *in,
 /* Writes s (which must be < n, else PP_ERR_ARG) as 48 bytes big-endian. */
 int p384_scalar_encode(const struct p384_ctx *g, const BIGNUM *s,
 		       uint8_t out[P384_SCALAR_LEN]);
+
+/* Internal fixed-size form for callers that keep elements as bytes between
+ * operations (e.g. a group table with stack buffers): affine x || y, 48
+ * bytes each, big-endian. Unlike the compressed form it needs no square
+ * root to load (an on-curve check only), so it is cheap to convert back and
+ * forth. to_affine fails with PP_ERR_ARG on the identity; from_affine checks
+ * x, y < p and that the point is on the curve (PP_ERR_ARG), so it is also
+ * safe on untrusted bytes. Not a wire format: never send it. */
+#define P384_AFFINE_LEN 96
+int p384_point_to_affine(const struct p384_ctx *g, const EC_POINT *p,
+			 uint8_t out[P384_AFFINE_LEN], BN_CTX *bn);
+int p384_point_from_affine(const struct p384_ctx *g,
+			   const uint8_t in[P384_AFFINE_LEN], EC_POINT *out,
+			   BN_CTX *bn);
 
 /* ---- scalars (mod n) ---- */
 

@@ -132,7 +132,7 @@ static int map_to_curve_bn(const struct p384_ctx *g, const BIGNUM *u,
 {
 	struct fe_env e = { g, bn, NULL, NULL };
 	BIGNUM *tv1, *tv2, *tv3, *tv4, *tv5, *tv6, *x, *y, *s1, *s2, *s3;
-	int rc = PP_ERR_INTERNAL, is_qr = 0, nz;
+	int rc = PP_ERR_INTERNAL, is_qr = 0, is0;
 	unsigned e1;
 
 	BN_CTX_start(bn);
@@ -163,8 +163,8 @@ static int map_to_curve_bn(const struct p384_ctx *g, const BIGNUM *u,
 	    !fe_mul(&e, tv3, g->b, tv3) ||      /* 6. tv3 = B * tv3 */
 	    !fe_neg(&e, tv4, tv2))              /* 7. tv4 = CMOV(Z, -tv2, */
 		goto cleanup;
-	nz = fe_eq(tv2, e.zero);                /*        tv2 != 0) */
-	if (nz < 0 || !fe_cmov(tv4, g->z, tv4, (unsigned)(1 - nz)))
+	is0 = fe_eq(tv2, e.zero);               /*        tv2 != 0) */
+	if (is0 < 0 || !fe_cmov(tv4, g->z, tv4, (unsigned)(1 - is0)))
 		goto cleanup;
 	if (!fe_mul(&e, tv4, g->a, tv4) ||      /* 8. tv4 = A * tv4 */
 	    !fe_sqr(&e, tv2, tv3) ||            /* 9. tv2 = tv3^2 */

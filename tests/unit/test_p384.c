@@ -120,6 +120,20 @@ Test(p384, element_roundtrips_when_valid)
 		cr_expect_eq(p384_point_equal(g, p, q, NULL), 1);
 		cr_assert_eq(p384_element_encode(g, q, enc2, NULL), 0);
 		cr_expect(memcmp(enc, enc2, 49) == 0);
+		/* the affine form round-trips, and a changed y is refused */
+		uint8_t aff[P384_AFFINE_LEN];
+		cr_assert_eq(p384_point_to_affine(g, p, aff, NULL), 0);
+		cr_assert_eq(p384_point_from_affine(g, aff, q, NULL), 0);
+		cr_expect_eq(p384_point_equal(g, p, q, NULL), 1);
+		aff[95] ^= 1;
+		cr_expect_eq(p384_point_from_affine(g, aff, q, NULL), PP_ERR_ARG);
+		memset(aff + 48, 0xff, 48);
+		cr_expect_eq(p384_point_from_affine(g, aff, q, NULL), PP_ERR_ARG);
+	}
+	cr_assert(EC_POINT_set_to_infinity(p384_ctx_group(g), p) == 1);
+	{
+		uint8_t aff[P384_AFFINE_LEN];
+		cr_expect_eq(p384_point_to_affine(g, p, aff, NULL), PP_ERR_ARG);
 	}
 	p384_scalar_free(k);
 	p384_point_free(p);
