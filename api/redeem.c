@@ -58,7 +58,7 @@ static void on_redeemed(void *arg, int rc, const struct rdm_result *res)
 enum MHD_Result api_redeem(struct api_req *r)
 {
 	struct api_redeem_in in;
-	struct rdm_service svc = { .store = r->srv->o.spent, .default_horizon = 0 };
+	struct rdm_service svc = { .store = r->srv->o.spent };
 	struct ks_keyset *ks;
 	const char *bad;
 	int rc;
@@ -121,7 +121,9 @@ static enum MHD_Result redeem_answer(struct api_req *r)
 		ret = json_answer(r, 503, body,
 				  snprintf(body, sizeof(body),
 					   "{\"result\":\"unavailable\",\"error\":\"unavailable\","
-					   "\"message\":\"the spent-token store cannot answer; retry later\"}"));
+					   "\"message\":\"%s; retry later\"}",
+					   res.reason ? "the token's key cannot be read now"
+						      : "the spent-token store cannot answer"));
 		break;
 	case RDM_INVALID:
 		if (res.reason && !strcmp(res.reason, "malformed"))

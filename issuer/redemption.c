@@ -86,6 +86,15 @@ static int rdm_check(const struct rdm_service *svc, const struct ks_keyset *ks,
 	memcpy(out->nonce, t.nonce, sizeof(out->nonce));
 
 	e = ks_keyset_verifier(ks, t.token_key_id);
+	if (e == NULL && ks_keyset_unavailable(ks, t.token_key_id)) {
+		/* the key exists but its files cannot be read now: whether the
+		 * token is genuine cannot be known, and "unknown" would be a
+		 * false answer */
+		out->verdict = RDM_UNAVAILABLE;
+		out->reason = "key_unavailable";
+		out->code = PP_ERR_UNAVAILABLE;
+		goto cleanup;
+	}
 	if (e == NULL || e->verifier == NULL || e->meta.token_type != t.token_type) {
 		rc = rdm_invalid(out, "unknown_key", PP_ERR_UNKNOWN_KEY);
 		goto cleanup;
@@ -143,7 +152,7 @@ int rdm_redeem(const struct rdm_service *svc, const struct ks_keyset *ks,
 		return rc;
 	if (spend)
 		rc = spent_check_and_record(svc->store, out->key_id, out->nonce,
-					    rdm_record_expiry(svc, &e->meta,
+					    rdm_record_expiry(&e->meta,
 							      (int64_t)time(NULL)));
 	else
 		rc = spent_contains(svc->store, out->key_id, out->nonce);
@@ -195,7 +204,7 @@ int rdm_redeem_submit(const struct rdm_service *svc, const struct ks_keyset *ks,
 		done(arg, 0, &res);
 		return 0;
 	}
-	expires_at = rdm_record_expiry(svc, &e->meta, (int64_t)time(NULL));
+	expires_at = rdm_record_expiry(&e->meta, (int64_t)time(NULL));
 	pd = malloc(sizeof(*pd));
 	if (pd == NULL) {
 		rdm_store_answer(&res, PP_ERR_UNAVAILABLE);
@@ -216,15 +225,15 @@ int rdm_redeem_submit(const struct rdm_service *svc, const struct ks_keyset *ks,
 	return 0;
 }
 
-int64_t rdm_record_expiry(const struct rdm_service *svc,
-			  const struct ks_meta *meta, int64_t now)
+int64_t rdm_record_expiry(const struct ks_meta *meta, int64_t now)
 {
-	int64_t horizon = RDM_DEFAULT_HORIZON, exp;
+	int64_t exp;
 
-	if (svc != NULL && svc->default_horizon > 0)
-		horizon = svc->default_horizon;
-	exp = meta != NULL && meta->retire_after > 0 ? meta->retire_after :
-	      now + horizon;
+	/* a key that may verify for ever keeps its records until it retires
+	 * (spent_drop_key): no horizon could be known to outlast it */
+	if (meta == NULL || meta->retire_after <= 0)
+		return SPENT_NO_EXPIRY;
+	exp = meta->retire_after;
 	if (exp < now + RDM_MIN_RECORD_TTL)
 		exp = now + RDM_MIN_RECORD_TTL;
 	return exp;

@@ -17,15 +17,12 @@
 struct spent_store;
 struct ks_keyset;
 
-/* How long a record is kept when its key has no scheduled retirement. */
-#define RDM_DEFAULT_HORIZON ((int64_t)400 * 24 * 3600)
 /* The least a record is kept: a key past its retire_after may still verify
  * in a snapshot that is not reloaded yet, here or on another instance. */
 #define RDM_MIN_RECORD_TTL ((int64_t)24 * 3600)
 
 struct rdm_service {
 	struct spent_store *store;  /* not owned */
-	int64_t default_horizon;    /* seconds; 0 = RDM_DEFAULT_HORIZON */
 };
 
 /* RDM_NONE is what a cleared result holds: never mistake it for valid. */
@@ -41,7 +38,9 @@ enum rdm_verdict {
 struct rdm_result {
 	enum rdm_verdict verdict;
 	/* for RDM_INVALID: "malformed", "unsupported_token_type", "unknown_key",
-	 * "challenge_mismatch" or "bad_signature" (static); NULL otherwise */
+	 * "challenge_mismatch" or "bad_signature"; for RDM_UNAVAILABLE
+	 * "key_unavailable" when the token's key cannot be read now, NULL when
+	 * the store cannot answer (static); NULL otherwise */
 	const char *reason;
 	int code;                 /* the PP_ERR_* behind the verdict, 0 for valid */
 	uint16_t token_type;      /* set once the token decoded */
@@ -79,10 +78,9 @@ int rdm_redeem_submit(const struct rdm_service *svc, const struct ks_keyset *ks,
 		      void *arg);
 
 /* When a spend recorded now (unix seconds) may be forgotten: the key's
- * retire_after, or now + the default horizon when none is scheduled, and at
- * least now + RDM_MIN_RECORD_TTL. */
-int64_t rdm_record_expiry(const struct rdm_service *svc,
-			  const struct ks_meta *meta, int64_t now);
+ * retire_after, at least now + RDM_MIN_RECORD_TTL, or SPENT_NO_EXPIRY when
+ * no retirement is scheduled (the record stays until the key retires). */
+int64_t rdm_record_expiry(const struct ks_meta *meta, int64_t now);
 
 /* "valid", "spent", "invalid", "unavailable", or "none". */
 const char *rdm_verdict_name(enum rdm_verdict v);

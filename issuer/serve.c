@@ -18,6 +18,7 @@
 #include "issuer/config.h"
 #include "issuer/log.h"
 #include "issuer/metrics.h"
+#include "issuer/retire.h"
 #include "issuer/serve_clients.h"
 #include "issuer/spent.h"
 #include "keys/keyset.h"
@@ -35,35 +36,12 @@ struct srv {
 	char *request_uri;
 	int64_t next_purge;
 	struct srv_clients clients;  /* registry and limits (serve_clients.c) */
+	struct rt_tracker retire;    /* retired keys and their records */
 };
 
 static int64_t now_s(void)
 {
 	return (int64_t)time(NULL);
-}
-
-/* A key whose tokens no longer verify needs no spent records: drop them so
- * the store stays bounded by the keys in use. ks is still referenced by the
- * holder, so reading it here is safe. */
-static void srv_drop_retired(struct srv *s, const struct ks_keyset *old,
-			     const struct ks_keyset *ks)
-{
-	size_t i;
-
-	for (i = 0; s->spent && i < old->n; i++) {
-		const struct ks_entry *e = &old->entries[i];
-		uint64_t removed = 0;
-
-		if (!e->verifier || ks_keyset_verifier(ks, e->meta.key_id))
-			continue;
-		if (spent_drop_key(s->spent, e->meta.key_id, &removed) == 0)
-			log_info("key %s retired: %llu spent records dropped",
-				 e->meta.id_hex, (unsigned long long)removed);
-		else
-			log_warn("key %s retired: dropping its spent records failed; "
-				 "the next purge of expired records removes them",
-				 e->meta.id_hex);
-	}
 }
 
 /* Builds a new snapshot and swaps it in. A failure keeps the old one. */
@@ -73,7 +51,11 @@ static int srv_reload(struct srv *s, const char *why)
 	char err[512] = "";
 	int rc;
 
+	old = ks_current_get(s->current);
+	s->kopts.prev = old;   /* keys that cannot be read now keep their entry */
 	rc = ks_keyset_build(s->store, &s->kopts, now_s(), &ks, err, sizeof(err));
+	s->kopts.prev = NULL;
+	ks_keyset_unref(old);
 	if (rc != 0) {
 		met_reload(0);
 		log_error("key reload (%s) failed, still serving the previous key set: %s",
@@ -83,11 +65,11 @@ static int srv_reload(struct srv *s, const char *why)
 	if (err[0])
 		log_warn("key reload (%s): %s", why, err);
 	log_info("key set loaded (%s): %zu keys, etag %s", why, ks->n, ks->etag);
-	old = ks_current_get(s->current);
 	ks_current_swap(s->current, ks);
 	met_reload(1);
-	srv_drop_retired(s, old, ks);
-	ks_keyset_unref(old);
+	ks = ks_current_get(s->current);
+	rt_drop_retired(&s->retire, s->store, ks, &s->kopts, now_s());
+	ks_keyset_unref(ks);
 	return 0;
 }
 
@@ -106,7 +88,8 @@ static void srv_tick(struct srv *s)
 	if (s->spent && now_s() >= s->next_purge) {
 		uint64_t removed = 0;
 
-		if (spent_purge_expired(s->spent, now_s(), &removed) == 0 && removed)
+		if (rt_purge_expired(&s->retire, s->store, &s->kopts, now_s(),
+				     &removed) == 0 && removed)
 			log_info("spent store: %llu expired records purged",
 				 (unsigned long long)removed);
 		s->next_purge = now_s() + 86400;
@@ -318,6 +301,9 @@ int srv_main(int argc, char **argv)
 	s.kopts.signer_slots = 0;
 	s.kopts.max_published = (unsigned)s.cfg.max_published;
 	s.kopts.overlap = s.sched.overlap;
+	rt_init(&s.retire, s.spent);
+	s.kopts.retired_before = rt_retired_before;
+	s.kopts.retired_ctx = &s.retire;
 	err[0] = '\0';
 	rc = ks_keyset_build(s.store, &s.kopts, now_s(), &ks, err, sizeof(err));
 	if (rc != 0) {
@@ -330,6 +316,8 @@ int srv_main(int argc, char **argv)
 	rc = ks_current_new(ks, &s.current);
 	if (rc != 0)
 		goto cleanup;
+	/* keys that retired while no server ran */
+	rt_drop_retired(&s.retire, s.store, ks, &s.kopts, now_s());
 	ks = NULL;
 
 	memset(&ao, 0, sizeof(ao));
@@ -390,6 +378,7 @@ cleanup:
 	ks_keyset_unref(ks);
 	ks_current_free(s.current);
 	srv_clients_close(&s.clients);
+	rt_free(&s.retire);
 	spent_close(s.spent);
 	ks_store_close(s.store);
 	free(s.request_uri);

@@ -19,8 +19,15 @@
 #define DEFAULT_URI "/token-request"
 
 struct build {
-	struct ks_meta *all;   /* every listed key */
+	struct ks_meta *all;   /* every listed key, then those kept from prev */
 	size_t n_all;
+	const struct ks_entry **kept; /* per all[]: its entry in prev, or NULL */
+	char *noverify;        /* per all[]: whether it was retired before is
+				* unknown now; it must not verify */
+	struct bsig_signer **keep_signer; /* per all[]: prev's signer to reuse */
+	struct kl_view *v0;    /* per all[]: the view with no key excluded */
+	struct ks_failed_id *unavail; /* keys that cannot be judged */
+	size_t n_unavail;
 	char *excluded;        /* per all[]: left out because it failed */
 	size_t *orig;          /* per w[]: index into all[] */
 	struct ks_meta *w;     /* keys still considered */
@@ -45,6 +52,11 @@ static void build_free(struct build *b)
 	if (b->pk)
 		pk_free_all(b);
 	free(b->all);
+	free(b->kept);
+	free(b->noverify);
+	free(b->keep_signer);
+	free(b->v0);
+	free(b->unavail);
 	free(b->excluded);
 	free(b->orig);
 	free(b->w);
@@ -58,12 +70,15 @@ static int build_alloc(struct build *b)
 	size_t n = b->n_all;
 
 	b->excluded = calloc(n, 1);
+	b->keep_signer = calloc(n, sizeof(*b->keep_signer));
+	b->v0 = calloc(n, sizeof(*b->v0));
 	b->orig = calloc(n, sizeof(*b->orig));
 	b->w = calloc(n, sizeof(*b->w));
 	b->v = calloc(n, sizeof(*b->v));
 	b->pk = calloc(n, sizeof(*b->pk));
 	b->idx = calloc(n, sizeof(*b->idx));
-	if (!b->excluded || !b->orig || !b->w || !b->v || !b->pk || !b->idx)
+	if (!b->excluded || !b->keep_signer || !b->v0 || !b->orig || !b->w ||
+	    !b->v || !b->pk || !b->idx)
 		return PP_ERR_NOMEM;
 	return 0;
 }
@@ -105,13 +120,59 @@ static int needs_private(const struct build *b, size_t i, int64_t now)
 	       handover_end(b->w, b->v, b->nw, i, now) != 0;
 }
 
-/* Evaluates the lifecycle over the keys not excluded and loads the private
- * keys it needs; a key that fails is excluded and the evaluation redone. */
-static void build_settle(struct ks_store *st, struct build *b, int64_t now,
+/* prev's entry for key_id, or NULL. */
+static const struct ks_entry *prev_entry(const struct ks_keyset *prev,
+					 const uint8_t key_id[32])
+{
+	size_t i;
+
+	for (i = 0; prev && i < prev->n; i++)
+		if (memcmp(prev->entries[i].meta.key_id, key_id, 32) == 0)
+			return &prev->entries[i];
+	return NULL;
+}
+
+/* Gets what w[i] needs to sign: its private key from the store or, when
+ * that fails or its metadata could not be read, the signer prev had
+ * loaded. Returns 0 or the reason it cannot sign. */
+static int settle_private(struct ks_store *st, struct build *b,
+			  const struct ks_keyset *prev, size_t i, char *err,
+			  size_t errlen)
+{
+	size_t k = b->orig[i];
+	const struct ks_entry *pe = prev_entry(prev, b->w[i].key_id);
+	char why[400] = "";
+	int rc;
+
+	if (b->kept[k] == NULL) {
+		rc = ks_store_key_load(st, &b->w[i], &b->pk[i], why, sizeof(why));
+		if (rc == 0)
+			return 0;
+	} else {
+		rc = PP_ERR_IO;
+		snprintf(why, sizeof(why), "its metadata cannot be read");
+	}
+	if (pe && pe->signer) {
+		ks_report(st, err, errlen, "key %.16s cannot be loaded now (%s); "
+			  "keeping the copy loaded before", b->w[i].id_hex, why);
+		b->keep_signer[k] = pe->signer;
+		return 0;
+	}
+	ks_report(st, err, errlen, "key %.16s cannot sign: %s", b->w[i].id_hex,
+		  why);
+	return rc;
+}
+
+/* Evaluates the lifecycle over the keys not excluded and gets what the
+ * signing keys need; a key that cannot sign is excluded and the evaluation
+ * redone (it still verifies: see verify_only). */
+static void build_settle(struct ks_store *st, struct build *b,
+			 const struct ks_keyset *prev, int64_t now,
 			 int64_t overlap, unsigned max_published, char *err,
 			 size_t errlen)
 {
 	size_t i;
+	int first = 1;
 
 	for (;;) {
 		long bad = -1;
@@ -124,21 +185,21 @@ static void build_settle(struct ks_store *st, struct build *b, int64_t now,
 			b->w[b->nw++] = b->all[i];
 		}
 		kl_evaluate(b->w, b->nw, now, overlap, max_published, b->v);
+		if (first) {
+			/* nothing excluded yet: orig[i] == i */
+			memcpy(b->v0, b->v, b->nw * sizeof(*b->v));
+			first = 0;
+		}
 		for (i = 0; i < b->nw && bad < 0; i++) {
-			char why[400] = "";
-
-			if (!needs_private(b, i, now))
+			if (!needs_private(b, i, now) || b->excluded[b->orig[i]])
 				continue;
-			if (ks_store_key_load(st, &b->w[i], &b->pk[i], why,
-					      sizeof(why)) != 0) {
-				ks_report(st, err, errlen, "key %.16s left out: %s",
-					  b->w[i].id_hex, why);
+			if (settle_private(st, b, prev, i, err, errlen) != 0)
 				bad = (long)i;
-			}
 		}
 		if (bad < 0)
 			return;
 		pk_free_all(b);
+		memset(b->keep_signer, 0, b->n_all * sizeof(*b->keep_signer));
 		b->excluded[b->orig[bad]] = 1;
 	}
 }
@@ -152,8 +213,9 @@ static void entry_clear(struct ks_entry *e)
 
 static int entry_fill(struct ks_store *st, struct ks_entry *e,
 		      const struct ks_meta *m, const struct kl_view *v,
-		      EVP_PKEY *priv, int64_t sign_until, unsigned slots,
-		      char *err, size_t errlen)
+		      EVP_PKEY *priv, struct bsig_signer *keep,
+		      int64_t sign_until, unsigned slots, char *err,
+		      size_t errlen)
 {
 	int pending = v->state == KS_PENDING && v->published;
 	EVP_PKEY *pub = NULL;
@@ -169,8 +231,12 @@ static int entry_fill(struct ks_store *st, struct ks_entry *e,
 	if (pending)
 		e->usable_from = m->not_before;
 	e->sign_until = sign_until;
-	if (priv && (v->state == KS_ACTIVE || pending || sign_until))
-		rc = bsig_signer_new(priv, slots, &e->signer);
+	if (v->state == KS_ACTIVE || pending || sign_until) {
+		if (keep)
+			e->signer = bsig_signer_ref(keep);
+		else if (priv)
+			rc = bsig_signer_new(priv, slots, &e->signer);
+	}
 	if (rc == 0 && (v->state == KS_ACTIVE || v->state == KS_RETIRING || pending)) {
 		rc = spki_decode(e->spki, e->spki_len, &pub);
 		if (rc == 0)
@@ -190,6 +256,18 @@ static int entry_fill(struct ks_store *st, struct ks_entry *e,
 static int64_t max64(int64_t a, int64_t b)
 {
 	return a > b ? a : b;
+}
+
+/* What an entry keeps of the build's findings about its key. */
+static void entry_settle(const struct build *b, size_t a, struct ks_entry *e,
+			 struct ks_keyset *ks)
+{
+	if (b->noverify[a]) {
+		bsig_verifier_free(e->verifier);
+		e->verifier = NULL;
+	}
+	if (b->kept[a] || b->keep_signer[a])
+		ks->n_kept++;
 }
 
 /* The newest event that may have changed the directory, up to now. */
@@ -213,6 +291,88 @@ static int64_t last_event(const struct build *b, int64_t now)
 	return t;
 }
 
+/* Lists the store. Keys whose metadata cannot be read keep prev's entry
+ * (appended to all[] and marked in kept[]); without one they cannot be
+ * judged and go to unavail[]. Keys retired before are dropped here. */
+static int build_gather(struct ks_store *st, const struct ks_keyset_opts *o,
+			struct build *b, char *err, size_t errlen)
+{
+	const struct ks_keyset *prev = o ? o->prev : NULL;
+	struct ks_failed_id *failed = NULL;
+	size_t i, j, n_failed = 0;
+	char lerr[400] = "";
+	int rc;
+
+	rc = ks_store_list_all(st, &b->all, &b->n_all, &failed, &n_failed,
+			       lerr, sizeof(lerr));
+	if (rc != 0 || lerr[0])
+		ks_errf(err, errlen, "%s", lerr[0] ? lerr : pp_err_str(rc));
+	if (rc != 0)
+		goto cleanup;
+	if (n_failed > 0) {
+		struct ks_meta *na = realloc(b->all, (b->n_all + n_failed) *
+					     sizeof(*na));
+
+		if (na == NULL) {
+			rc = PP_ERR_NOMEM;
+			goto cleanup;
+		}
+		b->all = na;
+	}
+	b->kept = calloc(b->n_all + n_failed + 1, sizeof(*b->kept));
+	b->noverify = calloc(b->n_all + n_failed + 1, 1);
+	b->unavail = calloc(b->n_all + n_failed + 1, sizeof(*b->unavail));
+	if (b->kept == NULL || b->noverify == NULL || b->unavail == NULL) {
+		rc = PP_ERR_NOMEM;
+		goto cleanup;
+	}
+	for (i = 0; i < n_failed; i++) {
+		const struct ks_entry *pe = prev_entry(prev, failed[i].key_id);
+
+		if (pe) {
+			ks_report(st, err, errlen, "key %.16s: keeping the entry "
+				  "loaded before until its files can be read",
+				  failed[i].id_hex);
+			b->kept[b->n_all] = pe;
+			b->all[b->n_all++] = pe->meta;
+		} else {
+			ks_report(st, err, errlen, "key %.16s cannot be read and "
+				  "was not loaded before: its tokens are "
+				  "answered as unavailable until it can be read",
+				  failed[i].id_hex);
+			b->unavail[b->n_unavail++] = failed[i];
+		}
+	}
+	/* keys retired before stay out, whatever their files say now */
+	for (i = j = 0; o && o->retired_before && i < b->n_all; i++) {
+		int r = o->retired_before(o->retired_ctx, b->all[i].key_id);
+
+		if (r == 1) {
+			ks_report(st, err, errlen, "key %.16s was retired before and "
+				  "its spent records dropped: it stays out (was "
+				  "the key store restored from an old backup?)",
+				  b->all[i].id_hex);
+			continue;
+		}
+		if (r < 0) {
+			/* it may sign; its tokens wait until the store answers */
+			memcpy(b->unavail[b->n_unavail].id_hex,
+			       b->all[i].id_hex, 65);
+			memcpy(b->unavail[b->n_unavail].key_id,
+			       b->all[i].key_id, 32);
+			b->n_unavail++;
+			b->noverify[j] = 1;
+		}
+		b->kept[j] = b->kept[i];
+		b->all[j++] = b->all[i];
+	}
+	if (o && o->retired_before)
+		b->n_all = j;
+cleanup:
+	free(failed);
+	return rc;
+}
+
 int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 		    int64_t now, struct ks_keyset **out, char *err,
 		    size_t errlen)
@@ -223,7 +383,6 @@ int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 	struct build b;
 	struct ks_keyset *ks;
 	size_t i, cnt;
-	char lerr[400] = "";
 	int64_t next_handover = 0;
 	int rc, signers = 0;
 
@@ -237,12 +396,10 @@ int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 	ks->refs_ = 1;
 	rc = ks_store_fingerprint(st, ks->fingerprint);
 	if (rc == 0)
-		rc = ks_store_list(st, &b.all, &b.n_all, lerr, sizeof(lerr));
-	if (rc != 0 || lerr[0])
-		ks_errf(err, errlen, "%s", lerr[0] ? lerr : pp_err_str(rc));
+		rc = build_gather(st, o, &b, err, errlen);
 	if (rc != 0)
 		goto cleanup;
-	if (b.n_all == 0) {
+	if (b.n_all == 0 && b.n_unavail == 0) {
 		ks_errf(err, errlen, "no keys in %s; run ppissuer keys generate",
 			ks_store_dir(st));
 		rc = PP_ERR_NOT_FOUND;
@@ -251,28 +408,48 @@ int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 	rc = build_alloc(&b);
 	if (rc != 0)
 		goto cleanup;
-	build_settle(st, &b, now, overlap, o ? o->max_published : 0, err,
-		     errlen);
+	build_settle(st, &b, o ? o->prev : NULL, now, overlap,
+		     o ? o->max_published : 0, err, errlen);
 	cnt = kl_order(b.w, b.v, b.nw, b.idx);
-	ks->entries = calloc(cnt ? cnt : 1, sizeof(*ks->entries));
+	/* room for the keys that cannot sign but still verify */
+	ks->entries = calloc(b.n_all + 1, sizeof(*ks->entries));
 	if (ks->entries == NULL) {
 		rc = PP_ERR_NOMEM;
 		goto cleanup;
 	}
 	for (i = 0; i < cnt; i++) {
-		size_t k = b.idx[i];
-
+		size_t k = b.idx[i], a = b.orig[k];
 		int64_t until = handover_end(b.w, b.v, b.nw, k, now);
+		struct ks_entry *e = &ks->entries[ks->n];
 
-		if (entry_fill(st, &ks->entries[ks->n], &b.w[k], &b.v[k],
-			       b.pk[k], until, o ? o->signer_slots : 0, err,
-			       errlen) == 0) {
-			signers += ks->entries[ks->n].signer != NULL &&
-				   ks->entries[ks->n].state == KS_ACTIVE;
-			if (until && (next_handover == 0 || until < next_handover))
-				next_handover = until;
-			ks->n++;
-		}
+		if (entry_fill(st, e, &b.w[k], &b.v[k], b.pk[k],
+			       b.keep_signer[a], until,
+			       o ? o->signer_slots : 0, err, errlen) != 0)
+			continue;
+		entry_settle(&b, a, e, ks);
+		signers += e->signer != NULL && e->state == KS_ACTIVE;
+		if (until && (next_handover == 0 || until < next_handover))
+			next_handover = until;
+		ks->n++;
+	}
+	for (i = 0; i < b.n_all; i++) {
+		struct kl_view v = b.v0[i];
+
+		/* could not sign: it still verifies from its metadata */
+		if (!b.excluded[i] ||
+		    (v.state != KS_ACTIVE && v.state != KS_RETIRING))
+			continue;
+		v.published = 0;
+		if (entry_fill(st, &ks->entries[ks->n], &b.all[i], &v, NULL,
+			       NULL, 0, 0, err, errlen) != 0)
+			continue;
+		entry_settle(&b, i, &ks->entries[ks->n], ks);
+		ks->n++;
+	}
+	if (b.n_unavail > 0) {
+		ks->unavailable = b.unavail;
+		ks->n_unavailable = b.n_unavail;
+		b.unavail = NULL;
 	}
 	if (ks->n == 0) {
 		ks_errf(err, errlen, "no usable key in %s; run ppissuer keys "
@@ -306,6 +483,9 @@ int ks_keyset_stale(const struct ks_keyset *ks, struct ks_store *st,
 
 	if (ks->next_change != 0 && now >= ks->next_change)
 		return 1;
+	/* a key that could not be read or judged: try again at every poll */
+	if (ks->n_unavailable > 0 || ks->n_kept > 0)
+		return 1;
 	if (ks_store_fingerprint(st, fp) != 0)
 		return 1;
 	return strcmp(fp, ks->fingerprint) != 0;
@@ -328,6 +508,7 @@ void ks_keyset_unref(struct ks_keyset *ks)
 	for (i = 0; i < ks->n; i++)
 		entry_clear(&ks->entries[i]);
 	free(ks->entries);
+	free(ks->unavailable);
 	free(ks->directory);
 	free(ks);
 }
@@ -361,6 +542,16 @@ const struct ks_entry *ks_keyset_signer_at(const struct ks_keyset *ks,
 		return e;
 	}
 	return NULL;
+}
+
+int ks_keyset_unavailable(const struct ks_keyset *ks, const uint8_t key_id[32])
+{
+	size_t i;
+
+	for (i = 0; i < ks->n_unavailable; i++)
+		if (memcmp(ks->unavailable[i].key_id, key_id, 32) == 0)
+			return 1;
+	return 0;
 }
 
 const struct ks_entry *ks_keyset_verifier(const struct ks_keyset *ks,

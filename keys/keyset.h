@@ -47,6 +47,14 @@ struct ks_keyset {
 	time_t last_modified;       /* newest key event (creation, activation,
 				     * retirement) at or before the build */
 	char fingerprint[65];       /* hex digest of the on-disk state it reflects */
+	/* Keys that exist but cannot be used now (their files cannot be read
+	 * and no earlier snapshot had them loaded, or the spent store could not
+	 * say whether they were retired): their tokens cannot be judged, so a
+	 * redemption answers "unavailable", never "unknown" or "valid". */
+	struct ks_failed_id *unavailable;
+	size_t n_unavailable;
+	size_t n_kept;              /* entries kept from the previous snapshot
+				     * because their files could not be read */
 	int64_t next_change;        /* when a state transition is due (0 = none) */
 	/* reference count; private to keyset.c */
 	unsigned long refs_;
@@ -59,14 +67,30 @@ struct ks_keyset_opts {
 	int64_t overlap;                /* seconds a superseded key verifies
 					 * when its retire-after was not
 					 * recorded (0 = KL_DEFAULT_OVERLAP) */
+	/* The snapshot being replaced, or NULL. A key whose files cannot be
+	 * read now (a wrong mode, a symlink, a truncated or missing file)
+	 * keeps the entry it had there, signer included: a transient fault
+	 * of a key file changes nothing a client sees. */
+	const struct ks_keyset *prev;
+	/* Asked for every key the snapshot would hold (may be NULL): 1 when the
+	 * key was retired before and its spent records dropped (it is left out
+	 * for good, whatever its metadata says now, e.g. after a restore from
+	 * an old backup), 0 when not, < 0 when that cannot be known now (its
+	 * tokens are then unavailable). */
+	int (*retired_before)(void *ctx, const uint8_t key_id[32]);
+	void *retired_ctx;
 };
 
-/* Builds a snapshot of the store's keys as of now (unix seconds). Keys that
- * fail to load are skipped and reported in err and to the store's reporter
- * (the snapshot still builds): the private keys of the active key and of
+/* Builds a snapshot of the store's keys as of now (unix seconds). Problems
+ * with single keys are reported in err and to the store's reporter (the
+ * snapshot still builds): the private keys of the active key and of
  * published pending keys are loaded (the latter only to check them, so a
- * key that cannot sign is never announced); a key that fails is left out
- * and the lifecycle re-evaluated without it. The fingerprint is taken
+ * key that cannot sign is never announced). A key whose files cannot be
+ * read keeps its entry of o->prev; without one, a key whose metadata cannot
+ * be read is listed as unavailable, and a key whose private key cannot be
+ * loaded stops signing (the lifecycle is re-evaluated without it) but still
+ * verifies from its metadata. No fault of a key file ever makes a key look
+ * retired. The fingerprint is taken
  * before the keys are read, so a change racing with the build shows up as
  * a changed fingerprint at the next poll.
  * Returns 0, or an error when nothing usable could be read (no key at all
@@ -91,6 +115,10 @@ const struct ks_entry *ks_keyset_signer(const struct ks_keyset *ks,
  * never signed anything; retired keys no longer verify). */
 const struct ks_entry *ks_keyset_verifier(const struct ks_keyset *ks,
 					  const uint8_t key_id[32]);
+
+/* Whether key_id names a key that exists but cannot be used now (see
+ * ks_keyset.unavailable): 1 or 0. */
+int ks_keyset_unavailable(const struct ks_keyset *ks, const uint8_t key_id[32]);
 
 /* The same at an explicit instant (unix seconds; 0 = the system clock). */
 const struct ks_entry *ks_keyset_signer_at(const struct ks_keyset *ks,

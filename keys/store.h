@@ -126,6 +126,21 @@ void ks_store_unlock(struct ks_store *st);
 int ks_store_list(struct ks_store *st, struct ks_meta **out, size_t *n,
 		  char *err, size_t errlen);
 
+/* A key that exists in the store (a metadata or private key file names it)
+ * but whose metadata cannot be read now: unreadable, wrong mode, a symlink,
+ * truncated, or missing beside its private key. Such a key is neither
+ * usable nor known to be retired. */
+struct ks_failed_id {
+	char id_hex[65];
+	uint8_t key_id[32];
+};
+
+/* ks_store_list, and also the keys that exist but could not be read
+ * (*failed malloc'd, free(); NULL with *n_failed == 0 when none). */
+int ks_store_list_all(struct ks_store *st, struct ks_meta **out, size_t *n,
+		      struct ks_failed_id **failed, size_t *n_failed,
+		      char *err, size_t errlen);
+
 /* Finds a key by its id in hex, or by an unambiguous prefix of at least 4
  * hex digits. PP_ERR_NOT_FOUND, or PP_ERR_ARG when ambiguous. */
 int ks_store_find(struct ks_store *st, const char *id, struct ks_meta *out,

@@ -110,25 +110,97 @@ static int cmp_meta(const void *a, const void *b)
 	return strcmp(x->id_hex, y->id_hex);
 }
 
-int ks_store_list(struct ks_store *st, struct ks_meta **out, size_t *n,
-		  char *err, size_t errlen)
+/* The id of a "<id>.key" file name, like ks_meta_name_parse. */
+static int key_name_parse(const char *name, char id_hex[65])
+{
+	char meta[NAME_CAP];
+
+	if (strlen(name) != 64 + 4 || strcmp(name + 64, ".key") != 0)
+		return 0;
+	memcpy(meta, name, 64);
+	strcpy(meta + 64, ".json");
+	return ks_meta_name_parse(meta, id_hex);
+}
+
+static int failed_add(struct ks_failed_id **v, size_t *n, const char *id)
+{
+	struct ks_failed_id *nv;
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (strcmp((*v)[i].id_hex, id) == 0)
+			return 0;
+	nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (nv == NULL)
+		return PP_ERR_NOMEM;
+	memset(&nv[*n], 0, sizeof(nv[*n]));
+	memcpy(nv[*n].id_hex, id, 65);
+	if (sodium_hex2bin(nv[*n].key_id, sizeof(nv[*n].key_id), id, 64, NULL,
+			   NULL, NULL) != 0)
+		return PP_ERR_INTERNAL;
+	*v = nv;
+	(*n)++;
+	return 0;
+}
+
+/* Whether names (sorted) holds name. */
+static int names_has(const struct names *ns, const char *name)
+{
+	size_t lo = 0, hi = ns->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(ns->v[mid], name);
+
+		if (c == 0)
+			return 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+int ks_store_list_all(struct ks_store *st, struct ks_meta **out, size_t *n,
+		      struct ks_failed_id **failed, size_t *n_failed,
+		      char *err, size_t errlen)
 {
 	struct names ns;
 	struct ks_meta *v = NULL;
-	size_t i, cnt = 0;
+	struct ks_failed_id *fv = NULL;
+	size_t i, cnt = 0, nf = 0;
 	char id[65];
 	int rc;
 
 	*out = NULL;
 	*n = 0;
+	if (failed) {
+		*failed = NULL;
+		*n_failed = 0;
+	}
 	if (err && errlen)
 		err[0] = '\0';
 	rc = names_read(st, &ns, err, errlen);
 	if (rc != 0)
 		return rc;
 	for (i = 0; i < ns.n; i++) {
-		char why[300] = "";
+		char why[300] = "", meta[NAME_CAP];
 
+		/* a private key without its metadata: a half-copied or
+		 * half-restored store; the key exists but cannot be used */
+		if (failed && key_name_parse(ns.v[i], id)) {
+			ks_meta_name(id, meta, sizeof(meta));
+			if (!names_has(&ns, meta)) {
+				ks_report(st, err, errlen, "key %.16s has a private "
+					  "key file but no metadata file %s",
+					  id, meta);
+				rc = failed_add(&fv, &nf, id);
+				if (rc != 0)
+					goto cleanup;
+			}
+			continue;
+		}
 		if (!ks_meta_name_parse(ns.v[i], id))
 			continue;
 		if (v == NULL) {
@@ -150,7 +222,9 @@ int ks_store_list(struct ks_store *st, struct ks_meta **out, size_t *n,
 			/* skip this key, keep listing the others */
 			ks_report(st, err, errlen, "skipping key %.16s: %s", id,
 				  why[0] ? why : pp_err_str(rc));
-			rc = 0;
+			rc = failed ? failed_add(&fv, &nf, id) : 0;
+			if (rc != 0)
+				goto cleanup;
 			continue;
 		}
 		cnt++;
@@ -162,10 +236,22 @@ int ks_store_list(struct ks_store *st, struct ks_meta **out, size_t *n,
 		v = NULL;
 	}
 	*n = cnt;
+	if (failed) {
+		*failed = fv;
+		*n_failed = nf;
+		fv = NULL;
+	}
 cleanup:
 	free(v);
+	free(fv);
 	names_free(&ns);
 	return rc;
+}
+
+int ks_store_list(struct ks_store *st, struct ks_meta **out, size_t *n,
+		  char *err, size_t errlen)
+{
+	return ks_store_list_all(st, out, n, NULL, NULL, err, errlen);
 }
 
 int ks_store_find(struct ks_store *st, const char *id, struct ks_meta *out,

@@ -111,7 +111,6 @@ static void rdm_init(void)
 	cfg.data_dir = t_dir;
 	cr_assert_eq(spent_open(&cfg, &t_store, err, sizeof(err)), 0, "%s", err);
 	t_svc.store = t_store;
-	t_svc.default_horizon = 0;
 }
 
 static void rdm_fini(void)
@@ -458,7 +457,6 @@ Test(redemption, unavailable_when_store_down)
 	cfg.redis_timeout_ms = 200;
 	cr_assert_eq(spent_open(&cfg, &down, err, sizeof(err)), 0, "%s", err);
 	svc.store = down;
-	svc.default_horizon = 0;
 
 	token_default(token, chal, sizeof(chal), &clen);
 	cr_assert_eq(rdm_redeem(&svc, t_ks, token, sizeof(token), chal, clen, 1, &r), 0);
@@ -649,33 +647,30 @@ Test(redemption, keeps_records_until_key_retires)
 	static const struct {
 		const char *what;
 		int64_t retire_in;     /* from now; 0 = not scheduled */
-		int64_t horizon;       /* svc.default_horizon */
-		int64_t want_in;       /* expected expiry, from now */
+		int64_t want_in;       /* expected expiry, from now; 0 = never */
 	} cases[] = {
-		{ "scheduled", 30 * 86400, 0, 30 * 86400 },
-		{ "unscheduled, default horizon", 0, 0, RDM_DEFAULT_HORIZON },
-		{ "unscheduled, configured horizon", 0, 5 * 86400, 5 * 86400 },
-		{ "retiring in a minute", 60, 0, RDM_MIN_RECORD_TTL },
-		{ "retire time passed", -600, 0, RDM_MIN_RECORD_TTL },
+		{ "scheduled", 30 * 86400, 30 * 86400 },
+		{ "unscheduled: kept until the key retires", 0, 0 },
+		{ "retiring in a minute", 60, RDM_MIN_RECORD_TTL },
+		{ "retire time passed", -600, RDM_MIN_RECORD_TTL },
 	};
 	const int64_t now = 1700000000;
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct rdm_service svc = { t_store, cases[i].horizon };
 		struct ks_meta meta;
+		int64_t want = cases[i].want_in ? now + cases[i].want_in : SPENT_NO_EXPIRY;
 
 		memset(&meta, 0, sizeof(meta));
 		meta.retire_after = cases[i].retire_in ? now + cases[i].retire_in : 0;
-		cr_expect_eq(rdm_record_expiry(&svc, &meta, now), now + cases[i].want_in,
-			     "%s", cases[i].what);
+		cr_expect_eq(rdm_record_expiry(&meta, now), want, "%s", cases[i].what);
 	}
 }
 
 Test(redemption, refuses_when_arguments_missing)
 {
 	uint8_t token[TOK_TOKEN_LEN] = { 0 };
-	struct rdm_service nostore = { NULL, 0 };
+	struct rdm_service nostore = { NULL };
 	struct rdm_result r;
 
 	memset(&r, 0xff, sizeof(r));
