@@ -199,6 +199,23 @@ cleanup:
 	return rc;
 }
 
+/* Drops every idle pooled connection but c: after one died (Redis
+ * restarted, a proxy cut them) the others most likely did too, and each
+ * would otherwise cost a failed request (or a probe second) to find out. */
+static void rd_pool_drop_idle(struct rd_store *s, const struct rd_conn *c)
+{
+	unsigned i;
+
+	for (i = 0; i < s->n; i++) {
+		struct rd_conn *o = &s->conns[i];
+
+		if (o == c || pthread_mutex_trylock(&o->mu) != 0)
+			continue;
+		rd_conn_drop(s, o);
+		pthread_mutex_unlock(&o->mu);
+	}
+}
+
 /* After a command: NULL means the connection failed (I/O error, timeout,
  * closed); an error reply means the server refused. Either way the failure
  * is reported and the slot dropped so the next call starts clean. */
@@ -206,9 +223,11 @@ static void rd_after_failure(struct rd_store *s, struct rd_conn *c,
 			     const redisReply *r, int err_no, const char *what)
 {
 	rd_report(&s->where, c->c, r, err_no, what);
-	if (r == NULL)
-		atomic_store(&s->down_until_ms, rd_now_ms() + RD_BACKOFF_MS);
 	rd_conn_drop(s, c);
+	if (r == NULL) {
+		atomic_store(&s->down_until_ms, rd_now_ms() + RD_BACKOFF_MS);
+		rd_pool_drop_idle(s, c);
+	}
 }
 
 static size_t rd_key(const struct rd_store *s, const uint8_t *key_id,
@@ -476,18 +495,27 @@ static void rd_probe(void *impl)
 	redisReply *r = NULL;
 	char key[SPENT_PREFIX_MAX + 8];
 
+	int attempt;
+
 	snprintf(key, sizeof(key), "%sprobe", s->prefix);
 	c = rd_conn_take(s);
-	/* the probe is what retries a connect: never inside a back-off */
-	atomic_store(&s->down_until_ms, 0);
-	if (rd_conn_ready(s, c) != 0)
-		goto cleanup;
-	errno = 0;
-	r = redisCommand(c->c, "SET %s 1 PX " RD_PROBE_PX, key);
-	if (rd_reply_is_ok(r))
-		spent_status_ok(s->where.st);
-	else
+	/* a pooled connection may have died unnoticed: then one more try on
+	 * a fresh one */
+	for (attempt = 0; attempt < 2; attempt++) {
+		/* the probe is what retries a connect: never inside a back-off */
+		atomic_store(&s->down_until_ms, 0);
+		if (rd_conn_ready(s, c) != 0)
+			goto cleanup;
+		errno = 0;
+		r = redisCommand(c->c, "SET %s 1 PX " RD_PROBE_PX, key);
+		if (rd_reply_is_ok(r)) {
+			spent_status_ok(s->where.st);
+			goto cleanup;
+		}
 		rd_after_failure(s, c, r, errno, "probing whether writes work again");
+		if (r != NULL)
+			goto cleanup;
+	}
 
 cleanup:
 	rd_reply_free(r);
