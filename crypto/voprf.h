@@ -110,7 +110,8 @@ int voprf_blind(const struct grp_impl *g, const uint8_t *input,
 		uint8_t *blinded_out);
 
 /* VerifyProof (ComputeComposites without the secret) of n pairs:
- * 0 or PP_ERR_VERIFY. pk is pkS (Ne bytes). */
+ * 0 or PP_ERR_VERIFY; PP_ERR_MSG_RANGE when pk, an element or a proof
+ * scalar does not decode. pk is pkS (Ne bytes). */
 int voprf_verify_proof(const struct grp_impl *g, const uint8_t *pk,
 		       size_t pk_len, const uint8_t *blinded,
 		       const uint8_t *evaluated, size_t n,

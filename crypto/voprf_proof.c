@@ -198,7 +198,8 @@ int voprf_proof_check(const struct grp_impl *g, const uint8_t *pk_enc,
 	    (rc = g->scalar_decode(&cc, proof, g->ns)) != 0 ||
 	    (rc = g->scalar_decode(&s, proof + g->ns, g->ns)) != 0 ||
 	    (rc = voprf_composite_seed(g, pk_enc, seed)) != 0)
-		return rc;
+		goto cleanup;
+	/* M = sum d_i * C_i, Z = sum d_i * D_i */
 	for (i = 0; i < n; i++) {
 		const uint8_t *ci = blinded + i * g->ne;
 		const uint8_t *de = evaluated + i * g->ne;
@@ -207,24 +208,28 @@ int voprf_proof_check(const struct grp_impl *g, const uint8_t *pk_enc,
 		    (rc = g->elem_decode(&d, de, g->ne)) != 0 ||
 		    (rc = composite_scalar(g, seed, i, ci, de, dst, dst_len,
 					   &di)) != 0)
-			return rc;
+			goto cleanup;
+		rc = PP_ERR_VERIFY; /* an identity sum: not a valid proof */
 		if (g->elem_mul(&x, &di, &c) != 0 ||
 		    accumulate(g, &m, &x, i) != 0 ||
 		    g->elem_mul(&x, &di, &d) != 0 ||
 		    accumulate(g, &z, &x, i) != 0)
-			return PP_ERR_VERIFY;
+			goto cleanup;
 	}
 	/* t2 = s * G + c * pkS, t3 = s * M + c * Z */
+	rc = PP_ERR_VERIFY;
 	if (g->elem_mul_gen(&t2, &s) != 0 || g->elem_mul(&x, &cc, &pk) != 0 ||
 	    g->elem_add(&t2, &t2, &x) != 0 || g->elem_mul(&t3, &s, &m) != 0 ||
 	    g->elem_mul(&x, &cc, &z) != 0 || g->elem_add(&t3, &t3, &x) != 0)
-		return PP_ERR_VERIFY;
+		goto cleanup;
 	if ((rc = challenge_scalar(g, pk_enc, &m, &z, &t2, &t3, dst, dst_len,
 				   &expect)) != 0)
-		return rc;
+		goto cleanup;
 	g->scalar_encode(&expect, want);
 	g->scalar_encode(&cc, got);
-	return CRYPTO_memcmp(want, got, g->ns) == 0 ? 0 : PP_ERR_VERIFY;
+	rc = CRYPTO_memcmp(want, got, g->ns) == 0 ? 0 : PP_ERR_VERIFY;
+cleanup:
+	return rc;
 }
 
 int voprf_finalize_hash(const struct grp_impl *g, const uint8_t *input,
