@@ -1,7 +1,7 @@
 /* P-384 with SHA-384 for RFC 9497 (section 4.4), wrapping crypto/p384.h.
  *
- * Values: an element is kept as its 97-byte uncompressed SEC1 form
- * (0x04 || x || y; a zeroed struct is the identity), so that encoding to
+ * Values: an element is kept as 0x04 || x || y (p384.h's affine form
+ * behind a marker byte; a zeroed struct is the identity), so that encoding to
  * the 49-byte compressed wire form needs no arithmetic and turning it back
  * into an EC_POINT needs no square root. A scalar is its 48-byte
  * big-endian encoding (< n). Each operation makes its own EC_POINT,
@@ -16,7 +16,6 @@
 #include <string.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
-#include <openssl/ec.h>
 #include <openssl/err.h>
 
 #include "p384.h"
@@ -84,23 +83,20 @@ static int elem_get(struct op *o, const struct grp_elem *e, EC_POINT *out)
 {
 	if (e->v[0] != 0x04)
 		return PP_ERR_MSG_RANGE; /* the identity */
-	if (EC_POINT_oct2point(p384_ctx_group(o->c), out, e->v,
-			       P384_UNCOMPRESSED, o->bn) != 1)
-		return PP_ERR_INTERNAL;
-	return 0;
+	return value_rc(p384_point_from_affine(o->c, e->v + 1, out, o->bn));
 }
 
 static int elem_put(struct op *o, const EC_POINT *p, struct grp_elem *out)
 {
+	int rc;
+
 	memset(out, 0, sizeof(*out));
-	if (EC_POINT_is_at_infinity(p384_ctx_group(o->c), p))
-		return PP_ERR_MSG_RANGE;
-	if (EC_POINT_point2oct(p384_ctx_group(o->c), p,
-			       POINT_CONVERSION_UNCOMPRESSED, out->v,
-			       P384_UNCOMPRESSED, o->bn) != P384_UNCOMPRESSED) {
+	if ((rc = value_rc(p384_point_to_affine(o->c, p, out->v + 1,
+						o->bn))) != 0) {
 		memset(out, 0, sizeof(*out));
-		return PP_ERR_INTERNAL;
+		return rc; /* PP_ERR_MSG_RANGE for the identity */
 	}
+	out->v[0] = 0x04;
 	return 0;
 }
 
