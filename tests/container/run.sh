@@ -385,7 +385,7 @@ stop_server "$name"
 log "two replicas with a shared key volume and Redis"
 redis_pw=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 in_ns redis-server --bind 127.0.0.1 --port 6379 --requirepass "$redis_pw" \
-	--save '' --appendonly no >"$cache/redis.$$" 2>&1 &
+	--save '' --appendonly yes --dir "$(mktemp -d)" >"$cache/redis.$$" 2>&1 &
 redis_pid=$!
 i=0
 until in_ns redis-cli --no-auth-warning -a "$redis_pw" ping 2>/dev/null | grep -q PONG; do
