@@ -21,7 +21,12 @@
 #include "crypto/pp_err.h"
 #include "issuer/log.h"
 
-#define LIS_BACKLOG 1024
+/* Connections the kernel completes before a thread accepts them. Thousands
+ * of clients may reconnect at once (every connection of a crowd closed by the
+ * request timeout together); past the backlog their SYNs are dropped and
+ * retried only after a second, for a normal client among them too. The
+ * kernel caps it at net.core.somaxconn. */
+#define LIS_BACKLOG 4096
 /* A full thread closes a connection to make room for a new one only when its
  * request has been arriving this long: a client's request normally arrives
  * in milliseconds, so only the slow ones are taken. */
@@ -39,9 +44,10 @@
  * which each connection waiting for a request is armed once (EPOLLONESHOT)
  * for readability: at accept, and again when a request completes. An idle
  * keep-alive connection is never armed into a deadline, so it stays under
- * connection-timeout alone. A byte libmicrohttpd reads before the loop looks
- * (pipelined after the previous request) starts the deadline at the next
- * byte instead: a few seconds late for a trickling client, never early. */
+ * connection-timeout alone. A first byte libmicrohttpd reads before the loop
+ * sees it (pipelined behind the previous request, or arriving while the
+ * daemon gathers a burst of events) leaves nothing to report: the deadline
+ * then starts at a later byte, late by a trickler's interval, never early. */
 struct lis_conn {
 	struct lis_conn *prev, *next;  /* in the thread's deadline list */
 	struct MHD_Connection *conn;

@@ -383,7 +383,7 @@ Test(trickle, two_thousand_tricklers_leave_a_normal_client_fast_answers)
 	rl.rlim_cur = 1024;
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	th_dir_init(&s);
-	th_server_start(&s, (const char *[]){ "--log-requests", "false", NULL }, NULL);
+	th_server_start(&s, NULL, NULL);   /* every setting at its default */
 	rl.rlim_cur = orig.rlim_max;
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	cr_assert_geq(proc_nofile(s.pid), N_TRICKLE + 200,
