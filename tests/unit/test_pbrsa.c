@@ -200,6 +200,7 @@ Test(pbrsa, safe_prime_check_accepts_fixture_and_refuses_ordinary_keys)
 	cr_assert_eq(pbrsa_check_safe_primes(pub), PP_ERR_KEY);
 	cr_assert_eq(pbrsa_signer_new(pub, 0, 0, &s), PP_ERR_KEY);
 	cr_assert_eq(pbrsa_check_safe_primes(NULL), PP_ERR_ARG);
+	EVP_PKEY_free(pub);
 	cr_assert_eq(pbrsa_generate(1024, NULL, NULL, &pub), PP_ERR_ARG);
 	cr_assert_null(pub);
 	BN_free(nb);
