@@ -264,6 +264,11 @@ char *met_render(const struct ks_keyset *ks, struct spent_store *spent,
 		"ppissuer_key_reloads_total{result=\"error\"} %llu\n",
 	    (unsigned long long)atomic_load(&met.reload_ok),
 	    (unsigned long long)atomic_load(&met.reload_fail));
+	out(&b, "# HELP ppissuer_keys_unreadable Keys whose files cannot be read now: kept from the previous key set (kept) or never loaded, their tokens answered 503 (unavailable).\n"
+		"# TYPE ppissuer_keys_unreadable gauge\n"
+		"ppissuer_keys_unreadable{kind=\"kept\"} %zu\n"
+		"ppissuer_keys_unreadable{kind=\"unavailable\"} %zu\n",
+	    ks ? ks->n_kept : 0, ks ? ks->n_unavailable : 0);
 	out(&b, "# HELP ppissuer_key_not_before_seconds Keys loaded: not-before time, by id and state.\n"
 		"# TYPE ppissuer_key_not_before_seconds gauge\n");
 	for (i = 0; ks && i < ks->n; i++) {

@@ -97,6 +97,17 @@ static void meta_path(const struct th_server *s, const struct th_client *c, char
 	snprintf(out, cap, "%s/keys/%s.json", s->data_dir, id);
 }
 
+static int metrics_has(const struct th_server *s, const char *line)
+{
+	struct th_resp r;
+	int found;
+
+	cr_assert_eq(th_http(s, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+	found = memmem(r.body, r.len, line, strlen(line)) != NULL;
+	th_resp_free(&r);
+	return found;
+}
+
 /* Every token answers `want`; reloads run every second, so wait for three. */
 static void expect_all(const struct th_server *s, char tok[][600], long want,
 		       const char *when)
@@ -149,11 +160,14 @@ Test(keyfault, transient_metadata_faults_keep_tokens_spent)
 	sh("cp -p '%s' '%s.bak' && : > '%s'", meta, meta, meta);
 	sleep(3);
 	expect_all(&s, tok, 409, "metadata truncated");
+	cr_assert(metrics_has(&s, "ppissuer_keys_unreadable{kind=\"kept\"} 1"));
 	sh("cat '%s.bak' > '%s' && rm '%s.bak'", meta, meta, meta);
 	sleep(3);
 	expect_all(&s, tok, 409, "after the metadata is restored");
+	cr_assert(metrics_has(&s, "ppissuer_keys_unreadable{kind=\"kept\"} 0"));
 
 	cr_assert(th_log_contains(&s, "keeping the entry loaded before"));
+
 	cr_assert(!th_log_contains(&s, "spent records dropped"),
 		  "a key-file fault dropped spent records");
 	cr_assert_eq(th_server_stop(&s), 0);
@@ -177,6 +191,7 @@ Test(keyfault, key_never_loaded_answers_unavailable)
 	cr_assert_eq(redeem(&s, tok[0], body, sizeof(body)), 503, "%s", body);
 	cr_assert(strstr(body, "\"result\":\"unavailable\""), "%s", body);
 	cr_assert(strstr(body, "key cannot be read"), "%s", body);
+	cr_assert(metrics_has(&s, "ppissuer_keys_unreadable{kind=\"unavailable\"} 1"));
 	sh("cat '%s.bak' > '%s'", meta, meta);
 	sleep(3);
 	expect_all(&s, tok, 409, "once the key can be read");
