@@ -9,9 +9,7 @@
  * eviction never frees a key a signer is using; the last reference frees it,
  * and freeing an OpenSSL RSA key clears its private numbers.
  *
- * As in bsig.c, each entry signs through slots that own a copy of the key
- * and prepared contexts (OpenSSL 3.0's RSA blinding locks a shared key);
- * an entry starts with one slot and grows up to key_slots under load. */
+ * The derived keys themselves are made in pbrsa_derive.c. */
 #include "pbrsa.h"
 #include "pbrsa_int.h"
 #include "pp_err.h"
@@ -19,39 +17,14 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/param_build.h>
-#include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define PBRSA_MAX_CACHE 65536
 #define PBRSA_MAX_KEY_SLOTS 64
-#define PBRSA_ID_LEN SHA256_DIGEST_LENGTH
-
-struct pbrsa_slot {
-	pthread_mutex_t mu;
-	EVP_PKEY *pkey;      /* this slot's own copy of the derived key */
-	EVP_PKEY_CTX *op;    /* raw private operation with d' (CRT) */
-	EVP_PKEY_CTX *check; /* raw public operation with e' */
-};
-
-struct pbrsa_entry {
-	uint8_t id[PBRSA_ID_LEN]; /* SHA-256(info) */
-	unsigned long refs;       /* the cache's and each signature's */
-	EVP_PKEY *pkey;           /* (n, e', d', p, q, d'p, d'q, qinv) */
-	pthread_mutex_t grow;     /* serialises adding slots */
-	struct pbrsa_slot **slots; /* max_slots pointers, nslots made */
-	atomic_uint nslots;
-	atomic_uint next;
-	unsigned max_slots;
-	/* under the signer's mutex: */
-	int used;   /* clock bit: looked up since the hand last passed */
-	long chain; /* next table index in the same bucket, -1 ends */
-};
 
 struct pbrsa_signer {
 	pthread_mutex_t mu;          /* guards everything below it */
@@ -61,194 +34,9 @@ struct pbrsa_signer {
 	struct pbrsa_stats stats;
 	/* read-only after creation: */
 	unsigned key_slots;
-	BIGNUM *n, *p, *q, *phi, *p1, *q1, *qinv;
+	struct pbrsa_numbers k;
 	uint8_t n_bytes[PBRSA_MODULUS_LEN];
 };
-
-/* ---- slots and entries ---- */
-
-static void slot_free(struct pbrsa_slot *sl)
-{
-	if (sl == NULL)
-		return;
-	EVP_PKEY_CTX_free(sl->op);
-	EVP_PKEY_CTX_free(sl->check);
-	EVP_PKEY_free(sl->pkey); /* RSA_free clears d', d'p, d'q */
-	pthread_mutex_destroy(&sl->mu);
-	OPENSSL_free(sl);
-}
-
-static struct pbrsa_slot *slot_new(EVP_PKEY *pkey)
-{
-	struct pbrsa_slot *sl = OPENSSL_zalloc(sizeof(*sl));
-
-	if (sl == NULL)
-		return NULL;
-	if (pthread_mutex_init(&sl->mu, NULL) != 0) {
-		OPENSSL_free(sl);
-		return NULL;
-	}
-	sl->pkey = EVP_PKEY_dup(pkey);
-	if (sl->pkey)
-		sl->op = EVP_PKEY_CTX_new_from_pkey(NULL, sl->pkey, NULL);
-	if (sl->pkey)
-		sl->check = EVP_PKEY_CTX_new_from_pkey(NULL, sl->pkey, NULL);
-	/* RSASP1 and RSAVP1: raw modular exponentiation, no padding */
-	if (sl->op == NULL || sl->check == NULL ||
-	    EVP_PKEY_sign_init(sl->op) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_padding(sl->op, RSA_NO_PADDING) <= 0 ||
-	    EVP_PKEY_verify_recover_init(sl->check) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_padding(sl->check, RSA_NO_PADDING) <= 0) {
-		slot_free(sl);
-		ERR_clear_error();
-		return NULL;
-	}
-	return sl;
-}
-
-static void entry_unref(struct pbrsa_entry *e)
-{
-	unsigned i;
-
-	if (e == NULL || __atomic_sub_fetch(&e->refs, 1, __ATOMIC_ACQ_REL) != 0)
-		return;
-	if (e->slots) {
-		for (i = 0; i < atomic_load(&e->nslots); i++)
-			slot_free(e->slots[i]);
-		OPENSSL_free(e->slots);
-	}
-	EVP_PKEY_free(e->pkey);
-	pthread_mutex_destroy(&e->grow);
-	OPENSSL_clear_free(e, sizeof(*e));
-}
-
-/* A free slot of e, else a new one while e has fewer than max_slots, else
- * a wait on one. Returns the slot locked. */
-static struct pbrsa_slot *entry_acquire(struct pbrsa_entry *e)
-{
-	unsigned start = atomic_fetch_add(&e->next, 1);
-	unsigned n = atomic_load(&e->nslots), i;
-	struct pbrsa_slot *sl;
-
-	for (i = 0; i < n; i++) {
-		sl = e->slots[(start + i) % n];
-		if (pthread_mutex_trylock(&sl->mu) == 0)
-			return sl;
-	}
-	if (n < e->max_slots && pthread_mutex_trylock(&e->grow) == 0) {
-		n = atomic_load(&e->nslots);
-		sl = n < e->max_slots ? slot_new(e->pkey) : NULL;
-		if (sl && pthread_mutex_lock(&sl->mu) == 0) {
-			e->slots[n] = sl;
-			atomic_store(&e->nslots, n + 1); /* publishes slots[n] */
-			pthread_mutex_unlock(&e->grow);
-			return sl;
-		}
-		slot_free(sl);
-		pthread_mutex_unlock(&e->grow);
-		n = atomic_load(&e->nslots);
-	}
-	sl = e->slots[start % n];
-	if (pthread_mutex_lock(&sl->mu) != 0)
-		abort(); /* a broken mutex is a broken invariant */
-	return sl;
-}
-
-/* DeriveKeyPair: e' from info, d' = e'^-1 mod phi, and the CRT form
- * (d'p = d' mod (p-1), d'q = d' mod (q-1), qinv as the base key's). */
-static int derive_pkey(const struct pbrsa_signer *s, const uint8_t *info,
-		       size_t info_len, EVP_PKEY **out)
-{
-	uint8_t ep[PBRSA_EPRIME_LEN];
-	BN_CTX *ctx = BN_CTX_secure_new();
-	BIGNUM *e = BN_new(), *d = BN_secure_new();
-	BIGNUM *dp = BN_secure_new(), *dq = BN_secure_new();
-	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-	OSSL_PARAM *params = NULL;
-	int rc = PP_ERR_NOMEM;
-
-	if (!ctx || !e || !d || !dp || !dq || !bld || !pctx)
-		goto cleanup;
-	rc = pbrsa_eprime_n(s->n, info, info_len, ep);
-	if (rc != 0)
-		goto cleanup;
-	rc = PP_ERR_INTERNAL;
-	BN_set_flags(d, BN_FLG_CONSTTIME);
-	if (BN_bin2bn(ep, sizeof(ep), e) == NULL)
-		goto cleanup;
-	/* with safe primes the inverse always exists (see pbrsa_eprime_n) */
-	if (BN_mod_inverse(d, e, s->phi, ctx) == NULL) {
-		rc = PP_ERR_KEY;
-		goto cleanup;
-	}
-	if (!BN_mod(dp, d, s->p1, ctx) || !BN_mod(dq, d, s->q1, ctx))
-		goto cleanup;
-	if (!OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, s->n) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_D, d) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_FACTOR1, s->p) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_FACTOR2, s->q) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_EXPONENT1, dp) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_EXPONENT2, dq) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
-				    s->qinv))
-		goto cleanup;
-	params = OSSL_PARAM_BLD_to_param(bld);
-	if (params == NULL || EVP_PKEY_fromdata_init(pctx) <= 0 ||
-	    EVP_PKEY_fromdata(pctx, out, EVP_PKEY_KEYPAIR, params) <= 0)
-		goto cleanup;
-	rc = 0;
-cleanup:
-	OSSL_PARAM_free(params); /* the secret numbers are in its secure part */
-	OSSL_PARAM_BLD_free(bld);
-	EVP_PKEY_CTX_free(pctx);
-	BN_free(e);
-	BN_clear_free(d);
-	BN_clear_free(dp);
-	BN_clear_free(dq);
-	BN_CTX_free(ctx);
-	if (rc != 0)
-		ERR_clear_error();
-	return rc;
-}
-
-static int entry_new(const struct pbrsa_signer *s, const uint8_t *info,
-		     size_t info_len, const uint8_t id[PBRSA_ID_LEN],
-		     struct pbrsa_entry **out)
-{
-	struct pbrsa_entry *e = OPENSSL_zalloc(sizeof(*e));
-	int rc;
-
-	*out = NULL;
-	if (e == NULL)
-		return PP_ERR_NOMEM;
-	if (pthread_mutex_init(&e->grow, NULL) != 0) {
-		OPENSSL_free(e);
-		return PP_ERR_NOMEM;
-	}
-	e->refs = 1;
-	memcpy(e->id, id, PBRSA_ID_LEN);
-	e->max_slots = s->key_slots;
-	e->chain = -1;
-	rc = derive_pkey(s, info, info_len, &e->pkey);
-	if (rc != 0)
-		goto cleanup;
-	rc = PP_ERR_NOMEM;
-	e->slots = OPENSSL_zalloc(e->max_slots * sizeof(*e->slots));
-	if (e->slots == NULL)
-		goto cleanup;
-	e->slots[0] = slot_new(e->pkey);
-	if (e->slots[0] == NULL)
-		goto cleanup;
-	atomic_store(&e->nslots, 1);
-	*out = e;
-	e = NULL;
-	rc = 0;
-cleanup:
-	entry_unref(e);
-	return rc;
-}
 
 /* ---- the cache (all under s->mu) ---- */
 
@@ -354,7 +142,8 @@ static int entry_get(struct pbrsa_signer *s, const uint8_t *info,
 		return 0;
 	}
 
-	rc = entry_new(s, info, info_len, id, &mine); /* no lock held */
+	rc = pbrsa_entry_new(&s->k, s->key_slots, info, info_len, id,
+			     &mine); /* no lock held */
 	if (rc != 0)
 		return rc;
 	lock(&s->mu);
@@ -369,8 +158,8 @@ static int entry_get(struct pbrsa_signer *s, const uint8_t *info,
 		mine = NULL;
 	}
 	unlock(&s->mu);
-	entry_unref(victim);
-	entry_unref(mine);
+	pbrsa_entry_unref(victim);
+	pbrsa_entry_unref(mine);
 	*out = e;
 	return 0;
 }
@@ -391,33 +180,33 @@ static unsigned default_key_slots(void)
 static int signer_numbers(struct pbrsa_signer *s, EVP_PKEY *pkey)
 {
 	BN_CTX *ctx = NULL;
-	int rc = pbrsa_key_n(pkey, &s->n);
+	int rc = pbrsa_key_n(pkey, &s->k.n);
 
 	if (rc != 0)
 		return rc;
-	if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_FACTOR1, &s->p) ||
-	    !EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_FACTOR2, &s->q))
+	if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_FACTOR1, &s->k.p) ||
+	    !EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_FACTOR2, &s->k.q))
 		return PP_ERR_KEY;
 	rc = pbrsa_check_safe_primes(pkey);
 	if (rc != 0)
 		return rc;
 	ctx = BN_CTX_secure_new();
-	s->phi = BN_secure_new();
-	s->p1 = BN_secure_new();
-	s->q1 = BN_secure_new();
-	s->qinv = BN_secure_new();
-	if (!ctx || !s->phi || !s->p1 || !s->q1 || !s->qinv) {
+	s->k.phi = BN_secure_new();
+	s->k.p1 = BN_secure_new();
+	s->k.q1 = BN_secure_new();
+	s->k.qinv = BN_secure_new();
+	if (!ctx || !s->k.phi || !s->k.p1 || !s->k.q1 || !s->k.qinv) {
 		BN_CTX_free(ctx);
 		return PP_ERR_NOMEM;
 	}
-	BN_set_flags(s->p, BN_FLG_CONSTTIME);
-	BN_set_flags(s->q, BN_FLG_CONSTTIME);
-	BN_set_flags(s->phi, BN_FLG_CONSTTIME);
-	rc = BN_sub(s->p1, s->p, BN_value_one()) &&
-	     BN_sub(s->q1, s->q, BN_value_one()) &&
-	     BN_mul(s->phi, s->p1, s->q1, ctx) &&
-	     BN_mod_inverse(s->qinv, s->q, s->p, ctx) != NULL &&
-	     BN_bn2binpad(s->n, s->n_bytes, PBRSA_MODULUS_LEN) > 0 ?
+	BN_set_flags(s->k.p, BN_FLG_CONSTTIME);
+	BN_set_flags(s->k.q, BN_FLG_CONSTTIME);
+	BN_set_flags(s->k.phi, BN_FLG_CONSTTIME);
+	rc = BN_sub(s->k.p1, s->k.p, BN_value_one()) &&
+	     BN_sub(s->k.q1, s->k.q, BN_value_one()) &&
+	     BN_mul(s->k.phi, s->k.p1, s->k.q1, ctx) &&
+	     BN_mod_inverse(s->k.qinv, s->k.q, s->k.p, ctx) != NULL &&
+	     BN_bn2binpad(s->k.n, s->n_bytes, PBRSA_MODULUS_LEN) > 0 ?
 		     0 : PP_ERR_INTERNAL;
 	BN_CTX_free(ctx);
 	return rc;
@@ -477,17 +266,17 @@ void pbrsa_signer_free(struct pbrsa_signer *s)
 		return;
 	if (s->table) {
 		for (i = 0; i < s->cap; i++)
-			entry_unref(s->table[i]);
+			pbrsa_entry_unref(s->table[i]);
 		OPENSSL_free(s->table);
 	}
 	OPENSSL_free(s->buckets);
-	BN_free(s->n);
-	BN_clear_free(s->p);
-	BN_clear_free(s->q);
-	BN_clear_free(s->phi);
-	BN_clear_free(s->p1);
-	BN_clear_free(s->q1);
-	BN_clear_free(s->qinv);
+	BN_free(s->k.n);
+	BN_clear_free(s->k.p);
+	BN_clear_free(s->k.q);
+	BN_clear_free(s->k.phi);
+	BN_clear_free(s->k.p1);
+	BN_clear_free(s->k.q1);
+	BN_clear_free(s->k.qinv);
 	pthread_mutex_destroy(&s->mu);
 	OPENSSL_free(s);
 }
@@ -527,7 +316,7 @@ int pbrsa_blind_sign(struct pbrsa_signer *s, const uint8_t *blinded,
 	rc = entry_get(s, info, info_len, &e);
 	if (rc != 0)
 		goto cleanup;
-	sl = entry_acquire(e);
+	sl = pbrsa_entry_acquire(e);
 	if (EVP_PKEY_sign(sl->op, out, &sig_len, blinded, blinded_len) <= 0 ||
 	    sig_len != PBRSA_MODULUS_LEN) {
 		rc = PP_ERR_INTERNAL;
@@ -545,8 +334,8 @@ int pbrsa_blind_sign(struct pbrsa_signer *s, const uint8_t *blinded,
 	rc = 0;
 cleanup:
 	if (sl)
-		unlock(&sl->mu);
-	entry_unref(e);
+		pbrsa_slot_release(sl);
+	pbrsa_entry_unref(e);
 	if (rc != 0) {
 		OPENSSL_cleanse(out, PBRSA_MODULUS_LEN);
 		ERR_clear_error();
