@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,15 @@
 struct spent_store {
 	const struct spent_ops *ops;
 	void *impl;
-	pthread_mutex_t mu;      /* guards everything below */
+	/* Callers get in and out with atomics only: a submitter on an HTTP
+	 * loop thread never waits for a lock another thread was preempted
+	 * holding. mu and idle are for shutdown's wait. */
+	atomic_ulong inflight;   /* callers inside the backend */
+	atomic_int stopping;
+	atomic_ullong requests, recorded, spent, unavailable; /* answers */
+	pthread_mutex_t mu;      /* guards stopped, the waits on idle/probe_cv */
 	pthread_cond_t idle;     /* signalled when inflight drops to 0 */
-	unsigned long inflight;  /* callers inside the backend */
-	int stopping;
 	int stopped;             /* ops->stop has run */
-	struct spent_stats st;   /* the answer counters */
 	struct spent_status *status;
 	pthread_cond_t probe_cv; /* wakes the probe thread to stop */
 	int probe_cv_ok;
@@ -56,6 +60,44 @@ void spent_hex(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* Counts a check-and-record answer. */
+static void spent_count(struct spent_store *s, int rc)
+{
+	atomic_fetch_add(&s->requests, 1);
+	if (rc == 0)
+		atomic_fetch_add(&s->recorded, 1);
+	else if (rc == PP_ERR_SPENT)
+		atomic_fetch_add(&s->spent, 1);
+	else
+		atomic_fetch_add(&s->unavailable, 1);
+}
+
+/* Counts the answer (when counted) and lets the caller out; the last one
+ * out wakes a waiting shutdown (under mu, so the wake cannot fall between
+ * its check and its wait). */
+static void spent_leave(struct spent_store *s, int counted, int rc)
+{
+	if (counted)
+		spent_count(s, rc);
+	if (atomic_fetch_sub(&s->inflight, 1) == 1 && atomic_load(&s->stopping)) {
+		pthread_mutex_lock(&s->mu);
+		pthread_cond_broadcast(&s->idle);
+		pthread_mutex_unlock(&s->mu);
+	}
+}
+
+/* Admits a caller unless the store is shutting down. With seq_cst
+ * atomics, either shutdown sees this caller in inflight or this caller
+ * sees stopping. */
+static int spent_enter(struct spent_store *s)
+{
+	atomic_fetch_add(&s->inflight, 1);
+	if (!atomic_load(&s->stopping))
+		return 1;
+	spent_leave(s, 0, 0);
+	return 0;
+}
+
 /* Probes the store while it is unhealthy: at once (a redis store starts
  * "not connected yet"), then every SPENT_PROBE_MS, until shutdown. */
 static void *spent_prober_main(void *arg)
@@ -65,7 +107,7 @@ static void *spent_prober_main(void *arg)
 	int first = 1;
 
 	pthread_mutex_lock(&s->mu);
-	while (!s->stopping) {
+	while (!atomic_load(&s->stopping)) {
 		if (!first) {
 			clock_gettime(CLOCK_MONOTONIC, &until);
 			until.tv_sec += SPENT_PROBE_MS / 1000;
@@ -75,18 +117,18 @@ static void *spent_prober_main(void *arg)
 				until.tv_nsec -= 1000000000L;
 			}
 			pthread_cond_timedwait(&s->probe_cv, &s->mu, &until);
-			if (s->stopping)
+			if (atomic_load(&s->stopping))
 				break;
 		}
 		first = 0;
 		if (spent_status_healthy(s->status))
 			continue;
-		s->inflight++;
 		pthread_mutex_unlock(&s->mu);
-		s->ops->probe(s->impl);
+		if (spent_enter(s)) {
+			s->ops->probe(s->impl);
+			spent_leave(s, 0, 0);
+		}
 		pthread_mutex_lock(&s->mu);
-		if (--s->inflight == 0 && s->stopping)
-			pthread_cond_broadcast(&s->idle);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -111,6 +153,12 @@ int spent_open(const struct spent_config *cfg, struct spent_store **out,
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return PP_ERR_NOMEM;
+	atomic_init(&s->inflight, 0);
+	atomic_init(&s->stopping, 0);
+	atomic_init(&s->requests, 0);
+	atomic_init(&s->recorded, 0);
+	atomic_init(&s->spent, 0);
+	atomic_init(&s->unavailable, 0);
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
 		rc = PP_ERR_INTERNAL;
 		goto cleanup;
@@ -182,37 +230,6 @@ cleanup:
 	return rc;
 }
 
-/* Admits a caller unless the store is shutting down. */
-static int spent_enter(struct spent_store *s)
-{
-	int ok;
-
-	pthread_mutex_lock(&s->mu);
-	ok = !s->stopping;
-	if (ok)
-		s->inflight++;
-	pthread_mutex_unlock(&s->mu);
-	return ok;
-}
-
-/* Counts a check-and-record answer (when counted) and lets the caller out. */
-static void spent_leave(struct spent_store *s, int counted, int rc)
-{
-	pthread_mutex_lock(&s->mu);
-	if (counted) {
-		s->st.requests++;
-		if (rc == 0)
-			s->st.recorded++;
-		else if (rc == PP_ERR_SPENT)
-			s->st.spent++;
-		else
-			s->st.unavailable++;
-	}
-	if (--s->inflight == 0 && s->stopping)
-		pthread_cond_broadcast(&s->idle);
-	pthread_mutex_unlock(&s->mu);
-}
-
 int spent_check_and_record(struct spent_store *s,
 			   const uint8_t key_id[SPENT_KEY_ID_LEN],
 			   const uint8_t nonce[SPENT_NONCE_LEN],
@@ -223,10 +240,7 @@ int spent_check_and_record(struct spent_store *s,
 	if (s == NULL || key_id == NULL || nonce == NULL || expires_at <= 0)
 		return PP_ERR_ARG;
 	if (!spent_enter(s)) {
-		pthread_mutex_lock(&s->mu);
-		s->st.requests++;
-		s->st.unavailable++;
-		pthread_mutex_unlock(&s->mu);
+		spent_count(s, PP_ERR_UNAVAILABLE);
 		return PP_ERR_UNAVAILABLE;
 	}
 	rc = s->ops->check_and_record(s->impl, key_id, nonce, expires_at);
@@ -242,6 +256,7 @@ struct spent_pending {
 	struct spent_store *s;
 	void (*done)(void *arg, int rc);
 	void *arg;
+	int counted;       /* a check-and-record (counted), or a lookup */
 };
 
 static void spent_pending_done(void *p, int rc)
@@ -250,13 +265,42 @@ static void spent_pending_done(void *p, int rc)
 	struct spent_store *s = pd->s;
 	void (*done)(void *arg, int rc) = pd->done;
 	void *arg = pd->arg;
+	int counted = pd->counted;
 
 	free(pd);
 	if (rc != 0 && rc != PP_ERR_SPENT)
 		rc = PP_ERR_UNAVAILABLE;
 	/* leave only after the caller's callback: shutdown waits for it */
 	done(arg, rc);
-	spent_leave(s, 1, rc);
+	spent_leave(s, counted, rc);
+}
+
+/* Admits an asynchronous request: returns its pending record, or NULL
+ * after answering it (PP_ERR_UNAVAILABLE: shutting down, out of memory). */
+static struct spent_pending *spent_pending_new(struct spent_store *s,
+					       int counted,
+					       void (*done)(void *arg, int rc),
+					       void *arg)
+{
+	struct spent_pending *pd;
+
+	if (!spent_enter(s)) {
+		if (counted)
+			spent_count(s, PP_ERR_UNAVAILABLE);
+		done(arg, PP_ERR_UNAVAILABLE);
+		return NULL;
+	}
+	pd = malloc(sizeof(*pd));
+	if (pd == NULL) {
+		done(arg, PP_ERR_UNAVAILABLE);
+		spent_leave(s, counted, PP_ERR_UNAVAILABLE);
+		return NULL;
+	}
+	pd->s = s;
+	pd->done = done;
+	pd->arg = arg;
+	pd->counted = counted;
+	return pd;
 }
 
 int spent_submit(struct spent_store *s, const uint8_t key_id[SPENT_KEY_ID_LEN],
@@ -268,24 +312,30 @@ int spent_submit(struct spent_store *s, const uint8_t key_id[SPENT_KEY_ID_LEN],
 	if (s == NULL || key_id == NULL || nonce == NULL || expires_at <= 0 ||
 	    done == NULL)
 		return PP_ERR_ARG;
-	if (!spent_enter(s)) {
-		pthread_mutex_lock(&s->mu);
-		s->st.requests++;
-		s->st.unavailable++;
-		pthread_mutex_unlock(&s->mu);
-		done(arg, PP_ERR_UNAVAILABLE);
+	pd = spent_pending_new(s, 1, done, arg);
+	if (pd != NULL)
+		s->ops->submit(s->impl, key_id, nonce, expires_at,
+			       spent_pending_done, pd);
+	return 0;
+}
+
+int spent_contains_submit(struct spent_store *s,
+			  const uint8_t key_id[SPENT_KEY_ID_LEN],
+			  const uint8_t nonce[SPENT_NONCE_LEN],
+			  void (*done)(void *arg, int rc), void *arg)
+{
+	struct spent_pending *pd;
+
+	if (s == NULL || key_id == NULL || nonce == NULL || done == NULL)
+		return PP_ERR_ARG;
+	pd = spent_pending_new(s, 0, done, arg);
+	if (pd == NULL)
 		return 0;
-	}
-	pd = malloc(sizeof(*pd));
-	if (pd == NULL) {
-		done(arg, PP_ERR_UNAVAILABLE);
-		spent_leave(s, 1, PP_ERR_UNAVAILABLE);
-		return 0;
-	}
-	pd->s = s;
-	pd->done = done;
-	pd->arg = arg;
-	s->ops->submit(s->impl, key_id, nonce, expires_at, spent_pending_done, pd);
+	if (s->ops->contains_submit != NULL)
+		s->ops->contains_submit(s->impl, key_id, nonce,
+					spent_pending_done, pd);
+	else
+		spent_pending_done(pd, s->ops->contains(s->impl, key_id, nonce));
 	return 0;
 }
 
@@ -373,8 +423,6 @@ int spent_key_dropped(struct spent_store *s,
 
 void spent_health_get(struct spent_store *s, struct spent_health *out)
 {
-	int stopping;
-
 	if (out == NULL)
 		return;
 	memset(out, 0, sizeof(*out));
@@ -384,10 +432,7 @@ void spent_health_get(struct spent_store *s, struct spent_health *out)
 		return;
 	}
 	spent_status_get(s->status, out);
-	pthread_mutex_lock(&s->mu);
-	stopping = s->stopping;
-	pthread_mutex_unlock(&s->mu);
-	if (stopping) {
+	if (atomic_load(&s->stopping)) {
 		out->healthy = 0;
 		snprintf(out->message, sizeof(out->message), "%s: shutting down",
 			 out->backend);
@@ -401,9 +446,10 @@ void spent_stats_get(struct spent_store *s, struct spent_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (s == NULL)
 		return;
-	pthread_mutex_lock(&s->mu);
-	*out = s->st;
-	pthread_mutex_unlock(&s->mu);
+	out->requests = atomic_load(&s->requests);
+	out->recorded = atomic_load(&s->recorded);
+	out->spent = atomic_load(&s->spent);
+	out->unavailable = atomic_load(&s->unavailable);
 	s->ops->stats(s->impl, out);
 }
 
@@ -419,9 +465,9 @@ void spent_shutdown(struct spent_store *s)
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&s->mu);
-	s->stopping = 1;
+	atomic_store(&s->stopping, 1);
 	pthread_cond_broadcast(&s->probe_cv);
-	while (s->inflight > 0)
+	while (atomic_load(&s->inflight) > 0)
 		pthread_cond_wait(&s->idle, &s->mu);
 	run_stop = !s->stopped;
 	s->stopped = 1;

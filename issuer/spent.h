@@ -25,10 +25,15 @@
  *           given only after the record is synced to disk. Concurrent callers
  *           share one write transaction and one sync (group commit).
  *   "redis" one SET NX EXAT per redemption, for several issuers sharing one
- *           store. Any error, timeout or lost connection answers
- *           PP_ERR_UNAVAILABLE; the next call reconnects. Opening this backend
- *           sets SIGPIPE to SIG_IGN if it is still SIG_DFL (hiredis writes to
- *           sockets with plain write(2); a dead server must not kill us).
+ *           store. The store's own I/O thread pipelines the commands over
+ *           one async connection, so submitting never waits for Redis. Any
+ *           error, timeout (redis_timeout_ms per command, from submission)
+ *           or lost connection answers PP_ERR_UNAVAILABLE; the next request
+ *           reconnects. At most 65536 requests wait at once; past that
+ *           they are answered PP_ERR_UNAVAILABLE at once. Opening this
+ *           backend sets SIGPIPE to SIG_IGN if it is still SIG_DFL (hiredis
+ *           writes to sockets with plain write(2); a dead server must not
+ *           kill us).
  *
  * Every function below is safe to call from many threads at once on one
  * store, except spent_open and spent_close. */
@@ -59,7 +64,9 @@ struct spent_config {
 	unsigned redis_db;           /* SELECT when non-zero */
 	const char *redis_prefix;    /* NULL = "pp:spent:"; at most 64 bytes */
 	unsigned redis_timeout_ms;   /* connect and command timeout; 0 = 500 */
-	unsigned redis_pool_size;    /* connections; 0 = 8, at most 256 */
+	unsigned redis_pool_size;    /* blocking connections for spent_drop_key
+				      * and spent_key_dropped (opened when
+				      * used); 0 = 8, at most 256 */
 	/* 0: at every (re)connect check INFO persistence / CONFIG GET
 	 * appendfsync and refuse (PP_ERR_UNAVAILABLE, cause "volatile") unless
 	 * AOF is on with appendfsync always or everysec and the server is a
@@ -159,7 +166,9 @@ int spent_check_and_record(struct spent_store *s,
 /* The same step without blocking the caller: queues the request and returns.
  * done(arg, rc) is called exactly once with what spent_check_and_record would
  * return: for lmdb from the store's writer thread once the batch holding the
- * request is synced, for redis (and when the store refuses at once) before
+ * request is synced, for redis from the store's I/O thread once Redis
+ * answered (or the command timed out, or the connection failed), and when
+ * the store refuses at once (shutting down, redis queue full) before
  * spent_submit returns. done must be quick and must not call back into the
  * store; it typically hands the answer over and wakes the request (for
  * libmicrohttpd: suspend the connection before submitting, resume it in
@@ -172,10 +181,22 @@ int spent_submit(struct spent_store *s, const uint8_t key_id[SPENT_KEY_ID_LEN],
 		 void (*done)(void *arg, int rc), void *arg);
 
 /* Whether the pair is already recorded, without recording it: 0 (not spent),
- * PP_ERR_SPENT, or PP_ERR_UNAVAILABLE. */
+ * PP_ERR_SPENT, or PP_ERR_UNAVAILABLE. With redis this waits for a round
+ * trip: on an event-loop thread use spent_contains_submit. */
 int spent_contains(struct spent_store *s,
 		   const uint8_t key_id[SPENT_KEY_ID_LEN],
 		   const uint8_t nonce[SPENT_NONCE_LEN]);
+
+/* spent_contains without blocking the caller, with spent_submit's done
+ * contract: done(arg, rc) runs exactly once with what spent_contains would
+ * return; for redis from the store's I/O thread once Redis answered, for
+ * lmdb (a read that never waits on a sync) before this returns. Not counted
+ * in spent_stats. Returns 0 (done will be or was called) or PP_ERR_ARG
+ * (done is not called). spent_shutdown waits for every pending done. */
+int spent_contains_submit(struct spent_store *s,
+			  const uint8_t key_id[SPENT_KEY_ID_LEN],
+			  const uint8_t nonce[SPENT_NONCE_LEN],
+			  void (*done)(void *arg, int rc), void *arg);
 
 /* Removes every record of key_id (call when the key is retired: its tokens
  * no longer verify, so their records are no longer needed). First records a

@@ -22,6 +22,12 @@ struct spent_ops {
 		       void *arg);
 	/* 0 (absent), PP_ERR_SPENT or PP_ERR_UNAVAILABLE */
 	int (*contains)(void *impl, const uint8_t *key_id, const uint8_t *nonce);
+	/* The same answer through done(arg, rc), exactly once, maybe before
+	 * returning. NULL: the front calls contains and then done (a backend
+	 * whose lookup never waits on the network, such as lmdb). */
+	void (*contains_submit)(void *impl, const uint8_t *key_id,
+				const uint8_t *nonce,
+				void (*done)(void *arg, int rc), void *arg);
 	/* writes the tombstone first; 0 or PP_ERR_UNAVAILABLE */
 	int (*drop_key)(void *impl, const uint8_t *key_id, uint64_t *removed);
 	/* may_drop NULL: every key id */

@@ -23,8 +23,6 @@
 #include "crypto/pp_err.h"
 #include "issuer/spent_redis_int.h"
 
-enum { RD_WARN_CONFIG, RD_WARN_VOLATILE_ALLOWED, RD_WARN_REPLICAS };
-
 static int rd_starts(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
@@ -72,6 +70,21 @@ static enum spent_cause rd_ctx_cause(const redisContext *ctx, int err_no)
 	}
 }
 
+static void rd_report_timeout_errno(const struct rd_where *w,
+				    const char *what, int err_no)
+{
+	spent_status_fail(w->st, SPENT_CAUSE_TIMEOUT, err_no,
+			  "redis at %s:%d did not answer within %u ms while %s; "
+			  "check the network and whether Redis is stalled (slow "
+			  "disk, a long command), or raise redis-timeout-ms",
+			  w->host, w->port, w->timeout_ms, what);
+}
+
+void rd_report_timeout(const struct rd_where *w, const char *what)
+{
+	rd_report_timeout_errno(w, what, ETIMEDOUT);
+}
+
 void rd_report(const struct rd_where *w, const redisContext *ctx,
 	       const redisReply *r, int err_no, const char *what)
 {
@@ -96,11 +109,7 @@ void rd_report(const struct rd_where *w, const redisContext *ctx,
 				  "until it is back", w->host, w->port, what, text);
 		break;
 	case SPENT_CAUSE_TIMEOUT:
-		spent_status_fail(w->st, cause, err_no,
-				  "redis at %s:%d did not answer within %u ms while %s; "
-				  "check the network and whether Redis is stalled (slow "
-				  "disk, a long command), or raise redis-timeout-ms",
-				  w->host, w->port, w->timeout_ms, what);
+		rd_report_timeout_errno(w, what, err_no);
 		break;
 	case SPENT_CAUSE_DISCONNECTED:
 		spent_status_fail(w->st, cause, err_no,
@@ -167,79 +176,80 @@ static void rd_info_field(const char *info, const char *name, char *out,
 	}
 }
 
-/* INFO <section> as text; NULL after reporting a failure. */
-static redisReply *rd_info(const struct rd_where *w, redisContext *ctx,
-			   const char *section)
-{
-	redisReply *r = redisCommand(ctx, "INFO %s", section);
-	int err_no = errno;
 
+/* Whether r is INFO text; else reports it (or the failed connection). */
+static int rd_info_ok(const struct rd_where *w, const redisContext *ctx,
+		      const redisReply *r, int err_no)
+{
 	if (r != NULL && r->type == REDIS_REPLY_STRING && r->str != NULL)
-		return r;
+		return 1;
 	rd_report(w, ctx, r, err_no, "reading INFO at connect");
-	if (r != NULL)
-		freeReplyObject(r);
-	return NULL;
+	return 0;
+}
+
+int rd_durability_replication(const struct rd_where *w,
+			      const redisContext *ctx, const redisReply *r,
+			      int err_no, struct rd_durability *d)
+{
+	if (!rd_info_ok(w, ctx, r, err_no))
+		return PP_ERR_UNAVAILABLE;
+	rd_info_field(r->str, "role", d->role, sizeof(d->role));
+	rd_info_field(r->str, "connected_slaves", d->slaves, sizeof(d->slaves));
+	return 0;
+}
+
+int rd_durability_persistence(const struct rd_where *w,
+			      const redisContext *ctx, const redisReply *r,
+			      int err_no, struct rd_durability *d)
+{
+	if (!rd_info_ok(w, ctx, r, err_no))
+		return PP_ERR_UNAVAILABLE;
+	rd_info_field(r->str, "aof_enabled", d->aof, sizeof(d->aof));
+	return 0;
 }
 
 /* appendfsync as CONFIG GET tells it, or "" when CONFIG is refused
  * (renamed, or not permitted for this user): reason gets the reply. */
-static void rd_appendfsync(redisContext *ctx, char *out, size_t cap,
-			   char *reason, size_t rcap)
+void rd_durability_appendfsync(const redisReply *r, struct rd_durability *d)
 {
-	redisReply *r = redisCommand(ctx, "CONFIG GET appendfsync");
-
-	out[0] = '\0';
-	snprintf(reason, rcap, "no answer");
+	d->fsync[0] = '\0';
+	snprintf(d->reason, sizeof(d->reason), "no answer");
 	if (r == NULL)
 		return;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
 	    r->element[1]->type == REDIS_REPLY_STRING)
-		snprintf(out, cap, "%s", r->element[1]->str);
+		snprintf(d->fsync, sizeof(d->fsync), "%s", r->element[1]->str);
 	else if (r->type == REDIS_REPLY_ERROR && r->str != NULL)
-		snprintf(reason, rcap, "%s", r->str);
+		snprintf(d->reason, sizeof(d->reason), "%s", r->str);
 	else
-		snprintf(reason, rcap, "an unexpected reply");
-	freeReplyObject(r);
+		snprintf(d->reason, sizeof(d->reason), "an unexpected reply");
 }
 
-int rd_durability_check(const struct rd_where *w, redisContext *ctx)
+/* A replica is refused; replicas of a master are worth a warning. */
+static int rd_judge_role(const struct rd_where *w, const struct rd_durability *d)
 {
-	char role[32], slaves[32], aof[8], fsync[32], reason[160];
-	redisReply *r;
-	int rc = PP_ERR_UNAVAILABLE;
-
-	r = rd_info(w, ctx, "replication");
-	if (r == NULL)
-		return PP_ERR_UNAVAILABLE;
-	rd_info_field(r->str, "role", role, sizeof(role));
-	rd_info_field(r->str, "connected_slaves", slaves, sizeof(slaves));
-	freeReplyObject(r);
-	if (strcmp(role, "slave") == 0) {
+	if (strcmp(d->role, "slave") == 0) {
 		spent_status_fail(w->st, SPENT_CAUSE_READONLY, 0,
 				  "redis at %s:%d is a replica (role:slave): records "
 				  "written there do not reach the master; point redis-host "
 				  "at the master", w->host, w->port);
 		return PP_ERR_UNAVAILABLE;
 	}
-	if (atoi(slaves) > 0)
+	if (atoi(d->slaves) > 0)
 		spent_status_warn(w->st, RD_WARN_REPLICAS,
 				  "redis at %s:%d has %d replica(s); replication is "
 				  "asynchronous and WAIT is not used, so a failover can "
 				  "lose the last acknowledged records",
-				  w->host, w->port, atoi(slaves));
+				  w->host, w->port, atoi(d->slaves));
+	return 0;
+}
 
-	r = rd_info(w, ctx, "persistence");
-	if (r == NULL)
-		return PP_ERR_UNAVAILABLE;
-	rd_info_field(r->str, "aof_enabled", aof, sizeof(aof));
-	freeReplyObject(r);
-	rd_appendfsync(ctx, fsync, sizeof(fsync), reason, sizeof(reason));
-	if (ctx->err != 0) {
-		rd_report(w, ctx, NULL, errno, "reading CONFIG GET appendfsync at connect");
-		return PP_ERR_UNAVAILABLE;
-	}
+int rd_durability_judge(const struct rd_where *w, const struct rd_durability *d)
+{
+	const char *aof = d->aof, *fsync = d->fsync;
 
+	if (rd_judge_role(w, d) != 0)
+		return PP_ERR_UNAVAILABLE;
 	if (strcmp(aof, "1") != 0) {
 		if (w->allow_volatile) {
 			spent_status_warn(w->st, RD_WARN_VOLATILE_ALLOWED,
@@ -266,7 +276,7 @@ int rd_durability_check(const struct rd_where *w, redisContext *ctx)
 				  "answered \"%s\" (CONFIG renamed, or not permitted for "
 				  "this user); AOF is on, appendfsync is unknown: make sure "
 				  "it is \"always\" or \"everysec\" (the default), not \"no\"",
-				  w->host, w->port, reason);
+				  w->host, w->port, d->reason);
 		return 0;
 	}
 	if (strcasecmp(fsync, "always") == 0 || strcasecmp(fsync, "everysec") == 0)
@@ -276,15 +286,53 @@ int rd_durability_check(const struct rd_where *w, redisContext *ctx)
 				  "redis at %s:%d has appendfsync %s and "
 				  "redis-allow-volatile is set: a crash of the host can "
 				  "forget redeemed tokens", w->host, w->port, fsync);
-		rc = 0;
-	} else {
-		spent_status_fail(w->st, SPENT_CAUSE_VOLATILE, 0,
-				  "redis at %s:%d has appendfsync %s: the OS decides "
-				  "when acknowledged records reach the disk, so a crash "
-				  "can forget redeemed tokens; set \"appendfsync always\" "
-				  "(or \"everysec\"), or start ppissuer with "
-				  "--redis-allow-volatile to accept the risk",
-				  w->host, w->port, fsync);
+		return 0;
 	}
-	return rc;
+	spent_status_fail(w->st, SPENT_CAUSE_VOLATILE, 0,
+			  "redis at %s:%d has appendfsync %s: the OS decides "
+			  "when acknowledged records reach the disk, so a crash "
+			  "can forget redeemed tokens; set \"appendfsync always\" "
+			  "(or \"everysec\"), or start ppissuer with "
+			  "--redis-allow-volatile to accept the risk",
+			  w->host, w->port, fsync);
+	return PP_ERR_UNAVAILABLE;
+}
+
+int rd_durability_check(const struct rd_where *w, redisContext *ctx)
+{
+	struct rd_durability d;
+	redisReply *r;
+	int rc;
+
+	memset(&d, 0, sizeof(d));
+	errno = 0;
+	r = redisCommand(ctx, "INFO replication");
+	rc = rd_durability_replication(w, ctx, r, errno, &d);
+	if (r != NULL)
+		freeReplyObject(r);
+	if (rc != 0)
+		return rc;
+	/* a replica is refused before asking more */
+	if (rd_judge_role(w, &d) != 0)
+		return PP_ERR_UNAVAILABLE;
+	errno = 0;
+	r = redisCommand(ctx, "INFO persistence");
+	rc = rd_durability_persistence(w, ctx, r, errno, &d);
+	if (r != NULL)
+		freeReplyObject(r);
+	if (rc != 0)
+		return rc;
+	errno = 0;
+	r = redisCommand(ctx, "CONFIG GET appendfsync");
+	rd_durability_appendfsync(r, &d);
+	if (r != NULL)
+		freeReplyObject(r);
+	if (ctx->err != 0) {
+		rd_report(w, ctx, NULL, errno, "reading CONFIG GET appendfsync at connect");
+		return PP_ERR_UNAVAILABLE;
+	}
+	/* the role was judged (and a replica warning given) above: judge the
+	 * rest without warning twice */
+	d.slaves[0] = '\0';
+	return rd_durability_judge(w, &d);
 }

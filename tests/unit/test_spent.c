@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1103,7 +1104,9 @@ Test(spent_redis, drops_only_that_key_when_key_retired)
 	spent_close(s);
 }
 
-Test(spent_redis, answers_before_return_when_submitted)
+/* Answers come from the store's I/O thread once Redis answered, never in
+ * the submitter; a dead server is "unavailable". */
+Test(spent_redis, answers_from_io_thread_when_submitted)
 {
 	struct spent_store *s = t_open_redis();
 	struct async_tally t;
@@ -1113,16 +1116,18 @@ Test(spent_redis, answers_before_return_when_submitted)
 	t_key(key, 0x99);
 	t_nonce(nonce, 1, 0x00);
 	cr_assert_eq(spent_submit(s, key, nonce, t_later(), tally_done, &t), 0);
-	cr_expect_eq(t.answered, 1);
+	tally_wait(&t, 1);
 	cr_expect_eq(t.ok, 1);
 	cr_assert_eq(spent_submit(s, key, nonce, t_later(), tally_done, &t), 0);
-	cr_expect_eq(t.answered, 2);
+	tally_wait(&t, 2);
 	cr_expect_eq(t.spent, 1);
 	tu_redis_signal(&t_redis, SIGKILL);
 	t_nonce(nonce, 2, 0x00);
 	cr_assert_eq(spent_submit(s, key, nonce, t_later(), tally_done, &t), 0);
-	cr_expect_eq(t.answered, 3);
+	tally_wait(&t, 3);
 	cr_expect_eq(t.other, 1);
+	cr_expect_eq(t.mixed_threads, 0, "callbacks ran on several threads");
+	cr_expect(!pthread_equal(t.writer, pthread_self()));
 	spent_close(s);
 	tally_destroy(&t);
 }
@@ -1603,6 +1608,464 @@ Test(spent_redis, sets_no_expiry_when_key_has_no_retirement)
 	cr_expect_eq(spent_purge_expired_if(s, INT64_MAX - 1, NULL, NULL, &removed), 0);
 	cr_expect_eq(removed, 0);
 	cr_expect_eq(spent_contains(s, key, nonce), PP_ERR_SPENT);
+	spent_close(s);
+}
+
+/* ---- redis: the I/O thread ---------------------------------------------- */
+
+/* One submitted request's answer, for checks per request. */
+struct slot {
+	atomic_int rc;         /* 1 until answered */
+	struct slot_set *set;
+};
+
+struct slot_set {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned answered;
+	struct slot *slots;
+	uint32_t n;
+};
+
+static void slots_init(struct slot_set *ss, uint32_t n)
+{
+	uint32_t i;
+
+	memset(ss, 0, sizeof(*ss));
+	pthread_mutex_init(&ss->mu, NULL);
+	pthread_cond_init(&ss->cv, NULL);
+	ss->slots = calloc(n, sizeof(*ss->slots));
+	cr_assert_not_null(ss->slots);
+	ss->n = n;
+	for (i = 0; i < n; i++) {
+		atomic_init(&ss->slots[i].rc, 1);
+		ss->slots[i].set = ss;
+	}
+}
+
+static void slots_free(struct slot_set *ss)
+{
+	free(ss->slots);
+	pthread_cond_destroy(&ss->cv);
+	pthread_mutex_destroy(&ss->mu);
+}
+
+static void slot_done(void *arg, int rc)
+{
+	struct slot *sl = arg;
+	struct slot_set *ss = sl->set;
+
+	cr_assert_eq(atomic_exchange(&sl->rc, rc), 1, "answered twice");
+	pthread_mutex_lock(&ss->mu);
+	ss->answered++;
+	pthread_cond_broadcast(&ss->cv);
+	pthread_mutex_unlock(&ss->mu);
+}
+
+static unsigned slots_answered(struct slot_set *ss)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&ss->mu);
+	n = ss->answered;
+	pthread_mutex_unlock(&ss->mu);
+	return n;
+}
+
+/* Waits until n answers came, up to secs; returns whether they did. */
+static int slots_wait(struct slot_set *ss, unsigned n, double secs)
+{
+	double until = t_now() + secs;
+	int ok;
+
+	pthread_mutex_lock(&ss->mu);
+	while (ss->answered < n && t_now() < until) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 20 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ss->cv, &ss->mu, &ts);
+	}
+	ok = ss->answered >= n;
+	pthread_mutex_unlock(&ss->mu);
+	return ok;
+}
+
+/* Request i of a slot set names key 0x5c, nonce i with this salt. */
+#define PAUSE_KEY 0x5c
+
+struct pause_arg {
+	struct spent_store *s;
+	struct slot_set *ss;
+	uint8_t salt;
+	uint32_t from, to;        /* slots [from, to) */
+	unsigned gap_us;          /* between submissions */
+	double max_call;          /* seconds, the slowest spent_submit that
+				   * the scheduler did not preempt */
+	double max_preempted;     /* the slowest one it did */
+	unsigned preempted;       /* calls with an involuntary switch */
+};
+
+/* Involuntary context switches of this thread so far. */
+static long t_preemptions(void)
+{
+	struct rusage ru;
+
+	cr_assert_eq(getrusage(RUSAGE_THREAD, &ru), 0);
+	return ru.ru_nivcsw;
+}
+
+static void *pause_submit_main(void *arg)
+{
+	struct pause_arg *a = arg;
+	uint8_t key[32], nonce[32];
+	uint32_t i;
+
+	t_key(key, PAUSE_KEY);
+	for (i = a->from; i < a->to; i++) {
+		double t0, dt;
+
+		long sw;
+
+		t_nonce(nonce, i, a->salt);
+		sw = t_preemptions();
+		t0 = t_now();
+		cr_assert_eq(spent_submit(a->s, key, nonce, t_later(), slot_done,
+					  &a->ss->slots[i]), 0);
+		dt = t_now() - t0;
+		/* with more threads than CPUs the scheduler may run another
+		 * thread in the middle of a call: that is not the call waiting
+		 * for Redis (which would take the whole timeout) */
+		if (t_preemptions() != sw) {
+			a->preempted++;
+			if (dt > a->max_preempted)
+				a->max_preempted = dt;
+		} else if (dt > a->max_call) {
+			a->max_call = dt;
+		}
+		if (a->gap_us > 0) {
+			struct timespec ts = { 0, (long)a->gap_us * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+/* Every call returned at once: within 5 ms unless preempted, and within
+ * 50 ms even then (a call that waited for Redis takes the timeout). */
+static void pause_expect_quick(const struct pause_arg *a, unsigned n)
+{
+	double worst = 0, worst_pre = 0;
+	unsigned i, pre = 0;
+
+	for (i = 0; i < n; i++) {
+		if (a[i].max_call > worst)
+			worst = a[i].max_call;
+		if (a[i].max_preempted > worst_pre)
+			worst_pre = a[i].max_preempted;
+		pre += a[i].preempted;
+	}
+	cr_expect_lt(worst, 0.005, "a spent_submit took %.3f ms", worst * 1e3);
+	cr_expect_lt(worst_pre, 0.050, "a preempted spent_submit took %.3f ms",
+		     worst_pre * 1e3);
+	fprintf(stderr, "  slowest spent_submit %.3f ms; %u calls preempted by "
+		"the scheduler, slowest of those %.3f ms\n", worst * 1e3, pre,
+		worst_pre * 1e3);
+}
+
+/* Submits ss->n requests from nthreads threads (gap_us apart in each) and
+ * checks that each call returned at once. */
+static void pause_submit(struct spent_store *s, struct slot_set *ss,
+			 uint8_t salt, unsigned nthreads, unsigned gap_us)
+{
+	pthread_t th[RACE_THREADS];
+	struct pause_arg a[RACE_THREADS];
+	unsigned i;
+
+	cr_assert(nthreads >= 1 && nthreads <= RACE_THREADS);
+	for (i = 0; i < nthreads; i++) {
+		memset(&a[i], 0, sizeof(a[i]));
+		a[i].s = s;
+		a[i].ss = ss;
+		a[i].salt = salt;
+		a[i].from = (uint32_t)((uint64_t)ss->n * i / nthreads);
+		a[i].to = (uint32_t)((uint64_t)ss->n * (i + 1) / nthreads);
+		a[i].gap_us = gap_us;
+		cr_assert_eq(pthread_create(&th[i], NULL, pause_submit_main, &a[i]), 0);
+	}
+	for (i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	pause_expect_quick(a, nthreads);
+}
+
+/* The raw key of request i (default prefix). */
+static void pause_key_name(uint32_t i, uint8_t salt, char out[160])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t key[32], nonce[32];
+	size_t off, j;
+
+	t_key(key, PAUSE_KEY);
+	t_nonce(nonce, i, salt);
+	strcpy(out, "pp:spent:");
+	off = strlen(out);
+	for (j = 0; j < 32; j++) {
+		out[off++] = hex[key[j] >> 4];
+		out[off++] = hex[key[j] & 15];
+	}
+	out[off++] = ':';
+	for (j = 0; j < 32; j++) {
+		out[off++] = hex[nonce[j] >> 4];
+		out[off++] = hex[nonce[j] & 15];
+	}
+	out[off] = '\0';
+}
+
+/* Every request answered 0 has its record in Redis (GET), and records
+ * again as "spent". Returns the number answered 0. */
+static uint32_t pause_check_records(struct spent_store *s, struct slot_set *ss,
+				    uint8_t salt)
+{
+	redisContext *raw = t_raw(0);
+	uint8_t key[32], nonce[32];
+	uint32_t i, ok = 0;
+
+	t_key(key, PAUSE_KEY);
+	for (i = 0; i < ss->n; i++) {
+		int rc = atomic_load(&ss->slots[i].rc);
+		char name[160];
+		redisReply *r;
+
+		cr_assert(rc == 0 || rc == PP_ERR_UNAVAILABLE, "request %u: %d", i, rc);
+		if (rc != 0)
+			continue;
+		ok++;
+		pause_key_name(i, salt, name);
+		r = redisCommand(raw, "GET %s", name);
+		cr_assert(r != NULL);
+		cr_expect(r->type == REDIS_REPLY_STRING,
+			  "request %u answered 0 but %s is not in redis", i, name);
+		freeReplyObject(r);
+		t_nonce(nonce, i, salt);
+		cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()),
+			     PP_ERR_SPENT, "request %u", i);
+	}
+	redisFree(raw);
+	return ok;
+}
+
+static struct spent_store *t_open_redis_timeout(unsigned ms)
+{
+	struct spent_config cfg;
+
+	t_redis_cfg(&cfg);
+	cfg.redis_timeout_ms = ms;
+	return t_open_cfg(&cfg);
+}
+
+/* Redis stopped (SIGSTOP) for 600 ms, a timeout longer than that: submits
+ * from 8 threads return at once, nothing is answered while Redis sleeps,
+ * and everything is recorded once it is back. */
+Test(spent_redis, queues_without_waiting_and_records_after_pause)
+{
+	struct spent_store *s = t_open_redis_timeout(5000);
+	struct slot_set ss;
+	double t0;
+	struct timespec pause = { 0, 600 * 1000 * 1000 };
+
+	cr_assert_eq(t_record_one(s, 1), 0);    /* connected */
+	slots_init(&ss, 4000);
+	tu_redis_signal(&t_redis, SIGSTOP);
+	t0 = t_now();
+	pause_submit(s, &ss, 0x01, 8, 0);
+	nanosleep(&pause, NULL);
+	cr_expect_eq(slots_answered(&ss), 0, "answered while redis was stopped");
+	tu_redis_signal(&t_redis, SIGCONT);
+	cr_assert(slots_wait(&ss, ss.n, 10.0), "only %u of %u answered",
+		  slots_answered(&ss), ss.n);
+	fprintf(stderr, "spent_redis pause: 4000 submits from 8 threads; all "
+		"answered %.3f s after the first\n", t_now() - t0);
+	cr_expect_eq(pause_check_records(s, &ss, 0x01), ss.n);
+	slots_free(&ss);
+	spent_close(s);
+}
+
+/* Submitting all the time while Redis stops for 700 ms with a 200 ms
+ * timeout: every call returns at once, every request is answered, the
+ * ones during the stop "unavailable" after the timeout, and none is
+ * answered 0 without its record in Redis. */
+Test(spent_redis, never_answers_recorded_without_reply_when_paused)
+{
+	struct spent_store *s = t_open_redis_timeout(200);
+	struct slot_set ss;
+	pthread_t th[4];
+	struct pause_arg args[4];
+	struct timespec lead = { 0, 200 * 1000 * 1000 };
+	struct timespec stop = { 0, 700 * 1000 * 1000 };
+	uint32_t ok, i;
+
+	cr_assert_eq(t_record_one(s, 1), 0);
+	slots_init(&ss, 4 * 600);
+	for (i = 0; i < 4; i++) {
+		memset(&args[i], 0, sizeof(args[i]));
+		args[i].s = s;
+		args[i].ss = &ss;
+		args[i].salt = 0x02;
+		args[i].from = i * 600;
+		args[i].to = (i + 1) * 600;
+		args[i].gap_us = 2000;     /* about 1.2 s of submitting */
+		cr_assert_eq(pthread_create(&th[i], NULL, pause_submit_main, &args[i]), 0);
+	}
+	nanosleep(&lead, NULL);
+	tu_redis_signal(&t_redis, SIGSTOP);
+	nanosleep(&stop, NULL);
+	tu_redis_signal(&t_redis, SIGCONT);
+	for (i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	cr_assert(slots_wait(&ss, ss.n, 10.0), "only %u of %u answered",
+		  slots_answered(&ss), ss.n);
+	ok = pause_check_records(s, &ss, 0x02);
+	fprintf(stderr, "spent_redis pause with timeout: %u requests, %u recorded, "
+		"%u unavailable\n", ss.n, ok, ss.n - ok);
+	pause_expect_quick(args, 4);
+	cr_expect_gt(ok, 0);
+	cr_expect_lt(ok, ss.n, "nothing timed out during a 700 ms stop");
+	slots_free(&ss);
+	spent_close(s);
+}
+
+/* Past 65536 requests queued or in flight, a submission is answered
+ * "unavailable" at once; the queued ones are all recorded later. */
+Test(spent_redis, refuses_at_once_when_queue_full)
+{
+	struct spent_store *s = t_open_redis_timeout(20000);
+	struct slot_set ss;
+	const uint32_t bound = 65536, extra = 100;
+	uint32_t i, refused = 0;
+
+	cr_assert_eq(t_record_one(s, 1), 0);
+	slots_init(&ss, bound + extra);
+	tu_redis_signal(&t_redis, SIGSTOP);
+	pause_submit(s, &ss, 0x03, 1, 0);
+	cr_expect_eq(slots_answered(&ss), extra);
+	for (i = 0; i < ss.n; i++)
+		refused += atomic_load(&ss.slots[i].rc) == PP_ERR_UNAVAILABLE;
+	cr_expect_eq(refused, extra);
+	tu_redis_signal(&t_redis, SIGCONT);
+	cr_assert(slots_wait(&ss, ss.n, 30.0), "only %u of %u answered",
+		  slots_answered(&ss), ss.n);
+	refused = 0;
+	for (i = 0; i < ss.n; i++)
+		refused += atomic_load(&ss.slots[i].rc) != 0;
+	cr_expect_eq(refused, extra);
+	slots_free(&ss);
+	spent_close(s);
+}
+
+/* Shutdown with requests queued behind a stopped Redis: it returns once
+ * each was answered (after the timeout), and later ones are refused. */
+Test(spent_redis, answers_every_submission_when_shut_down)
+{
+	struct spent_store *s = t_open_redis_timeout(300);
+	struct slot_set ss;
+	struct async_tally t;
+	uint8_t key[32], nonce[32];
+	double t0, dt;
+
+	cr_assert_eq(t_record_one(s, 1), 0);
+	slots_init(&ss, 500);
+	tu_redis_signal(&t_redis, SIGSTOP);
+	pause_submit(s, &ss, 0x04, 2, 0);
+	t0 = t_now();
+	spent_shutdown(s);
+	dt = t_now() - t0;
+	cr_expect_eq(slots_answered(&ss), ss.n);
+	cr_expect_lt(dt, 2.0, "shutdown took %.3f s", dt);
+	tu_redis_signal(&t_redis, SIGCONT);
+	tally_init(&t);
+	t_key(key, PAUSE_KEY);
+	t_nonce(nonce, 9999, 0x04);
+	cr_expect_eq(spent_submit(s, key, nonce, t_later(), tally_done, &t), 0);
+	cr_expect_eq(t.answered, 1);
+	cr_expect_eq(t.other, 1);
+	cr_expect_eq(spent_contains_submit(s, key, nonce, tally_done, &t), 0);
+	cr_expect_eq(t.answered, 2);
+	cr_expect_eq(t.other, 2);
+	spent_close(s);
+	tally_destroy(&t);
+	slots_free(&ss);
+}
+
+/* An error reply (here OOM: maxmemory far below what is used) fails its
+ * own request, and the store recovers once Redis accepts writes again. */
+Test(spent_redis, answers_unavailable_when_server_refuses_writes)
+{
+	struct spent_store *s = t_open_redis();
+	struct spent_health h;
+	redisContext *raw;
+	redisReply *r;
+
+	cr_assert_eq(t_record_one(s, 1), 0);
+	raw = t_raw(0);
+	r = redisCommand(raw, "CONFIG SET maxmemory 1");
+	cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS);
+	freeReplyObject(r);
+	cr_expect_eq(t_record_one(s, 2), PP_ERR_UNAVAILABLE);
+	spent_health_get(s, &h);
+	cr_expect_eq(h.cause, SPENT_CAUSE_OOM, "%s", h.message);
+	r = redisCommand(raw, "CONFIG SET maxmemory 0");
+	cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS);
+	freeReplyObject(r);
+	redisFree(raw);
+	cr_expect_eq(t_record_one(s, 2), 0);
+	cr_expect_eq(t_record_one(s, 2), PP_ERR_SPENT);
+	t_wait_health(s, 1, 3.0);
+	spent_close(s);
+}
+
+/* spent_contains_submit: the lookup's answer through done. */
+static void check_contains_submit(struct spent_store *s)
+{
+	struct async_tally t;
+	uint8_t key[32], nonce[32];
+
+	tally_init(&t);
+	t_key(key, 0x6c);
+	t_nonce(nonce, 1, 0x00);
+	cr_assert_eq(spent_contains_submit(s, key, nonce, tally_done, &t), 0);
+	tally_wait(&t, 1);
+	cr_expect_eq(t.ok, 1);
+	cr_assert_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
+	cr_assert_eq(spent_contains_submit(s, key, nonce, tally_done, &t), 0);
+	tally_wait(&t, 2);
+	cr_expect_eq(t.spent, 1);
+	cr_expect_eq(spent_contains_submit(s, key, nonce, NULL, &t), PP_ERR_ARG);
+	cr_expect_eq(spent_contains_submit(NULL, key, nonce, tally_done, &t), PP_ERR_ARG);
+	cr_expect_eq(spent_contains_submit(s, NULL, nonce, tally_done, &t), PP_ERR_ARG);
+	tally_destroy(&t);
+}
+
+Test(spent_redis, looks_up_without_waiting_when_contains_submitted)
+{
+	struct spent_store *s = t_open_redis();
+	struct spent_stats st;
+
+	check_contains_submit(s);
+	spent_stats_get(s, &st);
+	cr_expect_eq(st.requests, 1, "lookups are not counted");
+	spent_close(s);
+}
+
+Test(spent_lmdb, looks_up_when_contains_submitted)
+{
+	struct spent_store *s = t_open_lmdb();
+
+	check_contains_submit(s);
 	spent_close(s);
 }
 
