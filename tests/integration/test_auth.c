@@ -23,21 +23,6 @@
 
 TestSuite(auth, .timeout = 90, .fini = tu_leak_check);
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* POST /token-request with a fresh TokenRequest and an optional secret (or a
  * whole Authorization header when secret contains a space). */
 static long token_request(const struct th_server *s, struct th_client *c,
@@ -88,38 +73,6 @@ static void expect_token(const struct th_server *s, struct th_client *c,
 		     (int)r.len, r.body ? (const char *)r.body : "");
 	cr_assert_eq(th_client_finalize(c, r.body, r.len, token), 0);
 	th_resp_free(&r);
-}
-
-static char *metrics_text(const struct th_server *s, const char *secret)
-{
-	struct th_resp r;
-	char authz[160];
-	const char *hdrs[2] = { authz, NULL };
-	char *text;
-
-	snprintf(authz, sizeof(authz), "Authorization: Bearer %s", secret ? secret : "");
-	cr_assert_eq(th_http(s, "GET", "/metrics", secret ? hdrs : NULL, NULL, 0, &r), 0);
-	cr_assert_eq(r.status, 200);
-	text = strndup((const char *)r.body, r.len);
-	th_resp_free(&r);
-	return text;
-}
-
-/* The metrics once they show want: a request is counted when it completes,
- * just after its response is sent, so the next request may overtake that. */
-static char *metrics_with(const struct th_server *s, const char *want)
-{
-	char *text = NULL;
-	int tries;
-
-	for (tries = 0; tries < 100; tries++) {
-		free(text);
-		text = metrics_text(s, NULL);
-		if (strstr(text, want))
-			break;
-		usleep(10000);
-	}
-	return text;
 }
 
 static void start(struct th_server *s, const char *const *args)
@@ -195,7 +148,7 @@ Test(auth, token_request_needs_a_valid_attester_secret)
 	cr_assert_eq(r.status, 200);
 	th_resp_free(&r);
 	{
-		char *m = metrics_with(&s, "ppissuer_client_tokens_issued_total{client=\"att1\"} 2\n");
+		char *m = th_metrics_wait(&s, "ppissuer_client_tokens_issued_total{client=\"att1\"} 2\n");
 
 		cr_assert(strstr(m, "ppissuer_client_tokens_issued_total{client=\"att1\"} 2\n"), "%s", m);
 		cr_assert(strstr(m, "ppissuer_auth_failures_total{reason=\"missing\"} 1\n"), "%s", m);
@@ -250,7 +203,7 @@ Test(auth, redeem_needs_an_origin_and_is_counted_per_origin)
 	cr_assert_eq(r.status, 409, "a spent token was accepted again");
 	th_resp_free(&r);
 	{
-		char *m = metrics_with(&s, "ppissuer_client_redemptions_total{client=\"org-1\",result=\"spent\"} 1\n");
+		char *m = th_metrics_wait(&s, "ppissuer_client_redemptions_total{client=\"org-1\",result=\"spent\"} 1\n");
 
 		cr_assert(strstr(m, "ppissuer_client_redemptions_total{client=\"org-1\",result=\"valid\"} 1\n"), "%s", m);
 		cr_assert(strstr(m, "ppissuer_client_redemptions_total{client=\"org-1\",result=\"spent\"} 1\n"), "%s", m);
@@ -281,13 +234,13 @@ Test(auth, revocation_takes_effect_on_a_running_server_within_seconds)
 	th_client_init(&c, &s);
 	expect_token(&s, &c, att, token);
 	cr_assert_eq(th_clients(&s, (const char *[]){ "revoke", "att1", NULL }), 0);
-	t0 = now_s();
-	while (now_s() - t0 < 5) {
+	t0 = th_now_s();
+	while (th_now_s() - t0 < 5) {
 		status = token_request(&s, &c, att, &r);
 		if (status == 401)
 			break;
 		th_resp_free(&r);
-		sleep_ms(100);
+		th_sleep_ms(100);
 	}
 	cr_assert_eq(status, 401, "a revoked secret still works after 5 s");
 	expect_error(&r, 401, "credentials_revoked");
@@ -320,13 +273,13 @@ Test(auth, sighup_applies_registry_changes_at_once)
 	expect_error(&r, 401, "unauthorized"); /* not yet known */
 	th_resp_free(&r);
 	kill(s.pid, SIGHUP);
-	t0 = now_s();
-	while (now_s() - t0 < 3) {
+	t0 = th_now_s();
+	while (th_now_s() - t0 < 3) {
 		status = token_request(&s, &c, added, &r);
 		th_resp_free(&r);
 		if (status == 200)
 			break;
-		sleep_ms(50);
+		th_sleep_ms(50);
 	}
 	cr_assert_eq(status, 200, "SIGHUP did not load the new client");
 	expect_token(&s, &c, first, token);
@@ -426,10 +379,10 @@ Test(auth, rate_limit_answers_429_with_retry_after)
 	expect_token(&s, &c, free_att, token);
 	expect_token(&s, &c, free_att, token);
 	expect_token(&s, &c, free_att, token);
-	sleep_ms(2100);
+	th_sleep_ms(2100);
 	expect_token(&s, &c, att, token);
 	{
-		char *m = metrics_with(&s, "ppissuer_client_tokens_issued_total{client=\"slow\"} 3\n");
+		char *m = th_metrics_wait(&s, "ppissuer_client_tokens_issued_total{client=\"slow\"} 3\n");
 
 		cr_assert(strstr(m, "ppissuer_client_limited_total{client=\"slow\",limit=\"rate\"} 1\n"), "%s", m);
 		cr_assert(strstr(m, "ppissuer_client_tokens_issued_total{client=\"slow\"} 3\n"), "%s", m);
@@ -466,14 +419,14 @@ Test(auth, quota_answers_429_until_utc_midnight)
 	cr_assert_eq(th_clients(&s, (const char *[]){ "set", "q", "--quota", "3", NULL }), 0);
 	kill(s.pid, SIGHUP);
 	{
-		double t0 = now_s();
+		double t0 = th_now_s();
 		long status = 0;
 
-		while (now_s() - t0 < 3 && status != 200) {
+		while (th_now_s() - t0 < 3 && status != 200) {
 			status = token_request(&s, &c, att, &r);
 			th_resp_free(&r);
 			if (status != 200)
-				sleep_ms(50);
+				th_sleep_ms(50);
 		}
 		cr_assert_eq(status, 200);
 	}
@@ -504,10 +457,10 @@ Test(auth, global_limit_covers_every_client)
 	cr_assert(th_header(&r, "Retry-After", ra, sizeof(ra)));
 	cr_assert_str_eq(ra, "1");
 	th_resp_free(&r);
-	sleep_ms(1100);
+	th_sleep_ms(1100);
 	expect_token(&s, &c, b, token);
 	{
-		char *m = metrics_text(&s, NULL);
+		char *m = th_metrics_text(&s, NULL);
 
 		cr_assert(strstr(m, "ppissuer_client_limited_total{client=\"a\",limit=\"global\"} 1\n"), "%s", m);
 		free(m);
@@ -531,10 +484,10 @@ Test(auth, metrics_auth_restricts_only_metrics)
 	expect_error(&r, 401, "unauthorized");
 	expect_challenge(&r);
 	th_resp_free(&r);
-	text = metrics_text(&s, mon);
+	text = th_metrics_text(&s, mon);
 	cr_assert(strstr(text, "ppissuer_http_requests_total"));
 	free(text);
-	text = metrics_text(&s, att); /* any registered client may read it */
+	text = th_metrics_text(&s, att); /* any registered client may read it */
 	free(text);
 	cr_assert_eq(th_http(&s, "GET", DIR_PATH, NULL, NULL, 0, &r), 0);
 	cr_assert_eq(r.status, 200);

@@ -23,37 +23,8 @@
 
 TestSuite(burst, .timeout = 90, .fini = tu_leak_check);
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static const char get_health[] =
 	"GET /healthz HTTP/1.1\r\nHost: burst\r\n\r\n";
-
-/* Reads one response's status line from fd, waiting until the deadline.
- * Returns the status code, or 0 when nothing came in time. */
-static int read_status(int fd, double deadline)
-{
-	char buf[4096];
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	ssize_t n;
-	int status = 0;
-	double left = deadline - now_s();
-
-	if (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) != 1)
-		return 0;
-	n = recv(fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
-		return 0;
-	return status;
-}
 
 /* Sends the request on conns [0, n) while the server is stopped, so that all
  * n become readable in the same instant, then expects every answer within
@@ -68,15 +39,15 @@ static int burst(const struct th_server *s, const int *fd, int n, double *slowes
 		cr_assert_eq(send(fd[i], get_health, sizeof(get_health) - 1, MSG_NOSIGNAL),
 			     (ssize_t)(sizeof(get_health) - 1));
 	usleep(50000);   /* every segment has reached the server's socket */
-	t0 = now_s();
+	t0 = th_now_s();
 	deadline = t0 + DEADLINE_S;
 	cr_assert_eq(kill(s->pid, SIGCONT), 0);
 	*slowest = 0;
 	for (i = 0; i < n; i++) {
-		if (read_status(fd[i], deadline) == 200)
+		if (th_read_status(fd[i], deadline) == 200)
 			answered++;
-		if (now_s() - t0 > *slowest)
-			*slowest = now_s() - t0;
+		if (th_now_s() - t0 > *slowest)
+			*slowest = th_now_s() - t0;
 	}
 	return answered;
 }
@@ -97,7 +68,7 @@ Test(burst, simultaneous_requests_on_many_connections_are_all_answered_promptly)
 		/* each connection is accepted and idle before the bursts */
 		cr_assert_eq(send(fd[i], get_health, sizeof(get_health) - 1, MSG_NOSIGNAL),
 			     (ssize_t)(sizeof(get_health) - 1));
-		cr_assert_eq(read_status(fd[i], now_s() + 10), 200, "connection %d", i);
+		cr_assert_eq(th_read_status(fd[i], th_now_s() + 10), 200, "connection %d", i);
 	}
 	for (k = 0; k < (int)(sizeof(sizes) / sizeof(sizes[0])); k++) {
 		got = burst(&s, fd, sizes[k], &slowest);
@@ -129,9 +100,9 @@ Test(burst, connections_opened_together_are_all_accepted_by_many_threads)
 	for (i = 0; i < n; i++)
 		cr_assert_eq(send(fd[i], get_health, sizeof(get_health) - 1, MSG_NOSIGNAL),
 			     (ssize_t)(sizeof(get_health) - 1));
-	deadline = now_s() + DEADLINE_S;
+	deadline = th_now_s() + DEADLINE_S;
 	for (i = 0; i < n; i++)
-		if (read_status(fd[i], deadline) == 200)
+		if (th_read_status(fd[i], deadline) == 200)
 			got++;
 	cr_assert_eq(got, n, "%d of %d connections answered within %.0f s", got, n, DEADLINE_S);
 	for (i = 0; i < n; i++)

@@ -5,6 +5,7 @@
 #include "crypto/spki.h"
 #include "tests/unit/tu.h"
 #include "tests/unit/tu_keys.h"
+#include "th.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -19,8 +20,8 @@
 
 TestSuite(cli_keys, .fini = tu_leak_check);
 
-static char *tmp;
-static char data[1024];
+static struct th_server dirs;  /* its temporary directory only: no server runs */
+static const char *tmp, *data;
 
 struct run {
 	int status;
@@ -30,8 +31,9 @@ struct run {
 
 static void setup(void)
 {
-	tmp = tu_keys_tmpdir();
-	snprintf(data, sizeof(data), "%s/data", tmp);
+	th_dir_init(&dirs);
+	tmp = dirs.dir;
+	data = dirs.data_dir;
 	unsetenv("PPISSUER_KEY_SECRET");
 	unsetenv("PPISSUER_KEY_PASSPHRASE");
 	unsetenv("PPISSUER_KEY_SECRET_FILE");
@@ -40,7 +42,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	tu_keys_rmrf(tmp);
+	th_dir_cleanup(&dirs);
 }
 
 static void run_free(struct run *r)

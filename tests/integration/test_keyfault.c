@@ -4,82 +4,17 @@
  * out even when an old copy of its files comes back. Real binary, real files,
  * the LMDB store. */
 #include <criterion/criterion.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../unit/tu.h"
-#include "crypto/b64.h"
-#include "crypto/token.h"
 #include "th.h"
 
-#define CT_REQ "Content-Type: application/private-token-request"
-#define CT_JSON "Content-Type: application/json"
 #define NTOK 3
 
 TestSuite(keyfault, .timeout = 120, .fini = tu_leak_check);
-
-static void issue(const struct th_server *s, struct th_client *c, char *b64, size_t cap)
-{
-	struct th_resp r;
-	uint8_t token[TOK_TOKEN_LEN];
-
-	th_client_request(c);
-	cr_assert_eq(th_http(s, "POST", "/token-request", (const char *[]){ CT_REQ, NULL },
-			     c->request, sizeof(c->request), &r), 0);
-	cr_assert_eq(r.status, 200);
-	cr_assert_eq(th_client_finalize(c, r.body, r.len, token), 0);
-	th_resp_free(&r);
-	cr_assert_eq(b64_encode(token, sizeof(token), b64, cap, NULL), 0);
-}
-
-static long redeem(const struct th_server *s, const char *tok, char *body, size_t cap)
-{
-	struct th_resp r;
-	char json[1024];
-	long st;
-
-	snprintf(json, sizeof(json), "{\"token\":\"%s\"}", tok);
-	cr_assert_eq(th_http(s, "POST", "/redeem", (const char *[]){ CT_JSON, NULL }, json,
-			     strlen(json), &r), 0);
-	st = r.status;
-	if (body)
-		snprintf(body, cap, "%.*s", (int)r.len, (const char *)r.body);
-	th_resp_free(&r);
-	return st;
-}
-
-static void keys_cmd(const struct th_server *s, const char *const *args)
-{
-	const char *argv[16];
-	char *out = NULL;
-	size_t n = 0, i;
-
-	argv[n++] = "keys";
-	for (i = 0; args[i]; i++)
-		argv[n++] = args[i];
-	argv[n++] = "--data-dir";
-	argv[n++] = s->data_dir;
-	argv[n] = NULL;
-	cr_assert_eq(th_run(argv, &out), 0, "ppissuer keys %s failed: %s", args[0], out);
-	free(out);
-}
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	char *out = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	cr_assert_eq(th_sh(cmd, &out), 0, "%s: %s", cmd, out ? out : "");
-	free(out);
-}
 
 /* The metadata file of the client's key. */
 static void meta_path(const struct th_server *s, const struct th_client *c, char *out,
@@ -97,17 +32,6 @@ static void meta_path(const struct th_server *s, const struct th_client *c, char
 	snprintf(out, cap, "%s/keys/%s.json", s->data_dir, id);
 }
 
-static int metrics_has(const struct th_server *s, const char *line)
-{
-	struct th_resp r;
-	int found;
-
-	cr_assert_eq(th_http(s, "GET", "/metrics", NULL, NULL, 0, &r), 0);
-	found = memmem(r.body, r.len, line, strlen(line)) != NULL;
-	th_resp_free(&r);
-	return found;
-}
-
 /* Every token answers `want`; reloads run every second, so wait for three. */
 static void expect_all(const struct th_server *s, char tok[][600], long want,
 		       const char *when)
@@ -116,7 +40,7 @@ static void expect_all(const struct th_server *s, char tok[][600], long want,
 	int i;
 
 	for (i = 0; i < NTOK; i++) {
-		long st = redeem(s, tok[i], body, sizeof(body));
+		long st = th_redeem(s, tok[i], body, sizeof(body));
 
 		cr_assert_eq(st, want, "%s: token %d answered %ld (%s), want %ld", when, i,
 			     st, body, want);
@@ -133,10 +57,10 @@ static void setup(struct th_server *s, struct th_client *c, char tok[][600])
 	th_server_start(s, (const char *[]){ "--reload-interval", "1", NULL }, NULL);
 	th_client_init(c, s);
 	for (i = 0; i < NTOK; i++)
-		issue(s, c, tok[i], 600);
+		th_issue(s, c, tok[i], 600);
 	expect_all(s, tok, 200, "first redemption");
-	keys_cmd(s, (const char *[]){ "rotate", "--lead", "1s", "--overlap", "1h", "--max-age", "1",
-				      NULL });
+	th_keys_cmd(s, (const char *[]){ "rotate", "--lead", "1s", "--overlap", "1h", "--max-age", "1",
+				         NULL });
 	sleep(3);
 	expect_all(s, tok, 409, "after the rotation");
 }
@@ -150,21 +74,21 @@ Test(keyfault, transient_metadata_faults_keep_tokens_spent)
 	setup(&s, &c, tok);
 	meta_path(&s, &c, meta, sizeof(meta));
 
-	sh("mv '%s' '%s.bak' && ln -s '%s.bak' '%s'", meta, meta, meta, meta);
+	th_sh_ok("mv '%s' '%s.bak' && ln -s '%s.bak' '%s'", meta, meta, meta, meta);
 	sleep(3);
 	expect_all(&s, tok, 409, "metadata replaced by a symlink");
-	sh("rm '%s' && mv '%s.bak' '%s'", meta, meta, meta);
+	th_sh_ok("rm '%s' && mv '%s.bak' '%s'", meta, meta, meta);
 	sleep(3);
 	expect_all(&s, tok, 409, "after the symlink is gone");
 
-	sh("cp -p '%s' '%s.bak' && : > '%s'", meta, meta, meta);
+	th_sh_ok("cp -p '%s' '%s.bak' && : > '%s'", meta, meta, meta);
 	sleep(3);
 	expect_all(&s, tok, 409, "metadata truncated");
-	cr_assert(metrics_has(&s, "ppissuer_keys_unreadable{kind=\"kept\"} 1"));
-	sh("cat '%s.bak' > '%s' && rm '%s.bak'", meta, meta, meta);
+	cr_assert(th_metrics_has(&s, "ppissuer_keys_unreadable{kind=\"kept\"} 1"));
+	th_sh_ok("cat '%s.bak' > '%s' && rm '%s.bak'", meta, meta, meta);
 	sleep(3);
 	expect_all(&s, tok, 409, "after the metadata is restored");
-	cr_assert(metrics_has(&s, "ppissuer_keys_unreadable{kind=\"kept\"} 0"));
+	cr_assert(th_metrics_has(&s, "ppissuer_keys_unreadable{kind=\"kept\"} 0"));
 
 	cr_assert(th_log_contains(&s, "keeping the entry loaded before"));
 
@@ -186,13 +110,13 @@ Test(keyfault, key_never_loaded_answers_unavailable)
 	cr_assert_eq(th_server_stop(&s), 0);
 
 	/* the server starts while the key's metadata cannot be read */
-	sh("cp -p '%s' '%s.bak' && : > '%s'", meta, meta, meta);
+	th_sh_ok("cp -p '%s' '%s.bak' && : > '%s'", meta, meta, meta);
 	th_server_start(&s, (const char *[]){ "--reload-interval", "1", NULL }, NULL);
-	cr_assert_eq(redeem(&s, tok[0], body, sizeof(body)), 503, "%s", body);
+	cr_assert_eq(th_redeem(&s, tok[0], body, sizeof(body)), 503, "%s", body);
 	cr_assert(strstr(body, "\"result\":\"unavailable\""), "%s", body);
 	cr_assert(strstr(body, "key cannot be read"), "%s", body);
-	cr_assert(metrics_has(&s, "ppissuer_keys_unreadable{kind=\"unavailable\"} 1"));
-	sh("cat '%s.bak' > '%s'", meta, meta);
+	cr_assert(th_metrics_has(&s, "ppissuer_keys_unreadable{kind=\"unavailable\"} 1"));
+	th_sh_ok("cat '%s.bak' > '%s'", meta, meta);
 	sleep(3);
 	expect_all(&s, tok, 409, "once the key can be read");
 	cr_assert(!th_log_contains(&s, "spent records dropped"));
@@ -210,17 +134,17 @@ Test(keyfault, retired_key_restored_from_backup_stays_refused)
 	setup(&s, &c, tok);
 	meta_path(&s, &c, meta, sizeof(meta));
 	/* a backup of the key as it was while it verified */
-	sh("mkdir -p '%s/backup' && cp -p '%s' '%s/backup/' && cp -p '%.*s.key' '%s/backup/'",
-	   s.dir, meta, s.dir, (int)(strlen(meta) - 5), meta, s.dir);
+	th_sh_ok("mkdir -p '%s/backup' && cp -p '%s' '%s/backup/' && cp -p '%.*s.key' '%s/backup/'",
+		 s.dir, meta, s.dir, (int)(strlen(meta) - 5), meta, s.dir);
 	memcpy(id, strrchr(meta, '/') + 1, 64);
 	id[64] = '\0';
-	keys_cmd(&s, (const char *[]){ "retire", id, "--immediately", NULL });
+	th_keys_cmd(&s, (const char *[]){ "retire", id, "--immediately", NULL });
 	sleep(3);
 	cr_assert(th_log_contains(&s, "spent records dropped"));
-	cr_assert_eq(redeem(&s, tok[0], body, sizeof(body)), 403, "%s", body);
+	cr_assert_eq(th_redeem(&s, tok[0], body, sizeof(body)), 403, "%s", body);
 
 	/* the old copy comes back: its tokens stay refused */
-	sh("cp -p '%s/backup/'* '%s/keys/'", s.dir, s.data_dir);
+	th_sh_ok("cp -p '%s/backup/'* '%s/keys/'", s.dir, s.data_dir);
 	sleep(3);
 	expect_all(&s, tok, 403, "after the retired key's files were restored");
 	cr_assert(th_log_contains(&s, "was retired before"));
@@ -247,23 +171,23 @@ Test(keyfault, signing_key_file_fault_keeps_key)
 	th_client_init(&c2, &s);
 	cr_assert(memcmp(c.key_id, c2.key_id, 32) != 0, "the rotation did not take");
 	for (i = 0; i < NTOK; i++)
-		issue(&s, &c2, tok2[i], 600);
+		th_issue(&s, &c2, tok2[i], 600);
 	expect_all(&s, tok2, 200, "tokens of the new key");
 	meta_path(&s, &c2, meta, sizeof(meta));
 	snprintf(keyf, sizeof(keyf), "%.*s.key", (int)(strlen(meta) - 5), meta);
 
-	sh("chmod 644 '%s'", keyf);
+	th_sh_ok("chmod 644 '%s'", keyf);
 	sleep(3);
 	expect_all(&s, tok2, 409, "private key mode 0644");
 	expect_all(&s, tok, 409, "the older key meanwhile");
-	issue(&s, &c2, fresh, sizeof(fresh));   /* it still signs */
-	cr_assert_eq(redeem(&s, fresh, NULL, 0), 200);
+	th_issue(&s, &c2, fresh, sizeof(fresh));   /* it still signs */
+	cr_assert_eq(th_redeem(&s, fresh, NULL, 0), 200);
 	cr_assert(th_log_contains(&s, "keeping the copy loaded before"));
 	cr_assert_eq(th_http(&s, "GET", "/.well-known/private-token-issuer-directory", NULL,
 			     NULL, 0, &r), 0);
 	cr_assert_eq(r.status, 200);
 	th_resp_free(&r);
-	sh("chmod 600 '%s'", keyf);
+	th_sh_ok("chmod 600 '%s'", keyf);
 	sleep(3);
 	expect_all(&s, tok2, 409, "after chmod 600");
 	cr_assert(!th_log_contains(&s, "spent records dropped"));

@@ -30,42 +30,25 @@ struct pki {
 	char org_subject[256];
 };
 
-static void sh_ok(const char *cmd)
-{
-	char *out = NULL;
-	int rc = th_sh(cmd, &out);
-
-	cr_assert_eq(rc, 0, "%s failed: %s", cmd, out);
-	free(out);
-}
-
 /* Makes a CA key and certificate named base in p->dir. */
 static void make_ca(const struct pki *p, const char *base, const char *cn)
 {
-	char cmd[1200];
-
-	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+	th_sh_ok("cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
 		 "-nodes -keyout %s.key -out %s.pem -days 3 -subj '/CN=%s' "
 		 "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign",
 		 p->dir, base, base, cn);
-	sh_ok(cmd);
 }
 
 /* Makes a client key and certificate named base, signed by the CA ca. */
 static void make_client(const struct pki *p, const char *base, const char *subj,
 			const char *ca)
 {
-	char cmd[1600];
-
-	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && printf 'extendedKeyUsage=clientAuth\\n' > %s.ext && "
+	th_sh_ok("cd '%s' && printf 'extendedKeyUsage=clientAuth\\n' > %s.ext && "
 		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
 		 "-keyout %s.key -out %s.csr -subj '%s' && "
 		 "openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key -CAcreateserial "
 		 "-out %s.pem -days 2 -extfile %s.ext",
 		 p->dir, base, base, base, subj, base, ca, ca, base, base);
-	sh_ok(cmd);
 }
 
 static void make_pki(struct pki *p, const char *dir)
@@ -77,12 +60,10 @@ static void make_pki(struct pki *p, const char *dir)
 	cr_assert_eq(mkdir(p->dir, 0700), 0);
 	make_ca(p, "ca", "Test Client CA");
 	make_ca(p, "rogue-ca", "Rogue CA");
-	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+	th_sh_ok("cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
 		 "-nodes -keyout server.key -out server.pem -days 3 -subj '/CN=localhost' "
 		 "-addext subjectAltName=IP:127.0.0.1,DNS:localhost && chmod 600 server.key",
 		 p->dir);
-	sh_ok(cmd);
 	make_client(p, "att", "/O=Example Attester/CN=att-cert", "ca");
 	make_client(p, "org", "/O=Example Origin/CN=org-cert", "ca");
 	make_client(p, "rogue", "/O=Example Attester/CN=att-cert", "rogue-ca");

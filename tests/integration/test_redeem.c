@@ -18,52 +18,9 @@
 #include "crypto/token.h"
 #include "th.h"
 
-#define CT_REQ "Content-Type: application/private-token-request"
 #define CT_JSON "Content-Type: application/json"
 
 TestSuite(redeem, .timeout = 120, .fini = tu_leak_check);
-
-/* Has the server sign a fresh token; returns it as padded base64url. */
-static void issue_token(const struct th_server *s, struct th_client *c, char *b64,
-			size_t cap)
-{
-	struct th_resp r;
-	uint8_t token[TOK_TOKEN_LEN];
-
-	th_client_request(c);
-	cr_assert_eq(th_http(s, "POST", "/token-request", (const char *[]){ CT_REQ, NULL },
-			     c->request, sizeof(c->request), &r), 0);
-	cr_assert_eq(r.status, 200);
-	cr_assert_eq(th_client_finalize(c, r.body, r.len, token), 0);
-	th_resp_free(&r);
-	cr_assert_eq(b64_encode(token, sizeof(token), b64, cap, NULL), 0);
-}
-
-static long redeem_json(const struct th_server *s, const char *json, json_t **out)
-{
-	struct th_resp r;
-	long status;
-
-	cr_assert_eq(th_http(s, "POST", "/redeem", (const char *[]){ CT_JSON, NULL },
-			     json, strlen(json), &r), 0);
-	status = r.status;
-	if (out) {
-		json_error_t err;
-
-		*out = json_loadb((const char *)r.body, r.len, 0, &err);
-		cr_assert(*out, "answer is not JSON (%ld): %.*s", status, (int)r.len, r.body);
-	}
-	th_resp_free(&r);
-	return status;
-}
-
-static long redeem_token(const struct th_server *s, const char *b64, json_t **out)
-{
-	char json[1024];
-
-	snprintf(json, sizeof(json), "{\"token\":\"%s\"}", b64);
-	return redeem_json(s, json, out);
-}
 
 static const char *str(json_t *j, const char *k)
 {
@@ -85,18 +42,18 @@ Test(redeem, every_answer_with_the_embedded_store)
 		snprintf(hexid + 2 * i, 3, "%02x", c.key_id[i]);
 
 	/* valid, then spent */
-	issue_token(&s, &c, tok, sizeof(tok));
-	cr_assert_eq(redeem_token(&s, tok, &j), 200);
+	th_issue(&s, &c, tok, sizeof(tok));
+	cr_assert_eq(th_redeem_token(&s, tok, &j), 200);
 	cr_assert_str_eq(str(j, "result"), "valid");
 	cr_assert_eq(json_integer_value(json_object_get(j, "token_type")), 2);
 	cr_assert_str_eq(str(j, "token_key_id"), hexid);
 	json_decref(j);
-	cr_assert_eq(redeem_token(&s, tok, &j), 409);
+	cr_assert_eq(th_redeem_token(&s, tok, &j), 409);
 	cr_assert_str_eq(str(j, "result"), "spent");
 	json_decref(j);
 
 	/* the client's Authorization header value, unpadded token */
-	issue_token(&s, &c, tok, sizeof(tok));
+	th_issue(&s, &c, tok, sizeof(tok));
 	{
 		char unpadded[600];
 		size_t n = strcspn(tok, "=");
@@ -106,25 +63,25 @@ Test(redeem, every_answer_with_the_embedded_store)
 		snprintf(json, sizeof(json),
 			 "{\"authorization\":\"PrivateToken token=\\\"%s\\\"\"}", unpadded);
 	}
-	cr_assert_eq(redeem_json(&s, json, &j), 200);
+	cr_assert_eq(th_redeem_json(&s, json, &j), 200);
 	json_decref(j);
-	cr_assert_eq(redeem_json(&s, json, &j), 409);
+	cr_assert_eq(th_redeem_json(&s, json, &j), 409);
 	json_decref(j);
 
 	/* spend=false verifies without consuming */
-	issue_token(&s, &c, tok, sizeof(tok));
+	th_issue(&s, &c, tok, sizeof(tok));
 	snprintf(json, sizeof(json), "{\"token\":\"%s\",\"spend\":false}", tok);
-	cr_assert_eq(redeem_json(&s, json, &j), 200);
+	cr_assert_eq(th_redeem_json(&s, json, &j), 200);
 	json_decref(j);
-	cr_assert_eq(redeem_json(&s, json, &j), 200);
+	cr_assert_eq(th_redeem_json(&s, json, &j), 200);
 	json_decref(j);
-	cr_assert_eq(redeem_token(&s, tok, &j), 200);
+	cr_assert_eq(th_redeem_token(&s, tok, &j), 200);
 	json_decref(j);
-	cr_assert_eq(redeem_json(&s, json, &j), 409, "spend=false must see a spent token");
+	cr_assert_eq(th_redeem_json(&s, json, &j), 409, "spend=false must see a spent token");
 	json_decref(j);
 
 	/* bad signature: flip a byte of the authenticator */
-	issue_token(&s, &c, tok, sizeof(tok));
+	th_issue(&s, &c, tok, sizeof(tok));
 	{
 		uint8_t raw[TOK_TOKEN_LEN];
 		size_t n;
@@ -133,13 +90,13 @@ Test(redeem, every_answer_with_the_embedded_store)
 		raw[200] ^= 1;
 		cr_assert_eq(b64_encode(raw, n, tok, sizeof(tok), NULL), 0);
 	}
-	cr_assert_eq(redeem_token(&s, tok, &j), 403);
+	cr_assert_eq(th_redeem_token(&s, tok, &j), 403);
 	cr_assert_str_eq(str(j, "result"), "invalid");
 	cr_assert_str_eq(str(j, "reason"), "bad_signature");
 	json_decref(j);
 
 	/* unknown key: change the key id */
-	issue_token(&s, &c, tok, sizeof(tok));
+	th_issue(&s, &c, tok, sizeof(tok));
 	{
 		uint8_t raw[TOK_TOKEN_LEN];
 		size_t n;
@@ -148,7 +105,7 @@ Test(redeem, every_answer_with_the_embedded_store)
 		raw[66] ^= 0xff;
 		cr_assert_eq(b64_encode(raw, n, tok, sizeof(tok), NULL), 0);
 	}
-	cr_assert_eq(redeem_token(&s, tok, &j), 403);
+	cr_assert_eq(th_redeem_token(&s, tok, &j), 403);
 	cr_assert_str_eq(str(j, "reason"), "unknown_key");
 	json_decref(j);
 
@@ -160,32 +117,32 @@ Test(redeem, every_answer_with_the_embedded_store)
 
 		b64_encode(ch, sizeof(ch) - 1, chb64, sizeof(chb64), NULL);
 		b64_encode(other, sizeof(other) - 1, otherb64, sizeof(otherb64), NULL);
-		issue_token(&s, &c, tok, sizeof(tok));
+		th_issue(&s, &c, tok, sizeof(tok));
 		snprintf(json, sizeof(json), "{\"token\":\"%s\",\"challenge\":\"%s\"}", tok, otherb64);
-		cr_assert_eq(redeem_json(&s, json, &j), 403);
+		cr_assert_eq(th_redeem_json(&s, json, &j), 403);
 		cr_assert_str_eq(str(j, "reason"), "challenge_mismatch");
 		json_decref(j);
 		snprintf(json, sizeof(json), "{\"token\":\"%s\",\"challenge\":\"%s\"}", tok, chb64);
-		cr_assert_eq(redeem_json(&s, json, &j), 200);
+		cr_assert_eq(th_redeem_json(&s, json, &j), 200);
 		json_decref(j);
 	}
 
 	/* malformed input */
-	cr_assert_eq(redeem_json(&s, "{\"token\":", &j), 400);
+	cr_assert_eq(th_redeem_json(&s, "{\"token\":", &j), 400);
 	json_decref(j);
-	cr_assert_eq(redeem_json(&s, "[]", &j), 400);
+	cr_assert_eq(th_redeem_json(&s, "[]", &j), 400);
 	json_decref(j);
-	cr_assert_eq(redeem_json(&s, "{\"token\":\"***\"}", &j), 400);
+	cr_assert_eq(th_redeem_json(&s, "{\"token\":\"***\"}", &j), 400);
 	json_decref(j);
-	cr_assert_eq(redeem_json(&s, "{\"token\":\"AAIA\"}", &j), 400);
+	cr_assert_eq(th_redeem_json(&s, "{\"token\":\"AAIA\"}", &j), 400);
 	cr_assert_str_eq(str(j, "error"), "bad_request");
 	json_decref(j);
-	cr_assert_eq(redeem_json(&s, "{\"token\":12}", &j), 400);
+	cr_assert_eq(th_redeem_json(&s, "{\"token\":12}", &j), 400);
 	json_decref(j);
-	cr_assert_eq(redeem_json(&s, "{\"authorization\":\"Basic abc\"}", &j), 400);
+	cr_assert_eq(th_redeem_json(&s, "{\"authorization\":\"Basic abc\"}", &j), 400);
 	json_decref(j);
 	snprintf(json, sizeof(json), "{\"token\":\"%s\",\"spend\":\"no\"}", tok);
-	cr_assert_eq(redeem_json(&s, json, &j), 400);
+	cr_assert_eq(th_redeem_json(&s, json, &j), 400);
 	json_decref(j);
 	{
 		struct th_resp r;
@@ -265,7 +222,7 @@ Test(redeem, concurrent_redemptions_of_one_token_exactly_one_wins)
 	th_server_start(&s, NULL, NULL);
 	th_client_init(&c, &s);
 	for (k = 0; k < 5; k++) {
-		issue_token(&s, &c, tok, sizeof(tok));
+		th_issue(&s, &c, tok, sizeof(tok));
 		race_token(&s, tok);
 	}
 	th_client_free(&c);
@@ -315,7 +272,7 @@ Test(redeem, acknowledged_spends_survive_sigkill)
 	th_server_start(&s, (const char *[]){ "--log-requests", "false", NULL }, NULL);
 	th_client_init(&c, &s);
 	for (i = 0; i < N; i++)
-		issue_token(&s, &c, toks[i], sizeof(toks[i]));
+		th_issue(&s, &c, toks[i], sizeof(toks[i]));
 	memset(&l, 0, sizeof(l));
 	l.s = &s;
 	l.toks = toks;
@@ -337,7 +294,7 @@ Test(redeem, acknowledged_spends_survive_sigkill)
 		if (!atomic_load(&l.acked[i]))
 			continue;
 		acked++;
-		if (redeem_token(&s, toks[i], &j) != 409)
+		if (th_redeem_token(&s, toks[i], &j) != 409)
 			lost++;
 		json_decref(j);
 	}
@@ -377,21 +334,21 @@ Test(redeem, redis_fleet_shares_spends_and_fails_closed)
 			(const char *[]){ port_env, NULL });
 
 	th_client_init(&c, &a);
-	issue_token(&a, &c, tok, sizeof(tok));
-	cr_assert_eq(redeem_token(&a, tok, &j), 200);
+	th_issue(&a, &c, tok, sizeof(tok));
+	cr_assert_eq(th_redeem_token(&a, tok, &j), 200);
 	json_decref(j);
-	cr_assert_eq(redeem_token(&b, tok, &j), 409, "the fleet must share spends");
+	cr_assert_eq(th_redeem_token(&b, tok, &j), 409, "the fleet must share spends");
 	json_decref(j);
-	issue_token(&b, &c, tok2, sizeof(tok2));
+	th_issue(&b, &c, tok2, sizeof(tok2));
 	race_token(&b, tok2);
 
 	/* Redis down: redemption fails closed with 503, issuance goes on */
 	tu_redis_signal(&rd, SIGKILL);
-	issue_token(&a, &c, tok, sizeof(tok));
-	cr_assert_eq(redeem_token(&a, tok, &j), 503);
+	th_issue(&a, &c, tok, sizeof(tok));
+	cr_assert_eq(th_redeem_token(&a, tok, &j), 503);
 	cr_assert_str_eq(str(j, "result"), "unavailable");
 	json_decref(j);
-	issue_token(&b, &c, tok2, sizeof(tok2));
+	th_issue(&b, &c, tok2, sizeof(tok2));
 	/* back up: the same token now redeems once */
 	tu_redis_start(&rd);
 	{
@@ -399,7 +356,7 @@ Test(redeem, redis_fleet_shares_spends_and_fails_closed)
 		int tries;
 
 		for (tries = 0; tries < 50; tries++) {
-			st = redeem_token(&a, tok, &j);
+			st = th_redeem_token(&a, tok, &j);
 			json_decref(j);
 			if (st != 503)
 				break;
@@ -414,7 +371,7 @@ Test(redeem, redis_fleet_shares_spends_and_fails_closed)
 		int tries;
 
 		for (tries = 0; tries < 50; tries++) {
-			st = redeem_token(&b, tok, &j);
+			st = th_redeem_token(&b, tok, &j);
 			json_decref(j);
 			if (st != 503)
 				break;

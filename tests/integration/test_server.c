@@ -273,15 +273,12 @@ Test(server, token_request_errors_are_documented_4xx)
 /* A chunked body with no Content-Length that grows past the cap. */
 Test(server, chunked_body_over_cap_is_refused)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(srv.port) };
 	char chunk[1100], resp[2048];
 	int fd, i;
 	ssize_t n;
 	size_t got = 0;
 
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	fd = th_connect(srv.port);
 	dprintf(fd, "POST /token-request HTTP/1.1\r\nHost: x\r\n%s\r\n"
 		    "Transfer-Encoding: chunked\r\n\r\n", CT_REQ);
 	memset(chunk, 'b', sizeof(chunk));
@@ -363,7 +360,6 @@ Test(server, health_ready_and_metrics)
 /* The server lets an in-flight request finish after SIGTERM. */
 Test(server, sigterm_finishes_in_flight_request)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(srv.port) };
 	struct th_client c;
 	char resp[1024];
 	size_t got = 0;
@@ -372,9 +368,7 @@ Test(server, sigterm_finishes_in_flight_request)
 
 	th_client_init(&c, &srv);
 	th_client_request(&c);
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	fd = th_connect(srv.port);
 	dprintf(fd, "POST /token-request HTTP/1.1\r\nHost: x\r\n%s\r\n"
 		    "Content-Length: 259\r\n\r\n", CT_REQ);
 	cr_assert(write(fd, c.request, 100) == 100);

@@ -37,14 +37,6 @@ struct trickle {
 	atomic_int closed;    /* connections the server dropped meanwhile */
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void *trickle_run(void *arg)
 {
 	struct trickle *t = arg;
@@ -107,14 +99,9 @@ static char *tls_slow_text(size_t *len)
 
 static void make_server_cert(const char *dir, char *cert, char *key, size_t cap)
 {
-	char cmd[1024], *out = NULL;
-
-	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+	th_sh_ok("cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
 		 "-nodes -keyout server.key -out server.pem -days 2 -subj '/CN=localhost' "
 		 "-addext subjectAltName=IP:127.0.0.1 && chmod 600 server.key", dir);
-	cr_assert_eq(th_sh(cmd, &out), 0, "%s", out);
-	free(out);
 	snprintf(cert, cap, "%s/server.pem", dir);
 	snprintf(key, cap, "%s/server.key", dir);
 }
@@ -160,17 +147,17 @@ Test(slowclient, trickling_connections_do_not_stall_a_good_client)
 	usleep(500000); /* let every slow connection start */
 
 	snprintf(authz, sizeof(authz), "Authorization: Bearer %s", secret);
-	t0 = now_s();
+	t0 = th_now_s();
 	for (n = 0; n < 30; n++) {
 		struct th_resp r;
 		uint8_t token[TOK_TOKEN_LEN];
-		double a = now_s(), d;
+		double a = th_now_s(), d;
 
 		th_client_request(&c);
 		cr_assert_eq(th_http(&s, "POST", "/token-request",
 				     (const char *[]){ CT_REQ, authz, NULL }, c.request,
 				     sizeof(c.request), &r), 0);
-		d = now_s() - a;
+		d = th_now_s() - a;
 		if (d > worst)
 			worst = d;
 		cr_assert_eq(r.status, 200, "request %d: status %ld", n, r.status);
@@ -180,7 +167,7 @@ Test(slowclient, trickling_connections_do_not_stall_a_good_client)
 	}
 	/* Spread over several seconds, so the slow connections were active
 	 * the whole time, yet no request waited long. */
-	cr_assert(now_s() - t0 >= 3.0);
+	cr_assert(th_now_s() - t0 >= 3.0);
 	cr_assert(worst < 2.0, "a token request took %.3f s next to slow clients", worst);
 	atomic_store(&t->stop, 1);
 	pthread_join(th, NULL);
@@ -215,9 +202,9 @@ Test(slowclient, idle_connection_is_closed_after_the_timeout)
 	th_server_start(&s, (const char *[]){ "--connection-timeout", "2", NULL }, NULL);
 	fd = th_connect(s.port);
 	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
-	t0 = now_s();
+	t0 = th_now_s();
 	n = recv(fd, buf, sizeof(buf), 0);
-	waited = now_s() - t0;
+	waited = th_now_s() - t0;
 	cr_assert(n <= 0, "the server sent data to an idle connection");
 	cr_assert(n == 0 || errno == ECONNRESET, "not closed within 8 s (errno %d)", errno);
 	cr_assert(waited >= 1.5 && waited < 6, "closed after %.2f s, timeout is 2 s", waited);
@@ -226,31 +213,13 @@ Test(slowclient, idle_connection_is_closed_after_the_timeout)
 	fd = th_connect(s.port);
 	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
 	cr_assert_eq(send(fd, "GET /hea", 8, MSG_NOSIGNAL), 8);
-	t0 = now_s();
+	t0 = th_now_s();
 	n = recv(fd, buf, sizeof(buf), 0);
-	waited = now_s() - t0;
+	waited = th_now_s() - t0;
 	cr_assert(n <= 0 && waited < 6, "half a request held the connection %.2f s", waited);
 	close(fd);
 	cr_assert_eq(th_server_stop(&s), 0);
 	th_dir_cleanup(&s);
-}
-
-/* A TCP connection to 127.0.0.1:port from the local address src. */
-static int connect_from(const char *src, uint16_t port)
-{
-	struct sockaddr_in sa;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	cr_assert(fd >= 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	cr_assert_eq(inet_pton(AF_INET, src, &sa.sin_addr), 1);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s: %s", src,
-		     strerror(errno));
-	sa.sin_port = htons(port);
-	cr_assert_eq(inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr), 1);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return fd;
 }
 
 /* GET /healthz on fd: the status, or -1 when the server closed it. */
@@ -283,19 +252,19 @@ Test(slowclient, per_address_limit_keeps_one_address_from_taking_every_slot)
 					      "--threads", "4",
 					      "--connection-timeout", "30", NULL }, NULL);
 	for (i = 0; i < 20; i++)
-		held[i] = connect_from("127.0.0.1", s.port);
+		held[i] = th_connect_from("127.0.0.1", s.port);
 	usleep(300000);
-	fd = connect_from("127.0.0.1", s.port);
+	fd = th_connect_from("127.0.0.1", s.port);
 	cr_assert_eq(healthz_on(fd), -1, "a 21st connection from one address was served");
 	close(fd);
-	fd = connect_from("127.0.0.2", s.port);
+	fd = th_connect_from("127.0.0.2", s.port);
 	cr_assert_eq(healthz_on(fd), 200, "another address was refused");
 	close(fd);
 	for (i = 0; i < 20; i++)
 		close(held[i]);
 	for (i = 0; i < 40 && st != 200; i++) {
 		usleep(50000);
-		fd = connect_from("127.0.0.1", s.port);
+		fd = th_connect_from("127.0.0.1", s.port);
 		st = healthz_on(fd);
 		close(fd);
 	}

@@ -25,76 +25,8 @@
 #include "issuer/spent.h"
 #include "th.h"
 
-#define CT_REQ "Content-Type: application/private-token-request"
-#define CT_JSON "Content-Type: application/json"
 
 TestSuite(store_faults, .timeout = 90, .fini = tu_leak_check);
-
-static void sf_sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static void sf_issue(const struct th_server *s, struct th_client *c, char *b64,
-		     size_t cap)
-{
-	struct th_resp r;
-	uint8_t token[TOK_TOKEN_LEN];
-
-	th_client_request(c);
-	cr_assert_eq(th_http(s, "POST", "/token-request", (const char *[]){ CT_REQ, NULL },
-			     c->request, sizeof(c->request), &r), 0);
-	cr_assert_eq(r.status, 200);
-	cr_assert_eq(th_client_finalize(c, r.body, r.len, token), 0);
-	th_resp_free(&r);
-	cr_assert_eq(b64_encode(token, sizeof(token), b64, cap, NULL), 0);
-}
-
-static long sf_redeem(const struct th_server *s, const char *b64)
-{
-	struct th_resp r;
-	char json[1024];
-	long status;
-
-	snprintf(json, sizeof(json), "{\"token\":\"%s\"}", b64);
-	cr_assert_eq(th_http(s, "POST", "/redeem", (const char *[]){ CT_JSON, NULL },
-			     json, strlen(json), &r), 0);
-	status = r.status;
-	th_resp_free(&r);
-	return status;
-}
-
-/* GET path; returns the status, the body in body (malloc'd, NUL-terminated). */
-static long sf_get(const struct th_server *s, const char *path, char **body)
-{
-	struct th_resp r;
-	long status;
-
-	cr_assert_eq(th_http(s, "GET", path, NULL, NULL, 0, &r), 0);
-	status = r.status;
-	*body = malloc(r.len + 1);
-	cr_assert_not_null(*body);
-	memcpy(*body, r.body, r.len);
-	(*body)[r.len] = '\0';
-	th_resp_free(&r);
-	return status;
-}
-
-/* The value of a metric line that starts with name (labels included). */
-static double sf_metric(const struct th_server *s, const char *name)
-{
-	char *text, *p;
-	double v = -1;
-
-	cr_assert_eq(sf_get(s, "/metrics", &text), 200);
-	p = strstr(text, name);
-	if (p != NULL)
-		v = strtod(p + strlen(name), NULL);
-	free(text);
-	return v;
-}
 
 /* Polls /readyz until it answers want (up to secs); returns the body. */
 static char *sf_readyz_until(const struct th_server *s, long want, double secs)
@@ -105,10 +37,10 @@ static char *sf_readyz_until(const struct th_server *s, long want, double secs)
 
 	for (i = 0; i < (int)(secs * 10); i++) {
 		free(body);
-		status = sf_get(s, "/readyz", &body);
+		status = th_get(s, "/readyz", &body);
 		if (status == want)
 			return body;
-		sf_sleep_ms(100);
+		th_sleep_ms(100);
 	}
 	cr_assert_fail("/readyz stayed %ld, wanted %ld: %s", status, want, body);
 	return NULL;
@@ -161,8 +93,8 @@ Test(store_faults, lmdb_disk_full_is_seen_and_recovers)
 	sf_fill(filler);
 	/* pages LMDB already has are reused for a while; new ones fail */
 	for (i = 0; i < 400 && st == 200; i++) {
-		sf_issue(&s, &c, tok, sizeof(tok));
-		st = sf_redeem(&s, tok);
+		th_issue(&s, &c, tok, sizeof(tok));
+		st = th_redeem(&s, tok, NULL, 0);
 		ok += st == 200;
 	}
 	cr_assert_eq(st, 503, "after %d redemptions", i);
@@ -170,10 +102,10 @@ Test(store_faults, lmdb_disk_full_is_seen_and_recovers)
 	cr_expect(th_log_contains(&s, "[disk_full]: disk full (No space left on device)"),
 		  "no log line names the cause");
 	cr_expect(th_log_contains(&s, "free space on that file system"));
-	cr_expect_gt(sf_metric(&s, "ppissuer_spent_store_errors_total{backend=\"lmdb\",cause=\"disk_full\"} "),
+	cr_expect_gt(th_metric_value(&s, "ppissuer_spent_store_errors_total{backend=\"lmdb\",cause=\"disk_full\"} "),
 		     0);
-	cr_expect_eq(sf_metric(&s, "ppissuer_spent_store_healthy{backend=\"lmdb\"} "), 0);
-	cr_assert_eq(sf_get(&s, "/readyz", &body), 503);
+	cr_expect_eq(th_metric_value(&s, "ppissuer_spent_store_healthy{backend=\"lmdb\"} "), 0);
+	cr_assert_eq(th_get(&s, "/readyz", &body), 503);
 	cr_expect(strstr(body, "\"error\":\"not_ready\"") != NULL, "%s", body);
 	cr_expect(strstr(body, "spent store cannot record: disk full") != NULL, "%s", body);
 	cr_expect(strstr(body, "\"spent_store\":{\"backend\":\"lmdb\",\"healthy\":false,"
@@ -186,12 +118,12 @@ Test(store_faults, lmdb_disk_full_is_seen_and_recovers)
 	cr_expect_str_eq(body, "{\"status\":\"ready\",\"spent_store\":"
 			       "{\"backend\":\"lmdb\",\"healthy\":true}}");
 	free(body);
-	cr_expect_eq(sf_metric(&s, "ppissuer_spent_store_healthy{backend=\"lmdb\"} "), 1);
+	cr_expect_eq(th_metric_value(&s, "ppissuer_spent_store_healthy{backend=\"lmdb\"} "), 1);
 	cr_expect(th_log_contains(&s, "spent store (lmdb) recovered"));
-	cr_expect_eq(sf_redeem(&s, tok), 200);
-	cr_expect_eq(sf_redeem(&s, tok), 409);
-	sf_issue(&s, &c, tok, sizeof(tok));
-	cr_expect_eq(sf_redeem(&s, tok), 200);
+	cr_expect_eq(th_redeem(&s, tok, NULL, 0), 200);
+	cr_expect_eq(th_redeem(&s, tok, NULL, 0), 409);
+	th_issue(&s, &c, tok, sizeof(tok));
+	cr_expect_eq(th_redeem(&s, tok, NULL, 0), 200);
 
 	th_client_free(&c);
 	cr_expect_eq(th_server_stop(&s), 0);
@@ -233,14 +165,14 @@ Test(store_faults, lmdb_map_full_at_its_maximum)
 	th_server_start(&s, (const char *[]){ "--lmdb-map-mb", "1",
 					      "--lmdb-map-max-mb", "1", NULL }, NULL);
 	th_client_init(&c, &s);
-	sf_issue(&s, &c, tok, sizeof(tok));
-	cr_assert_eq(sf_redeem(&s, tok), 503);
+	th_issue(&s, &c, tok, sizeof(tok));
+	cr_assert_eq(th_redeem(&s, tok, NULL, 0), 503);
 	cr_expect(th_log_contains(&s, "[map_full]: spent store full at its maximum of 1 MiB"),
 		  "no log line names the cause");
 	cr_expect(th_log_contains(&s, "raise lmdb-map-max-mb"));
-	cr_expect_gt(sf_metric(&s, "ppissuer_spent_store_errors_total{backend=\"lmdb\",cause=\"map_full\"} "),
+	cr_expect_gt(th_metric_value(&s, "ppissuer_spent_store_errors_total{backend=\"lmdb\",cause=\"map_full\"} "),
 		     0);
-	cr_assert_eq(sf_get(&s, "/readyz", &body), 503);
+	cr_assert_eq(th_get(&s, "/readyz", &body), 503);
 	cr_expect(strstr(body, "\"cause\":\"map_full\"") != NULL, "%s", body);
 	free(body);
 	snprintf(path, sizeof(path), "%s/spent/data.mdb", s.data_dir);
@@ -288,27 +220,27 @@ Test(store_faults, redis_without_persistence_refused_unless_allowed)
 	sf_redis_start(&rd, off);
 	sf_server_redis(&s, &rd, 0);
 	th_client_init(&c, &s);
-	sf_issue(&s, &c, tok, sizeof(tok));
-	cr_expect_eq(sf_redeem(&s, tok), 503);
+	th_issue(&s, &c, tok, sizeof(tok));
+	cr_expect_eq(th_redeem(&s, tok, NULL, 0), 503);
 	cr_expect(th_log_contains(&s, "[volatile]: redis at 127.0.0.1:"));
 	cr_expect(th_log_contains(&s, "set \\\"appendonly yes\\\" and \\\"appendfsync always\\\""));
 	cr_expect(th_log_contains(&s, "--redis-allow-volatile"));
-	cr_assert_eq(sf_get(&s, "/readyz", &body), 503);
+	cr_assert_eq(th_get(&s, "/readyz", &body), 503);
 	cr_expect(strstr(body, "\"spent_store\":{\"backend\":\"redis\",\"healthy\":false,"
 			       "\"cause\":\"volatile\"") != NULL, "%s", body);
 	free(body);
-	cr_expect_gt(sf_metric(&s, "ppissuer_spent_store_errors_total{backend=\"redis\",cause=\"volatile\"} "),
+	cr_expect_gt(th_metric_value(&s, "ppissuer_spent_store_errors_total{backend=\"redis\",cause=\"volatile\"} "),
 		     0);
-	cr_expect_eq(sf_metric(&s, "ppissuer_spent_store_healthy{backend=\"redis\"} "), 0);
+	cr_expect_eq(th_metric_value(&s, "ppissuer_spent_store_healthy{backend=\"redis\"} "), 0);
 	th_client_free(&c);
 	cr_expect_eq(th_server_stop(&s), 0);
 	th_dir_cleanup(&s);
 
 	sf_server_redis(&s, &rd, 1);
 	th_client_init(&c, &s);
-	sf_issue(&s, &c, tok, sizeof(tok));
-	cr_expect_eq(sf_redeem(&s, tok), 200);
-	cr_expect_eq(sf_redeem(&s, tok), 409);
+	th_issue(&s, &c, tok, sizeof(tok));
+	cr_expect_eq(th_redeem(&s, tok, NULL, 0), 200);
+	cr_expect_eq(th_redeem(&s, tok, NULL, 0), 409);
 	free(sf_readyz_until(&s, 200, 3));
 	cr_expect(th_log_contains(&s, "redis-allow-volatile is set"));
 	th_client_free(&c);
@@ -340,18 +272,18 @@ Test(store_faults, redis_aof_keeps_redeemed_tokens_across_kill_9)
 		th_client_init(&c, &s);
 		free(sf_readyz_until(&s, 200, 5));
 		for (i = 0; i < N; i++) {
-			sf_issue(&s, &c, toks[i], sizeof(toks[i]));
-			cr_assert_eq(sf_redeem(&s, toks[i]), 200, "%s: token %d",
+			th_issue(&s, &c, toks[i], sizeof(toks[i]));
+			cr_assert_eq(th_redeem(&s, toks[i], NULL, 0), 200, "%s: token %d",
 				     modes[m][1], i);
 		}
 		tu_redis_signal(&rd, SIGKILL);
-		cr_expect_eq(sf_redeem(&s, toks[0]), 503);
+		cr_expect_eq(th_redeem(&s, toks[0], NULL, 0), 503);
 		/* readiness follows the store */
 		free(sf_readyz_until(&s, 503, 3));
 		tu_redis_start(&rd);   /* same port and directory */
 		free(sf_readyz_until(&s, 200, 5));
 		for (i = 0; i < N; i++)
-			again += sf_redeem(&s, toks[i]) != 409;
+			again += th_redeem(&s, toks[i], NULL, 0) != 409;
 		cr_expect_eq(again, 0, "%s: %d of %d redeemed tokens were not "
 			     "409 after kill -9 of redis", modes[m][1], again, N);
 		th_client_free(&c);

@@ -36,14 +36,6 @@ TestSuite(trickle, .timeout = 90, .fini = tu_leak_check);
 static const char trickle_text[] = "GET /healthz HTTP/1.1\r\nHost: trickle\r\nX-Pad: ";
 static const char get_health[] = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* The byte a trickler sends as its k-th: the request line, then a header
  * that never ends. */
 static char trickle_byte(size_t k)
@@ -64,38 +56,18 @@ static int closed_within(int fd, int ms)
 	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
-/* Reads one response on fd (a keep-alive connection) within ms; returns its
- * status, or 0. Responses here are small: one read holds the whole of it. */
-static int read_status(int fd, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	char buf[4096];
-	ssize_t n;
-	int status = 0;
-
-	if (poll(&p, 1, ms) != 1)
-		return 0;
-	n = recv(fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
-		return 0;
-	return status;
-}
-
 /* Trickles one byte a second on fd until the server closes it (or limit_s
  * passes). Returns the seconds from the first byte to the close, or -1. */
 static double trickle_until_closed(int fd, double limit_s)
 {
-	double t0 = now_s();
+	double t0 = th_now_s();
 	size_t k;
 
-	for (k = 0; now_s() - t0 < limit_s; k++) {
+	for (k = 0; th_now_s() - t0 < limit_s; k++) {
 		char b = trickle_byte(k);
 
 		if (send(fd, &b, 1, MSG_NOSIGNAL) != 1 || closed_within(fd, 1000))
-			return now_s() - t0;
+			return th_now_s() - t0;
 	}
 	return -1;
 }
@@ -136,13 +108,14 @@ Test(trickle, idle_keepalive_connection_is_left_to_the_connection_timeout)
 	fd = th_connect(s.port);
 	cr_assert_eq(send(fd, get_health, sizeof(get_health) - 1, MSG_NOSIGNAL),
 		     (ssize_t)(sizeof(get_health) - 1));
-	cr_assert_eq(read_status(fd, 5000), 200);
+	cr_assert_eq(th_read_status(fd, th_now_s() + 5), 200);
 	/* idle past the request timeout, within the connection timeout */
 	cr_assert_not(closed_within(fd, 3500), "an idle keep-alive connection was closed "
 		      "by the request timeout");
 	cr_assert_eq(send(fd, get_health, sizeof(get_health) - 1, MSG_NOSIGNAL),
 		     (ssize_t)(sizeof(get_health) - 1));
-	cr_assert_eq(read_status(fd, 5000), 200, "the kept-alive connection was not served");
+	cr_assert_eq(th_read_status(fd, th_now_s() + 5), 200,
+		     "the kept-alive connection was not served");
 	/* its next request is under the deadline again, from its own first byte */
 	usleep(500000);
 	took = trickle_until_closed(fd, 6);
@@ -164,12 +137,12 @@ static void *redeem_run(void *arg)
 {
 	struct redeem_call *rc = arg;
 	struct th_resp r;
-	double t0 = now_s();
+	double t0 = th_now_s();
 
 	rc->status = th_http(rc->s, "POST", "/redeem",
 			     (const char *[]){ "Content-Type: application/json", NULL },
 			     rc->json, strlen(rc->json), &r) == 0 ? r.status : -1;
-	rc->took = now_s() - t0;
+	rc->took = th_now_s() - t0;
 	if (rc->status > 0)
 		th_resp_free(&r);
 	return NULL;
@@ -182,9 +155,7 @@ Test(trickle, suspended_redemption_is_not_cut_off)
 	struct tu_redis rd;
 	struct th_server s;
 	struct th_client c;
-	struct th_resp r;
 	struct redeem_call call;
-	uint8_t token[TOK_TOKEN_LEN];
 	char b64[600], json[700], port_env[64];
 	pthread_t th;
 
@@ -197,14 +168,7 @@ Test(trickle, suspended_redemption_is_not_cut_off)
 					      "--request-timeout", "2", NULL },
 			(const char *[]){ port_env, NULL });
 	th_client_init(&c, &s);
-	th_client_request(&c);
-	cr_assert_eq(th_http(&s, "POST", "/token-request",
-			     (const char *[]){ "Content-Type: application/private-token-request",
-					       NULL }, c.request, sizeof(c.request), &r), 0);
-	cr_assert_eq(r.status, 200);
-	cr_assert_eq(th_client_finalize(&c, r.body, r.len, token), 0);
-	th_resp_free(&r);
-	cr_assert_eq(b64_encode(token, sizeof(token), b64, sizeof(b64), NULL), 0);
+	th_issue(&s, &c, b64, sizeof(b64));
 	snprintf(json, sizeof(json), "{\"token\":\"%s\"}", b64);
 
 	tu_redis_signal(&rd, SIGSTOP);
@@ -255,7 +219,7 @@ static void attack_connect(struct attack *a, int i)
 	t->fd = th_connect(a->port);
 	t->sent = 0;
 	t->first = 0;
-	t->next = now_s() + (double)rand_r(&a->seed) / RAND_MAX;
+	t->next = th_now_s() + (double)rand_r(&a->seed) / RAND_MAX;
 	cr_assert_eq(epoll_ctl(a->ep, EPOLL_CTL_ADD, t->fd, &ev), 0);
 	atomic_fetch_add(&a->open, 1);
 }
@@ -271,7 +235,7 @@ static void *attack_run(void *arg)
 
 	while (!atomic_load(&a->stop)) {
 		n = epoll_wait(a->ep, ev, 256, 20);
-		now = now_s();
+		now = th_now_s();
 		for (i = 0; i < n; i++) {
 			struct tconn *t = &a->c[ev[i].data.u32];
 			double life = now - t->first;
@@ -312,13 +276,13 @@ static void *attack_run(void *arg)
 static double normal_request(uint16_t port)
 {
 	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: n\r\nConnection: close\r\n\r\n";
-	double t0 = now_s();
+	double t0 = th_now_s();
 	int fd = th_connect(port), st;
 
 	cr_assert_eq(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)(sizeof(req) - 1));
-	st = read_status(fd, 5000);
+	st = th_read_status(fd, th_now_s() + 5);
 	close(fd);
-	return st == 200 ? now_s() - t0 : -1;
+	return st == 200 ? th_now_s() - t0 : -1;
 }
 
 static int cmp_double(const void *x, const void *y)
@@ -402,15 +366,15 @@ Test(trickle, two_thousand_tricklers_leave_a_normal_client_fast_answers)
 	cr_assert_eq(pthread_create(&th, NULL, attack_run, a), 0);
 	usleep(2000000);   /* every trickler has started its request */
 
-	t0 = now_s();
-	while (now_s() - t0 < ATTACK_S && n < cap) {
+	t0 = th_now_s();
+	while (th_now_s() - t0 < ATTACK_S && n < cap) {
 		double d = normal_request(s.port);
 
 		if (d < 0)
 			failed++;
 		else
 			lat[n++] = d;
-		if (server_fds < 0 && now_s() - t0 > ATTACK_S / 2) {
+		if (server_fds < 0 && th_now_s() - t0 > ATTACK_S / 2) {
 			server_fds = proc_fds(s.pid);
 			mid_open = atomic_load(&a->open);
 		}

@@ -5,7 +5,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
 #include <sys/socket.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -42,11 +45,19 @@ void th_dir_init(struct th_server *s)
 	snprintf(s->log, sizeof(s->log), "%s/server.log", s->dir);
 }
 
-static void sleep_ms(long ms)
+void th_sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
+}
+
+double th_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int th_log_contains(const struct th_server *s, const char *text)
@@ -146,7 +157,7 @@ void th_server_start(struct th_server *s, const char *const *args,
 			}
 			cr_assert_fail("server exited during start-up: %s", log ? log : "");
 		}
-		sleep_ms(20);
+		th_sleep_ms(20);
 	}
 	kill(s->pid, SIGKILL);
 	cr_assert_fail("server did not report its port within 15 s");
@@ -164,7 +175,7 @@ int th_server_stop(struct th_server *s)
 			s->pid = 0;
 			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 		}
-		sleep_ms(10);
+		th_sleep_ms(10);
 	}
 	kill(s->pid, SIGKILL);
 	waitpid(s->pid, &st, 0);
@@ -528,4 +539,223 @@ int th_connect(uint16_t port)
 	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s",
 		     strerror(errno));
 	return fd;
+}
+
+void th_sh_ok(const char *fmt, ...)
+{
+	char cmd[4096];
+	char *out = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	cr_assert_eq(th_sh(cmd, &out), 0, "%s: %s", cmd, out ? out : "");
+	free(out);
+}
+
+void th_keys_cmd(const struct th_server *s, const char *const *args)
+{
+	const char *argv[40];
+	char *out = NULL;
+	size_t n = 0, i;
+
+	argv[n++] = "keys";
+	for (i = 0; args[i] && n < 36; i++)
+		argv[n++] = args[i];
+	argv[n++] = "--data-dir";
+	argv[n++] = s->data_dir;
+	argv[n] = NULL;
+	cr_assert_eq(th_run(argv, &out), 0, "ppissuer keys %s failed: %s", args[0], out);
+	free(out);
+}
+
+#define TH_CT_REQ "Content-Type: application/private-token-request"
+#define TH_CT_JSON "Content-Type: application/json"
+
+void th_issue(const struct th_server *s, struct th_client *c, char *b64, size_t cap)
+{
+	struct th_resp r;
+	uint8_t token[TOK_TOKEN_LEN];
+
+	th_client_request(c);
+	cr_assert_eq(th_http(s, "POST", "/token-request", (const char *[]){ TH_CT_REQ, NULL },
+			     c->request, sizeof(c->request), &r), 0);
+	cr_assert_eq(r.status, 200);
+	cr_assert_eq(th_client_finalize(c, r.body, r.len, token), 0);
+	th_resp_free(&r);
+	cr_assert_eq(b64_encode(token, sizeof(token), b64, cap, NULL), 0);
+}
+
+long th_redeem_json(const struct th_server *s, const char *json, json_t **out)
+{
+	struct th_resp r;
+	long status;
+
+	cr_assert_eq(th_http(s, "POST", "/redeem", (const char *[]){ TH_CT_JSON, NULL },
+			     json, strlen(json), &r), 0);
+	status = r.status;
+	if (out) {
+		json_error_t err;
+
+		*out = json_loadb((const char *)r.body, r.len, 0, &err);
+		cr_assert(*out, "answer is not JSON (%ld): %.*s", status, (int)r.len, r.body);
+	}
+	th_resp_free(&r);
+	return status;
+}
+
+long th_redeem_token(const struct th_server *s, const char *b64, json_t **out)
+{
+	char json[1024];
+
+	snprintf(json, sizeof(json), "{\"token\":\"%s\"}", b64);
+	return th_redeem_json(s, json, out);
+}
+
+long th_redeem(const struct th_server *s, const char *b64, char *body, size_t cap)
+{
+	struct th_resp r;
+	char json[1024];
+	long status;
+
+	snprintf(json, sizeof(json), "{\"token\":\"%s\"}", b64);
+	cr_assert_eq(th_http(s, "POST", "/redeem", (const char *[]){ TH_CT_JSON, NULL },
+			     json, strlen(json), &r), 0);
+	status = r.status;
+	if (body)
+		snprintf(body, cap, "%.*s", (int)r.len, (const char *)r.body);
+	th_resp_free(&r);
+	return status;
+}
+
+long th_redeem_check(const struct th_server *s, const char *b64)
+{
+	struct th_resp r;
+	char json[1024];
+	long status;
+
+	snprintf(json, sizeof(json), "{\"token\":\"%s\",\"spend\":false}", b64);
+	cr_assert_eq(th_http(s, "POST", "/redeem", (const char *[]){ TH_CT_JSON, NULL },
+			     json, strlen(json), &r), 0);
+	status = r.status;
+	th_resp_free(&r);
+	return status;
+}
+
+long th_get(const struct th_server *s, const char *path, char **body)
+{
+	struct th_resp r;
+	long status;
+
+	cr_assert_eq(th_http(s, "GET", path, NULL, NULL, 0, &r), 0);
+	status = r.status;
+	*body = malloc(r.len + 1);
+	cr_assert_not_null(*body);
+	memcpy(*body, r.body, r.len);
+	(*body)[r.len] = '\0';
+	th_resp_free(&r);
+	return status;
+}
+
+char *th_metrics_text(const struct th_server *s, const char *secret)
+{
+	struct th_resp r;
+	char authz[160];
+	const char *hdrs[2] = { authz, NULL };
+	char *text;
+
+	snprintf(authz, sizeof(authz), "Authorization: Bearer %s", secret ? secret : "");
+	cr_assert_eq(th_http(s, "GET", "/metrics", secret ? hdrs : NULL, NULL, 0, &r), 0);
+	cr_assert_eq(r.status, 200);
+	text = strndup((const char *)r.body, r.len);
+	th_resp_free(&r);
+	return text;
+}
+
+char *th_metrics_wait(const struct th_server *s, const char *want)
+{
+	char *text = NULL;
+	int tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		free(text);
+		text = th_metrics_text(s, NULL);
+		if (strstr(text, want))
+			break;
+		usleep(10000);
+	}
+	return text;
+}
+
+int th_metrics_has(const struct th_server *s, const char *line)
+{
+	struct th_resp r;
+	int found;
+
+	cr_assert_eq(th_http(s, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+	found = memmem(r.body, r.len, line, strlen(line)) != NULL;
+	th_resp_free(&r);
+	return found;
+}
+
+double th_metric_value(const struct th_server *s, const char *name)
+{
+	char *text, *p;
+	double v = -1;
+
+	cr_assert_eq(th_get(s, "/metrics", &text), 200);
+	p = strstr(text, name);
+	if (p != NULL)
+		v = strtod(p + strlen(name), NULL);
+	free(text);
+	return v;
+}
+
+int th_log_wait(const struct th_server *s, const char *text, long ms)
+{
+	long waited;
+
+	for (waited = 0; waited < ms; waited += 100) {
+		th_sleep_ms(100);
+		if (th_log_contains(s, text))
+			return 1;
+	}
+	return 0;
+}
+
+int th_connect_from(const char *src, uint16_t port)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	cr_assert_eq(inet_pton(AF_INET, src, &sa.sin_addr), 1);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s: %s", src,
+		     strerror(errno));
+	sa.sin_port = htons(port);
+	cr_assert_eq(inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr), 1);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+int th_read_status(int fd, double deadline)
+{
+	char buf[4096];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+	int status = 0;
+	double left = deadline - th_now_s();
+
+	if (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) != 1)
+		return 0;
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
+		return 0;
+	return status;
 }

@@ -4,6 +4,7 @@
 #ifndef PP_TH_H
 #define PP_TH_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -99,5 +100,61 @@ int th_https(uint16_t port, const struct th_tls *t, const char *method,
 	     size_t len, struct th_resp *out);
 /* An open TCP connection to 127.0.0.1:port (fails the test otherwise). */
 int th_connect(uint16_t port);
+
+/* ---- helpers shared by the suites (one copy each; use these rather than
+ * a local version) ---- */
+
+/* Sleeps ms milliseconds. */
+void th_sleep_ms(long ms);
+/* Monotonic clock in seconds, for measuring how long something took. */
+double th_now_s(void);
+
+/* Runs sh -c on a printf-formatted command and fails the test unless it
+ * exits 0 (fixtures: openssl, mv, cp of files in a data dir). */
+void th_sh_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* `ppissuer keys <args> --data-dir <s's data dir>`; fails the test unless it
+ * exits 0. args is NULL-terminated. */
+void th_keys_cmd(const struct th_server *s, const char *const *args);
+
+/* Issues one token: a fresh TokenRequest from c to s's /token-request (no
+ * Authorization), which must answer 200 with a signature that verifies;
+ * writes the token as padded base64url to b64 (cap bytes). */
+void th_issue(const struct th_server *s, struct th_client *c, char *b64, size_t cap);
+/* POST /redeem with the JSON body json; returns the status. When out is not
+ * NULL, the answer must be JSON and *out gets it (caller json_decref()s). */
+long th_redeem_json(const struct th_server *s, const char *json, json_t **out);
+/* th_redeem_json with {"token":"<b64>"}. */
+long th_redeem_token(const struct th_server *s, const char *b64, json_t **out);
+/* POST /redeem {"token":"<b64>"}; returns the status and, when body is not
+ * NULL, the answer's text (truncated to cap). */
+long th_redeem(const struct th_server *s, const char *b64, char *body, size_t cap);
+/* POST /redeem {"token":"<b64>","spend":false} (verify only); the status. */
+long th_redeem_check(const struct th_server *s, const char *b64);
+
+/* GET path; returns the status and the body in *body (malloc'd,
+ * NUL-terminated). */
+long th_get(const struct th_server *s, const char *path, char **body);
+/* GET /metrics (with Authorization: Bearer secret unless secret is NULL),
+ * which must answer 200; the text, malloc'd. */
+char *th_metrics_text(const struct th_server *s, const char *secret);
+/* The metrics text once it contains want (up to 1 s; a request is counted
+ * just after its response is sent, so the next request may overtake that);
+ * the last text read otherwise. malloc'd. */
+char *th_metrics_wait(const struct th_server *s, const char *want);
+/* Whether GET /metrics contains line (any status). */
+int th_metrics_has(const struct th_server *s, const char *line);
+/* The number after the first metric line that starts with name (labels
+ * included, e.g. "x_total{a=\"b\"} "), or -1 when absent. */
+double th_metric_value(const struct th_server *s, const char *name);
+/* Waits up to ms milliseconds for the server's log to contain text, checking
+ * every 100 ms; returns whether it did. */
+int th_log_wait(const struct th_server *s, const char *text, long ms);
+
+/* A TCP connection to 127.0.0.1:port from the local address src (e.g.
+ * "127.0.0.2"), or the test fails. */
+int th_connect_from(const char *src, uint16_t port);
+/* Reads one response on fd until deadline (th_now_s() clock) and returns its
+ * status code, or 0 when none came in time. One recv: for small answers. */
+int th_read_status(int fd, double deadline);
 
 #endif
