@@ -80,6 +80,52 @@ size_t rd_key(const struct rd_store *s, const uint8_t *key_id,
 	return off;
 }
 
+/* A caller waiting for one answer. */
+struct rd_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	int rc;
+};
+
+static void rd_wait_done(void *arg, int rc)
+{
+	struct rd_wait *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->rc = rc;
+	w->done = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* rd_io_submit, then waits for the answer. Never from a done callback
+ * (that aborts: it would wait for itself). */
+static int rd_io_call(struct rd_store *s, enum rd_kind kind, const char *key,
+		      size_t klen, int64_t expires_at, int *lost)
+{
+	struct rd_wait w;
+
+	/* waiting on the thread that answers would never end */
+	if (rd_io_on_thread(s))
+		abort();
+	memset(&w, 0, sizeof(w));
+	if (pthread_mutex_init(&w.mu, NULL) != 0)
+		return PP_ERR_UNAVAILABLE;
+	if (pthread_cond_init(&w.cv, NULL) != 0) {
+		pthread_mutex_destroy(&w.mu);
+		return PP_ERR_UNAVAILABLE;
+	}
+	rd_io_submit(s, kind, key, klen, expires_at, rd_wait_done, &w, lost);
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
+	return w.rc;
+}
+
 static int rd_check_and_record(void *impl, const uint8_t *key_id,
 			       const uint8_t *nonce, int64_t expires_at)
 {

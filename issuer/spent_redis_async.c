@@ -492,48 +492,9 @@ refuse:
 	done(arg, PP_ERR_UNAVAILABLE);
 }
 
-/* A caller waiting for one answer. */
-struct rd_wait {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done;
-	int rc;
-};
-
-static void rd_wait_done(void *arg, int rc)
+int rd_io_on_thread(const struct rd_store *s)
 {
-	struct rd_wait *w = arg;
-
-	pthread_mutex_lock(&w->mu);
-	w->rc = rc;
-	w->done = 1;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
-int rd_io_call(struct rd_store *s, enum rd_kind kind, const char *key,
-	       size_t klen, int64_t expires_at, int *lost)
-{
-	struct rd_wait w;
-
-	/* waiting on the thread that answers would never end */
-	if (s->io != NULL && pthread_equal(pthread_self(), s->io->thread))
-		abort();
-	memset(&w, 0, sizeof(w));
-	if (pthread_mutex_init(&w.mu, NULL) != 0)
-		return PP_ERR_UNAVAILABLE;
-	if (pthread_cond_init(&w.cv, NULL) != 0) {
-		pthread_mutex_destroy(&w.mu);
-		return PP_ERR_UNAVAILABLE;
-	}
-	rd_io_submit(s, kind, key, klen, expires_at, rd_wait_done, &w, lost);
-	pthread_mutex_lock(&w.mu);
-	while (!w.done)
-		pthread_cond_wait(&w.cv, &w.mu);
-	pthread_mutex_unlock(&w.mu);
-	pthread_cond_destroy(&w.cv);
-	pthread_mutex_destroy(&w.mu);
-	return w.rc;
+	return s->io != NULL && pthread_equal(pthread_self(), s->io->thread);
 }
 
 unsigned rd_io_pending(struct rd_store *s)

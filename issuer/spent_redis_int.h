@@ -1,7 +1,8 @@
 /* Private to issuer/spent_redis*.c: the Redis store's shared state and the
  * pieces its files call in each other.
  *
- *   spent_redis.c         settings, open/stop/free, key names, the ops table
+ *   spent_redis.c         settings, open/stop/free, key names, the ops table,
+ *                         the blocking calls that wait for the I/O thread
  *   spent_redis_async.c   the I/O thread: request queue, pipelined commands,
  *                         deadlines, reconnects (one async connection)
  *   spent_redis_conn.c    the async connection's hand-shake (AUTH, SELECT,
@@ -98,10 +99,8 @@ void rd_io_stop(struct rd_store *s);
 void rd_io_submit(struct rd_store *s, enum rd_kind kind, const char *key,
 		  size_t klen, int64_t expires_at,
 		  void (*done)(void *arg, int rc), void *arg, int *conn_lost);
-/* rd_io_submit, then waits for the answer. Never from a done callback
- * (that aborts: it would wait for itself). */
-int rd_io_call(struct rd_store *s, enum rd_kind kind, const char *key,
-	       size_t klen, int64_t expires_at, int *lost);
+/* Whether the caller is the I/O thread (a done callback). */
+int rd_io_on_thread(const struct rd_store *s);
 /* Requests queued or in flight. */
 unsigned rd_io_pending(struct rd_store *s);
 
