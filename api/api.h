@@ -7,8 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct ks_current;
-struct spent_store;
+struct svc;
 struct cl_current;
 struct rl_limiter;
 
@@ -23,8 +22,8 @@ struct api_opts {
 	long directory_max_age;       /* seconds */
 	int log_requests;
 	int log_client_address;
-	struct ks_current *keys;      /* borrowed: outlives the server */
-	struct spent_store *spent;    /* borrowed; NULL disables /redeem */
+	struct svc *svc;              /* the issuer's services (issuer/service.h);
+				       * borrowed: outlives the server */
 	/* clients (api/auth.c) */
 	struct cl_current *clients;   /* borrowed; NULL: nobody registered */
 	struct rl_limiter *limits;    /* borrowed; NULL: no limits */

@@ -4,7 +4,7 @@
 #include <time.h>
 
 #include "api/req.h"
-#include "keys/keyset.h"
+#include "issuer/publish.h"
 
 static void http_date(time_t t, char *out, size_t cap)
 {
@@ -48,7 +48,7 @@ static int etag_matches(const char *inm, const char *etag)
 	return 0;
 }
 
-static int not_modified(struct api_req *r, const struct ks_keyset *ks)
+static int not_modified(struct api_req *r, const struct pub_doc *d)
 {
 	const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 						      MHD_HTTP_HEADER_IF_NONE_MATCH);
@@ -56,7 +56,7 @@ static int not_modified(struct api_req *r, const struct ks_keyset *ks)
 	struct tm tm;
 
 	if (inm)
-		return etag_matches(inm, ks->etag);
+		return etag_matches(inm, pub_etag(d));
 	ims = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 					  MHD_HTTP_HEADER_IF_MODIFIED_SINCE);
 	if (!ims)
@@ -66,25 +66,28 @@ static int not_modified(struct api_req *r, const struct ks_keyset *ks)
 
 	if (!end || *end)
 		return 0; /* an unparseable date is ignored (RFC 9110 13.1.3) */
-	return ks->last_modified <= timegm(&tm);
+	return pub_last_modified(d) <= timegm(&tm);
 }
 
 /* GET/HEAD /.well-known/private-token-issuer-directory. The body was built
- * with the key-set snapshot; the response points into it and the request
- * holds a reference until the response is sent. */
+ * with the key set; the response points into it and the request holds a
+ * reference until the response is sent. */
 enum MHD_Result api_directory(struct api_req *r)
 {
-	struct ks_keyset *ks = ks_current_get(r->srv->o.keys);
+	struct pub_doc *d = pub_get(r->srv->o.svc);
 	struct MHD_Response *resp;
 	char cache[64], date[64];
 	unsigned status = 200;
+	const char *body;
+	size_t len;
 
-	r->ks = ks;
-	if (not_modified(r, ks)) {
+	r->doc = d;
+	if (not_modified(r, d)) {
 		status = 304;
 		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 	} else {
-		resp = MHD_create_response_from_buffer(ks->directory_len, ks->directory,
+		body = pub_body(d, &len);
+		resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
 						       MHD_RESPMEM_PERSISTENT);
 		if (resp)
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -93,9 +96,9 @@ enum MHD_Result api_directory(struct api_req *r)
 	if (!resp)
 		return MHD_NO;
 	snprintf(cache, sizeof(cache), "public, max-age=%ld", r->srv->o.directory_max_age);
-	http_date(ks->last_modified, date, sizeof(date));
+	http_date(pub_last_modified(d), date, sizeof(date));
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, ks->etag);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, pub_etag(d));
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, date);
 	return api_queue(r, status, resp);
 }

@@ -4,8 +4,9 @@
 #include <string.h>
 
 #include "api/req.h"
+#include "issuer/ready.h"
+#include "issuer/service.h"
 #include "issuer/spent.h"
-#include "keys/keyset.h"
 
 enum MHD_Result api_healthz(struct api_req *r)
 {
@@ -32,62 +33,43 @@ static json_t *api_spent_json(const struct spent_health *h)
 	return o;
 }
 
-/* Ready when the current key set has a key that can sign and the spent
- * store (when /redeem is on) can record: a load balancer should send no
- * traffic to an instance that would answer every redemption with 503. The
- * body names the failing component and always carries the store's state. */
+/* Ready when a key can sign and the spent store (when /redeem is on) can
+ * record: a load balancer should send no traffic to an instance that would
+ * answer every redemption with 503. The body names the failing component
+ * and always carries the store's state. */
 enum MHD_Result api_readyz(struct api_req *r)
 {
-	struct ks_keyset *ks = ks_current_get(r->srv->o.keys);
-	struct spent_health h;
+	struct rdy_state st;
 	json_t *body = NULL;
-	char msg[SPENT_MESSAGE_MAX + 64] = "";
 	enum MHD_Result ret;
-	int keys_ok = 0, store_ok = 1;
 	char *text;
-	size_t i;
 
-	memset(&h, 0, sizeof(h));
-	for (i = 0; i < ks->n; i++)
-		if (ks->entries[i].signer && ks->entries[i].state == KS_ACTIVE)
-			keys_ok = 1;
-	ks_keyset_unref(ks);
-	if (r->srv->o.spent) {
-		spent_health_get(r->srv->o.spent, &h);
-		store_ok = h.healthy;
-	}
-	if (!keys_ok)
-		snprintf(msg, sizeof(msg), "no usable signing key");
-	if (!store_ok)
-		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
-			 "%sspent store cannot record: %s", keys_ok ? "" : "; ",
-			 h.message);
-	if (keys_ok && store_ok)
+	rdy_check(r->srv->o.svc, &st);
+	if (st.ready)
 		body = json_pack("{s:s}", "status", "ready");
 	else
-		body = json_pack("{s:s, s:s}", "error", "not_ready", "message", msg);
-	if (body && r->srv->o.spent)
-		json_object_set_new(body, "spent_store", api_spent_json(&h));
+		body = json_pack("{s:s, s:s}", "error", "not_ready", "message",
+				 st.message);
+	if (body && st.has_store)
+		json_object_set_new(body, "spent_store", api_spent_json(&st.store));
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	if (!text)
 		return api_respond_error(r, API_ERR_INTERNAL);
-	if (!(keys_ok && store_ok))
+	if (!st.ready)
 		r->err_code = "not_ready";
-	ret = api_respond(r, keys_ok && store_ok ? 200 : 503, "application/json",
-			  text, strlen(text), "no-store");
+	ret = api_respond(r, st.ready ? 200 : 503, "application/json", text,
+			  strlen(text), "no-store");
 	free(text);
 	return ret;
 }
 
 enum MHD_Result api_metrics(struct api_req *r)
 {
-	struct ks_keyset *ks = ks_current_get(r->srv->o.keys);
 	struct MHD_Response *resp;
 	size_t len;
-	char *text = met_render(ks, r->srv->o.spent, &len);
+	char *text = svc_metrics_render(r->srv->o.svc, &len);
 
-	ks_keyset_unref(ks);
 	if (!text)
 		return api_respond_error(r, API_ERR_INTERNAL);
 	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);

@@ -13,7 +13,7 @@
 #include "issuer/metrics.h"
 #include "issuer/redemption.h"
 
-struct ks_keyset;
+struct pub_doc;
 struct api_req;
 
 typedef enum MHD_Result (*api_handler_fn)(struct api_req *r);
@@ -64,15 +64,13 @@ struct api_req {
 	size_t discarded;           /* body bytes dropped past the cap */
 	int too_large;
 	int responded;
-	struct ks_keyset *ks;       /* held while a response points into it */
+	struct pub_doc *doc;        /* held while a response points into it */
 	char key_id[65];            /* hex of the key used, for the log */
 	char client[65];            /* authenticated client name, for the log */
 	int authorized;             /* passed api_auth_check as that client */
 	/* redemption waiting on the spent store (connection suspended) */
-	int spend;
 	struct api_listener_thread *loop;  /* resumes the suspended connection */
 	_Atomic int rdm_done;
-	int rdm_rc;
 	struct rdm_result rdm;
 };
 

@@ -15,7 +15,8 @@
 #include "api/tls.h"
 #include "crypto/pp_err.h"
 #include "issuer/log.h"
-#include "keys/keyset.h"
+#include "issuer/publish.h"
+#include "issuer/service.h"
 
 /* Past the body cap, a little more is read and dropped so the 413 can be
  * sent on a sane connection; beyond this the connection is simply closed. */
@@ -201,7 +202,7 @@ static enum MHD_Result on_headers(struct api_req *r, const char *url)
 {
 	const char *ct, *cl;
 
-	r->route = api_route_find(url, r->srv->o.spent != NULL);
+	r->route = api_route_find(url, svc_redeem_enabled(r->srv->o.svc));
 	if (!r->route)
 		return api_respond_error(r, API_ERR_NOT_FOUND);
 	if (!(r->route->methods & r->method))
@@ -347,7 +348,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	api_auth_done(r);
 	if (s->o.log_requests)
 		log_request(r, method_name(r->method), atomic_load(&api_inflight) <= 1);
-	ks_keyset_unref(r->ks);
+	if (r->doc)
+		pub_put(r->doc);
 	free(r->body);
 	free(r);
 	atomic_fetch_sub(&api_inflight, 1);

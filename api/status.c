@@ -1,6 +1,6 @@
 #include "api/status.h"
 
-#include "crypto/pp_err.h"
+#include "issuer/issuance.h"
 
 static const struct api_error api_errors[API_ERR_COUNT] = {
 	[API_ERR_NOT_FOUND] = { 404, "not_found", "no such resource" },
@@ -8,7 +8,7 @@ static const struct api_error api_errors[API_ERR_COUNT] = {
 	[API_ERR_MEDIA_TYPE] = { 415, "unsupported_media_type", "wrong or missing Content-Type" },
 	[API_ERR_TOO_LARGE] = { 413, "payload_too_large", "request body too large" },
 	[API_ERR_TOKEN_TYPE] = { 422, "unsupported_token_type", "token type not supported by this issuer" },
-	[API_ERR_REQUEST_LENGTH] = { 422, "invalid_request_length", "TokenRequest must be exactly 259 bytes" },
+	[API_ERR_REQUEST_LENGTH] = { 422, "invalid_request_length", "TokenRequest is not the size its token type requires" },
 	[API_ERR_UNKNOWN_KEY] = { 422, "unknown_token_key", "truncated_token_key_id matches no signing key" },
 	[API_ERR_MSG_RANGE] = { 422, "invalid_blinded_message", "blinded message is not below the key modulus" },
 	[API_ERR_BAD_REQUEST] = { 400, "bad_request", "malformed request" },
@@ -29,15 +29,19 @@ const struct api_error *api_error_get(enum api_err e)
 	return &api_errors[e];
 }
 
-enum api_err api_err_from_issuance(int pp_err)
+/* Issuance verdicts to answers. */
+static const enum api_err api_issue_errors[ISS_VERDICT_COUNT] = {
+	[ISS_NONE] = API_ERR_INTERNAL,
+	[ISS_OK] = API_ERR_INTERNAL,   /* not an error; never asked */
+	[ISS_UNSUPPORTED_TYPE] = API_ERR_TOKEN_TYPE,
+	[ISS_BAD_LENGTH] = API_ERR_REQUEST_LENGTH,
+	[ISS_UNKNOWN_KEY] = API_ERR_UNKNOWN_KEY,
+	[ISS_BAD_ELEMENT] = API_ERR_MSG_RANGE,
+	[ISS_ERROR] = API_ERR_INTERNAL,
+};
+
+enum api_err api_err_from_issuance(enum iss_verdict v)
 {
-	switch (pp_err) {
-	case PP_ERR_TOKEN_TYPE: return API_ERR_TOKEN_TYPE;
-	case PP_ERR_LENGTH:
-	case PP_ERR_TRUNCATED:
-	case PP_ERR_TRAILING: return API_ERR_REQUEST_LENGTH;
-	case PP_ERR_UNKNOWN_KEY: return API_ERR_UNKNOWN_KEY;
-	case PP_ERR_MSG_RANGE: return API_ERR_MSG_RANGE;
-	default: return API_ERR_INTERNAL;
-	}
+	return (unsigned)v < ISS_VERDICT_COUNT ? api_issue_errors[v]
+					       : API_ERR_INTERNAL;
 }

@@ -2,6 +2,8 @@
 #ifndef PP_API_STATUS_H
 #define PP_API_STATUS_H
 
+#include "issuer/issuance.h"
+
 enum api_err {
 	API_ERR_NOT_FOUND,
 	API_ERR_METHOD,
@@ -30,7 +32,7 @@ struct api_error {
 };
 
 const struct api_error *api_error_get(enum api_err e);
-/* Maps a PP_ERR_* from the issuance service to its answer. */
-enum api_err api_err_from_issuance(int pp_err);
+/* The answer to an issuance verdict other than ISS_OK. */
+enum api_err api_err_from_issuance(enum iss_verdict v);
 
 #endif

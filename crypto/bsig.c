@@ -37,7 +37,6 @@ struct bsig_pool {
 };
 
 struct bsig_signer {
-	unsigned long refs;   /* snapshots sharing this signer */
 	struct bsig_pool pool;
 	size_t mod_len;
 	uint8_t n[BSIG_MAX_MODULUS]; /* big-endian modulus, for the range check */
@@ -248,7 +247,6 @@ int bsig_signer_new(EVP_PKEY *pkey, unsigned nslots, struct bsig_signer **out)
 		rc = PP_ERR_NOMEM;
 		goto cleanup;
 	}
-	s->refs = 1;
 	s->mod_len = (size_t)BN_num_bytes(n);
 	if (BN_bn2binpad(n, s->n, (int)s->mod_len) < 0) {
 		rc = PP_ERR_INTERNAL;
@@ -283,16 +281,9 @@ cleanup:
 	return rc;
 }
 
-struct bsig_signer *bsig_signer_ref(struct bsig_signer *s)
-{
-	if (s)
-		__atomic_fetch_add(&s->refs, 1, __ATOMIC_RELAXED);
-	return s;
-}
-
 void bsig_signer_free(struct bsig_signer *s)
 {
-	if (s == NULL || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
+	if (s == NULL)
 		return;
 	pool_free(&s->pool);
 	OPENSSL_free(s);

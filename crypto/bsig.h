@@ -40,9 +40,6 @@ struct bsig_signer; /* opaque; holds the private key */
  * Returns 0, PP_ERR_KEY, PP_ERR_ARG or PP_ERR_NOMEM. The signer's copies of
  * the private key are cleared when freed with bsig_signer_free. */
 int bsig_signer_new(EVP_PKEY *pkey, unsigned nslots, struct bsig_signer **out);
-/* Another reference to s (a snapshot that keeps a key it could not reload);
- * bsig_signer_free drops one and frees with the last. */
-struct bsig_signer *bsig_signer_ref(struct bsig_signer *s);
 void bsig_signer_free(struct bsig_signer *s);
 size_t bsig_signer_modulus_len(const struct bsig_signer *s);
 

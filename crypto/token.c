@@ -8,8 +8,11 @@
 #include "token.h"
 
 #include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include "pp_err.h"
+#include "token_types.h"
 
 /* A read cursor that never moves past len. */
 struct tok_cur {
@@ -165,20 +168,42 @@ int tok_challenge_encode(const struct tok_challenge *c, uint8_t *out,
 
 int tok_token_decode(const uint8_t *in, size_t len, struct tok_token *out)
 {
+	const struct tt_ops *tt;
+
 	memset(out, 0, sizeof(*out));
 	if (in == NULL || len < 2)
 		return PP_ERR_TRUNCATED;
-	if (tok_get_u16(in) != TOK_TYPE_BLIND_RSA)
+	tt = tt_find(tok_get_u16(in));
+	if (tt == NULL)
 		return PP_ERR_TOKEN_TYPE;
-	if (len != TOK_TOKEN_LEN)
+	if (len != TOK_INPUT_LEN + tt->nk)
 		return PP_ERR_LENGTH;
-	out->token_type = TOK_TYPE_BLIND_RSA;
+	out->token_type = tt->type;
 	out->nonce = in + 2;
 	out->challenge_digest = out->nonce + TOK_NONCE_LEN;
 	out->token_key_id = out->challenge_digest + TOK_DIGEST_LEN;
 	out->authenticator = in + TOK_INPUT_LEN;
+	out->authenticator_len = tt->nk;
 	out->input = in;
 	return 0;
+}
+
+int tok_challenge_matches(const struct tok_token *t, const uint8_t *challenge,
+			  size_t len)
+{
+	struct tok_challenge c;
+	uint8_t digest[TOK_DIGEST_LEN];
+	int rc;
+
+	rc = tok_challenge_decode(challenge, len, &c);
+	if (rc != 0)
+		return rc;
+	if (c.token_type != t->token_type)
+		return PP_ERR_CHALLENGE;
+	if (SHA256(challenge, len, digest) == NULL)
+		return PP_ERR_INTERNAL;
+	return CRYPTO_memcmp(digest, t->challenge_digest, TOK_DIGEST_LEN) == 0
+		       ? 0 : PP_ERR_CHALLENGE;
 }
 
 void tok_token_input(uint16_t token_type, const uint8_t nonce[TOK_NONCE_LEN],
@@ -199,6 +224,24 @@ void tok_token_encode(const uint8_t input[TOK_INPUT_LEN],
 {
 	memcpy(out, input, TOK_INPUT_LEN);
 	memcpy(out + TOK_INPUT_LEN, authenticator, TOK_NK);
+}
+
+int tok_request_header(const uint8_t *in, size_t len, const struct tt_ops **tt,
+		       uint8_t *truncated_key_id)
+{
+	*tt = NULL;
+	*truncated_key_id = 0;
+	if (in == NULL || len < 2)
+		return PP_ERR_TRUNCATED;
+	*tt = tt_find(tok_get_u16(in));
+	if (*tt == NULL)
+		return PP_ERR_TOKEN_TYPE;
+	if (len != (*tt)->request_len) {
+		*tt = NULL;
+		return PP_ERR_LENGTH;
+	}
+	*truncated_key_id = in[2];
+	return 0;
 }
 
 int tok_request_decode(const uint8_t *in, size_t len, struct tok_request *out)

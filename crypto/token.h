@@ -46,23 +46,34 @@ int tok_challenge_encode(const struct tok_challenge *c, uint8_t *out,
 /* Encoded length of c (no checks). */
 size_t tok_challenge_encoded_len(const struct tok_challenge *c);
 
-/* struct Token (RFC 9577 2.2) for token type 0x0002. */
+struct tt_ops;
+
+/* struct Token (RFC 9577 2.2), of any type in the token-type table. */
 struct tok_token {
 	uint16_t token_type;
 	const uint8_t *nonce;            /* 32 */
 	const uint8_t *challenge_digest; /* 32: SHA-256(TokenChallenge) */
 	const uint8_t *token_key_id;     /* 32 */
-	const uint8_t *authenticator;    /* 256 */
+	const uint8_t *authenticator;    /* the type's Nk bytes */
+	size_t authenticator_len;
 	const uint8_t *input;            /* the first 98 bytes: what was signed */
 };
 
 /* Fixed-size structures (Token, TokenRequest) check in this order:
  * PP_ERR_TRUNCATED when fewer than the 2 type bytes are present,
- * PP_ERR_TOKEN_TYPE when the type is not 0x0002 (the HTTP layer answers 422
- * "unsupported token type"; a greased or type-1 token is this error whatever
- * its length), then PP_ERR_LENGTH when the total size is wrong, short or
- * long alike (one size rule; short and long are not told apart). */
+ * PP_ERR_TOKEN_TYPE when the type is not in the token-type table (the HTTP
+ * layer answers 422 "unsupported token type"; a greased token is this error
+ * whatever its length), then PP_ERR_LENGTH when the total size is wrong for
+ * the type, short or long alike (one size rule; short and long are not told
+ * apart). */
 int tok_token_decode(const uint8_t *in, size_t len, struct tok_token *out);
+/* Whether token t was made for challenge (an encoded TokenChallenge, as the
+ * origin sent it): the same token type, and challenge_digest = SHA-256 of
+ * exactly these bytes. 0 when it was; PP_ERR_CHALLENGE when not; the
+ * decoder's error when the challenge is malformed. Constant time in the
+ * digest. */
+int tok_challenge_matches(const struct tok_token *t, const uint8_t *challenge,
+			  size_t len);
 /* Writes the 98-byte token input (what the client blinds). */
 void tok_token_input(uint16_t token_type, const uint8_t nonce[TOK_NONCE_LEN],
 		     const uint8_t digest[TOK_DIGEST_LEN],
@@ -80,8 +91,13 @@ struct tok_request {
 	const uint8_t *blinded_msg; /* 256 */
 };
 
-/* Same order as tok_token_decode: PP_ERR_TRUNCATED (< 2 bytes),
- * PP_ERR_TOKEN_TYPE, PP_ERR_LENGTH (not 259 bytes). */
+/* The type and truncated key id of a single TokenRequest of any type in
+ * the table, checked in tok_token_decode's order: PP_ERR_TRUNCATED,
+ * PP_ERR_TOKEN_TYPE, PP_ERR_LENGTH (not the type's request size). */
+int tok_request_header(const uint8_t *in, size_t len, const struct tt_ops **tt,
+		       uint8_t *truncated_key_id);
+/* A type 0x0002 TokenRequest, in the same order: PP_ERR_TRUNCATED (< 2
+ * bytes), PP_ERR_TOKEN_TYPE, PP_ERR_LENGTH (not 259 bytes). */
 int tok_request_decode(const uint8_t *in, size_t len, struct tok_request *out);
 void tok_request_encode(uint8_t truncated_key_id,
 			const uint8_t blinded_msg[TOK_NK],

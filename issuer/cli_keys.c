@@ -8,13 +8,15 @@
 #include <time.h>
 
 #include "crypto/pp_err.h"
+#include "crypto/token.h"
+#include "crypto/token_types.h"
 #include "issuer/cli_keys.h"
 #include "issuer/cli_keys_int.h"
 
 enum {
 	O_DATA_DIR = 256, O_SECRET_FILE, O_NOW, O_NOT_BEFORE, O_JSON, O_LEAD,
 	O_OVERLAP, O_LIFETIME, O_IF_DUE, O_IMMEDIATELY, O_FORMAT, O_MAX_AGE,
-	O_MAX_PUBLISHED, O_HELP,
+	O_MAX_PUBLISHED, O_TYPE, O_HELP,
 };
 
 #define BIT(o) (1u << ((o) - O_DATA_DIR))
@@ -31,11 +33,11 @@ struct cmd {
 
 static const struct cmd cmds[] = {
 	{ "generate", cli_keys_generate, COMMON | BIT(O_NOT_BEFORE) |
-	  BIT(O_LEAD), NULL, "add a new key", 1 },
+	  BIT(O_LEAD) | BIT(O_TYPE), NULL, "add a new key", 1 },
 	{ "list", cli_keys_list, COMMON | BIT(O_JSON) | BIT(O_OVERLAP) |
 	  BIT(O_MAX_PUBLISHED), NULL, "show every key and its state", 1 },
 	{ "rotate", cli_keys_rotate, COMMON | BIT(O_LEAD) | BIT(O_OVERLAP) |
-	  BIT(O_LIFETIME) | BIT(O_IF_DUE) | BIT(O_MAX_AGE), NULL,
+	  BIT(O_LIFETIME) | BIT(O_IF_DUE) | BIT(O_MAX_AGE) | BIT(O_TYPE), NULL,
 	  "add the next key; the current one retires after it takes over", 1 },
 	{ "retire", cli_keys_retire, COMMON | BIT(O_OVERLAP) |
 	  BIT(O_IMMEDIATELY), "ID", "stop a key signing", 1 },
@@ -43,8 +45,8 @@ static const struct cmd cmds[] = {
 	  "delete retired keys", 1 },
 	{ "export", cli_keys_export, COMMON | BIT(O_FORMAT), "ID",
 	  "print a key's public part", 1 },
-	{ "import", cli_keys_import, COMMON | BIT(O_NOT_BEFORE) | BIT(O_LEAD),
-	  "FILE", "add an existing RSA-2048 private key", 1 },
+	{ "import", cli_keys_import, COMMON | BIT(O_NOT_BEFORE) | BIT(O_LEAD) |
+	  BIT(O_TYPE), "FILE", "add an existing private key", 1 },
 	{ "seal", cli_keys_seal, COMMON, NULL,
 	  "encrypt the stored private keys with the key secret", 0 },
 };
@@ -63,6 +65,7 @@ static const struct option long_opts[] = {
 	{ "format", required_argument, NULL, O_FORMAT },
 	{ "max-age", required_argument, NULL, O_MAX_AGE },
 	{ "max-published", required_argument, NULL, O_MAX_PUBLISHED },
+	{ "type", required_argument, NULL, O_TYPE },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -90,6 +93,8 @@ static const char *const opt_help[] = {
 	"                          (PPISSUER_DIRECTORY_MAX_AGE; 3600)",
 	"--max-published N       keys per type in the directory\n"
 	"                          (PPISSUER_MAX_PUBLISHED; 2)",
+	"--type T                token type, as a number (2, 0x0002) or a name\n"
+	"                          (blind-rsa-2048); default 2",
 	"--help                  this text",
 };
 
@@ -221,6 +226,7 @@ static int load_env(struct cli_keys *k)
 	if (k->data_dir == NULL || k->data_dir[0] == '\0')
 		k->data_dir = "./data";
 	k->now = (int64_t)time(NULL);
+	k->tt = tt_find(TOK_TYPE_BLIND_RSA);
 	k->max_age = KL_DEFAULT_MAX_AGE;
 	k->max_published = KL_DEFAULT_MAX_PUBLISHED;
 	kl_schedule_default(&k->sched);
@@ -259,6 +265,10 @@ static int parse_opt(struct cli_keys *k, int o, const char *val)
 	case O_OVERLAP: return set_duration(&k->sched.overlap, "overlap", val);
 	case O_LIFETIME: return set_duration(&k->sched.lifetime, "lifetime", val);
 	case O_MAX_AGE: return set_ulong(&k->max_age, "max-age", val, 604800);
+	case O_TYPE:
+		k->tt = tt_parse(val);
+		return k->tt ? 0 : bad_value("type", val, "a token type this "
+					     "issuer serves");
 	case O_NOW:
 		if (kl_time_parse(val, k->now, &v) != 0)
 			return bad_value("now", val, "a time (now, +1d, unix "

@@ -8,11 +8,11 @@
 
 #include "crypto/b64.h"
 #include "crypto/pp_err.h"
+#include "crypto/token_types.h"
 #include "issuer/cli_keys_int.h"
 #include "keys/lifecycle.h"
 #include "keys/maintain.h"
 
-#define TYPE KS_TOKEN_TYPE_BLIND_RSA
 
 struct view {
 	struct ks_meta *m;
@@ -44,12 +44,12 @@ static int view_load(struct cli_keys *k, struct view *w)
 	return 0;
 }
 
-static long view_pending(const struct view *w)
+static long view_pending(const struct view *w, uint16_t type)
 {
 	size_t i;
 
 	for (i = 0; i < w->n; i++) {
-		if (w->m[i].token_type == TYPE && w->v[i].state == KS_PENDING)
+		if (w->m[i].token_type == type && w->v[i].state == KS_PENDING)
 			return (long)i;
 	}
 	return -1;
@@ -98,8 +98,8 @@ static int added_not_before(struct cli_keys *k, int64_t *nb)
 	rc = view_load(k, &w);
 	if (rc != 0)
 		return rc;
-	active = kl_active(w.m, w.v, w.n, TYPE);
-	pending = view_pending(&w);
+	active = kl_active(w.m, w.v, w.n, k->tt->type);
+	pending = view_pending(&w, k->tt->type);
 	rc = 0;
 	if (pending >= 0) {
 		char t[80];
@@ -142,7 +142,7 @@ int cli_keys_generate(struct cli_keys *k)
 		return cli_keys_fail(k, "lock", rc);
 	rc = added_not_before(k, &nb);
 	if (rc == 0) {
-		rc = ks_store_generate(k->st, TYPE, k->now, nb, &m, k->err,
+		rc = ks_store_generate(k->st, k->tt->type, k->now, nb, &m, k->err,
 				       sizeof(k->err));
 		if (rc == 0)
 			print_added(k, "generated", &m);
@@ -164,7 +164,7 @@ int cli_keys_import(struct cli_keys *k)
 		return cli_keys_fail(k, "lock", rc);
 	rc = added_not_before(k, &nb);
 	if (rc == 0) {
-		rc = ks_store_import_file(k->st, k->arg, TYPE, k->now, nb, &m,
+		rc = ks_store_import_file(k->st, k->arg, k->tt->type, k->now, nb, &m,
 					  k->err, sizeof(k->err));
 		if (rc == 0)
 			print_added(k, "imported", &m);
@@ -257,7 +257,7 @@ int cli_keys_rotate(struct cli_keys *k)
 	char a[80], b[80];
 	int rc;
 
-	rc = ks_store_rotate(k->st, k->now, &k->sched, k->if_due, &r, k->err,
+	rc = ks_store_rotate(k->st, k->tt->type, k->now, &k->sched, k->if_due, &r, k->err,
 			     sizeof(k->err));
 	if (rc != 0)
 		return cli_keys_fail(k, "cannot rotate", rc);
@@ -296,7 +296,7 @@ int cli_keys_retire(struct cli_keys *k)
 		       "until %s\n", m.id_hex, t);
 	}
 	if (view_load(k, &w) == 0) {
-		if (kl_active(w.m, w.v, w.n, TYPE) < 0)
+		if (kl_active(w.m, w.v, w.n, m.token_type) < 0)
 			fprintf(stderr, "ppissuer keys: warning: no key signs "
 				"now; add one with ppissuer keys rotate\n");
 		view_free(&w);
@@ -344,7 +344,7 @@ static int print_pem(const uint8_t *der, size_t len)
 int cli_keys_export(struct cli_keys *k)
 {
 	const char *fmt = k->format ? k->format : "spki-b64url";
-	char text[2 * KS_SPKI_MAX];
+	char text[2 * KS_PUB_MAX];
 	struct ks_meta m;
 	int rc;
 
@@ -357,9 +357,9 @@ int cli_keys_export(struct cli_keys *k)
 	if (rc != 0)
 		return cli_keys_fail(k, "cannot export", rc);
 	if (strcmp(fmt, "pem") == 0) {
-		rc = print_pem(m.spki, m.spki_len);
+		rc = print_pem(m.pub, m.pub_len);
 	} else {
-		rc = b64_encode(m.spki, m.spki_len, text, sizeof(text), NULL);
+		rc = b64_encode(m.pub, m.pub_len, text, sizeof(text), NULL);
 		if (rc == 0)
 			printf("%s\n", text);
 	}

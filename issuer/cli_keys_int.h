@@ -10,6 +10,8 @@
 
 #define CLI_ERR_LEN 512
 
+struct tt_ops;
+
 struct cli_keys {
 	/* options */
 	const char *data_dir;
@@ -17,6 +19,7 @@ struct cli_keys {
 	const char *not_before;    /* text, parsed by the command */
 	const char *format;        /* export: spki-b64url or pem */
 	const char *arg;           /* the positional ID or FILE */
+	const struct tt_ops *tt;   /* --type: the token type of new keys */
 	int json;
 	int if_due;
 	int immediately;

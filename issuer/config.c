@@ -38,6 +38,7 @@ static const struct cfg_item cfg_items[] = {
 	{ "reload-interval", L(reload_interval), "2", 1, 3600, "seconds between key-store change checks" },
 	{ "shutdown-timeout", L(shutdown_timeout), "10", 0, 600, "seconds in-flight requests get on SIGTERM" },
 	{ "max-published", L(max_published), "2", 1, 16, "keys per token type in the directory" },
+	{ "token-types", S(token_types), "2", 0, 0, "token types served, comma-separated: numbers (2, 0x0002) or names (blind-rsa-2048)" },
 	{ "log-requests", B(log_requests), "true", 0, 0, "one JSON line per request on stderr" },
 	{ "log-client-address", B(log_client_address), "false", 0, 0, "include the client address in request logs" },
 	{ "spent-backend", S(spent_backend), "lmdb", 0, 0, "spent-token store: lmdb or redis" },

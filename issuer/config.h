@@ -22,6 +22,7 @@ struct cfg {
 	long reload_interval;      /* seconds between key-store change checks */
 	long shutdown_timeout;     /* seconds to let in-flight requests finish */
 	long max_published;        /* keys per token type in the directory */
+	char *token_types;         /* the token types served: "2", "2,5", names */
 	int log_requests;
 	int log_client_address;
 	/* spent-token store */

@@ -1,11 +1,15 @@
 #include "issuer/issuance.h"
 
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <string.h>
 #include <time.h>
 
-#include "crypto/bsig.h"
 #include "crypto/pp_err.h"
+#include "crypto/token.h"
+#include "crypto/token_types.h"
 #include "issuer/metrics.h"
+#include "issuer/service_int.h"
 #include "keys/keyset.h"
 
 static uint64_t now_us(void)
@@ -16,28 +20,60 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-int iss_sign(const struct ks_keyset *ks, const uint8_t *req, size_t len,
-	     uint8_t out[TOK_RESPONSE_LEN], const struct ks_entry **used)
+static enum iss_verdict iss_verdict_of(int rc)
 {
-	struct tok_request tr;
+	switch (rc) {
+	case 0: return ISS_OK;
+	case PP_ERR_TOKEN_TYPE: return ISS_UNSUPPORTED_TYPE;
+	case PP_ERR_LENGTH:
+	case PP_ERR_TRUNCATED:
+	case PP_ERR_TRAILING: return ISS_BAD_LENGTH;
+	case PP_ERR_UNKNOWN_KEY: return ISS_UNKNOWN_KEY;
+	case PP_ERR_MSG_RANGE: return ISS_BAD_ELEMENT;
+	default: return ISS_ERROR;
+	}
+}
+
+void iss_issue(struct svc *s, const uint8_t *req, size_t len,
+	       struct iss_result *out)
+{
+	const struct tt_ops *tt;
 	const struct ks_entry *e;
+	struct ks_keyset *ks;
+	uint8_t tid;
 	uint64_t t0;
 	int rc;
 
-	memset(out, 0, TOK_RESPONSE_LEN);
-	*used = NULL;
-	rc = tok_request_decode(req, len, &tr);
-	if (rc)
-		return rc;
-	e = ks_keyset_signer(ks, tr.token_type, tr.truncated_key_id);
-	if (!e || !e->signer)
-		return PP_ERR_UNKNOWN_KEY;
+	out->verdict = ISS_NONE;
+	out->token_type = 0;
+	out->key_id[0] = '\0';
+	out->response_len = 0;
+	rc = tok_request_header(req, len, &tt, &tid);
+	if (rc != 0) {
+		out->verdict = iss_verdict_of(rc);
+		return;
+	}
+	out->token_type = tt->type;
+	ks = ks_current_get(s->keys);
+	e = ks_keyset_signer(ks, tt->type, tid);
+	if (e == NULL) {
+		rc = PP_ERR_UNKNOWN_KEY;
+		goto cleanup;
+	}
 	t0 = now_us();
-	rc = bsig_blind_sign(e->signer, tr.blinded_msg, TOK_NK, out, TOK_RESPONSE_LEN);
-	if (rc)
-		return rc;
+	rc = tt_issue(e->signer, req, len, out->response, sizeof(out->response),
+		      &out->response_len);
+	if (rc != 0)
+		goto cleanup;
 	met_sign_latency(now_us() - t0);
 	met_token_issued(e->meta.key_id);
-	*used = e;
-	return 0;
+	memcpy(out->key_id, e->meta.id_hex, sizeof(out->key_id));
+cleanup:
+	ks_keyset_unref(ks);
+	if (rc != 0) {
+		OPENSSL_cleanse(out->response, sizeof(out->response));
+		out->response_len = 0;
+		ERR_clear_error();
+	}
+	out->verdict = iss_verdict_of(rc);
 }

@@ -1,22 +1,39 @@
-/* Issuance: turns one TokenRequest into a TokenResponse with the key set's
- * active key. No allocation, no lock, no key setup on this path. */
+/* Issuance: turns one TokenRequest of any served token type into its
+ * TokenResponse with the key set's signing key, dispatching through the
+ * token-type table. No allocation, no lock, no key setup on this path. */
 #ifndef PP_ISSUANCE_H
 #define PP_ISSUANCE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "crypto/token.h"
+struct svc;
 
-struct ks_keyset;
-struct ks_entry;
+/* ISS_NONE is what a cleared result holds. */
+enum iss_verdict {
+	ISS_NONE = 0,
+	ISS_OK,                 /* response holds the TokenResponse */
+	ISS_UNSUPPORTED_TYPE,   /* not a token type this issuer serves */
+	ISS_BAD_LENGTH,         /* not the type's TokenRequest size */
+	ISS_UNKNOWN_KEY,        /* no signing key with that truncated id */
+	ISS_BAD_ELEMENT,        /* the blinded element is not acceptable */
+	ISS_ERROR,              /* the issuer's fault */
+	ISS_VERDICT_COUNT
+};
 
-/* Decodes req, finds the signing key by truncated id, blind-signs.
- * On success out holds the 256-byte TokenResponse and *used the key.
- * Errors (out zeroed): PP_ERR_TOKEN_TYPE, PP_ERR_LENGTH, PP_ERR_UNKNOWN_KEY
- * (no signing key with that truncated id), PP_ERR_MSG_RANGE (blinded
- * message >= n) are the client's; anything else is the issuer's fault. */
-int iss_sign(const struct ks_keyset *ks, const uint8_t *req, size_t len,
-	     uint8_t out[TOK_RESPONSE_LEN], const struct ks_entry **used);
+#define ISS_RESPONSE_MAX 512   /* a single TokenResponse of any type */
+
+struct iss_result {
+	enum iss_verdict verdict;
+	uint16_t token_type;          /* set once the type is known */
+	char key_id[65];              /* hex id of the key used, or "" */
+	size_t response_len;
+	uint8_t response[ISS_RESPONSE_MAX];
+};
+
+/* Answers req (len bytes, a whole TokenRequest). out is always filled;
+ * its response is zeroed unless the verdict is ISS_OK. */
+void iss_issue(struct svc *s, const uint8_t *req, size_t len,
+	       struct iss_result *out);
 
 #endif

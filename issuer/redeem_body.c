@@ -1,4 +1,4 @@
-#include "api/redeem_body.h"
+#include "issuer/redeem_body.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -22,7 +22,7 @@ static int b64_member(json_t *obj, const char *name, uint8_t *out, size_t cap,
 			  len) == 0 ? 1 : -1;
 }
 
-static const char *parse_object(json_t *root, struct api_redeem_in *out)
+static const char *parse_object(json_t *root, struct rdm_input *out)
 {
 	json_t *auth_v = json_object_get(root, "authorization");
 	json_t *spend_v = json_object_get(root, "spend");
@@ -58,7 +58,7 @@ static const char *parse_object(json_t *root, struct api_redeem_in *out)
  * then jansson would give an object whose only member is that string.
  * Anything else (spaces, escapes, other members) goes to jansson. */
 static int fast_token_only(const uint8_t *body, size_t len, const char **err,
-			   struct api_redeem_in *out)
+			   struct rdm_input *out)
 {
 	static const char head[] = "{\"token\":\"";
 	const size_t hl = sizeof(head) - 1;
@@ -80,8 +80,8 @@ static int fast_token_only(const uint8_t *body, size_t len, const char **err,
 	return 1;
 }
 
-const char *api_redeem_body_parse(const uint8_t *body, size_t len,
-				  struct api_redeem_in *out)
+const char *rdm_body_parse(const uint8_t *body, size_t len,
+				  struct rdm_input *out)
 {
 	json_error_t jerr;
 	json_t *root;

@@ -1,8 +1,8 @@
 /* Parsing of the POST /redeem body, kept free of HTTP so it can be fuzzed:
  *   {"token": "<b64url>"} or {"authorization": "PrivateToken token=..."},
  *   optional "challenge": "<b64url>" and "spend": true|false. */
-#ifndef PP_API_REDEEM_BODY_H
-#define PP_API_REDEEM_BODY_H
+#ifndef PP_REDEEM_BODY_H
+#define PP_REDEEM_BODY_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -10,7 +10,7 @@
 #define REDEEM_MAX_TOKEN 1024      /* decoded bytes; a type-2 token is 354 */
 #define REDEEM_MAX_CHALLENGE 4096
 
-struct api_redeem_in {
+struct rdm_input {
 	uint8_t token[REDEEM_MAX_TOKEN];
 	size_t token_len;
 	uint8_t challenge[REDEEM_MAX_CHALLENGE];
@@ -20,7 +20,7 @@ struct api_redeem_in {
 
 /* Returns NULL on success, or a short static message saying what is wrong
  * (for a 400 answer). */
-const char *api_redeem_body_parse(const uint8_t *body, size_t len,
-				  struct api_redeem_in *out);
+const char *rdm_body_parse(const uint8_t *body, size_t len,
+				  struct rdm_input *out);
 
 #endif

@@ -1,11 +1,14 @@
-/* The redemption service: checks a Token (RFC 9577 2.2, type 0x0002) against
- * the current key set and, unless asked not to, spends it.
+/* The redemption service: checks a Token (RFC 9577 2.2) of any served type
+ * against the current key set and, unless asked not to, spends it.
  *
  * Order: decode, find the key, check the optional challenge, verify the
- * signature, and only then touch the spent store, so tokens that do not
- * verify never reach (or fill) it. A token is "valid" only once its spend is
- * recorded durably; a store that cannot answer gives "unavailable", never
- * "valid". */
+ * authenticator through the type's table entry, and only then touch the
+ * spent store, so tokens that do not verify never reach (or fill) it. A
+ * token is "valid" only once its spend is recorded durably; a store or a
+ * key that cannot answer gives "unavailable", never "valid".
+ *
+ * One path: every redemption is one pending record and one completion
+ * call, whether the store answers at once or from its own thread. */
 #ifndef PP_REDEMPTION_H
 #define PP_REDEMPTION_H
 
@@ -14,16 +17,11 @@
 
 #include "keys/store.h"
 
-struct spent_store;
-struct ks_keyset;
+struct svc;
 
 /* The least a record is kept: a key past its retire_after may still verify
  * in a snapshot that is not reloaded yet, here or on another instance. */
 #define RDM_MIN_RECORD_TTL ((int64_t)24 * 3600)
-
-struct rdm_service {
-	struct spent_store *store;  /* not owned */
-};
 
 /* RDM_NONE is what a cleared result holds: never mistake it for valid. */
 enum rdm_verdict {
@@ -31,58 +29,62 @@ enum rdm_verdict {
 	RDM_VALID,        /* verifies; first redemption, now recorded (or, with
 			   * spend = 0, not spent yet) */
 	RDM_SPENT,        /* verifies, but its nonce was already redeemed */
-	RDM_INVALID,      /* see reason */
-	RDM_UNAVAILABLE,  /* verifies, but the spent store cannot answer */
+	RDM_INVALID,      /* does not verify here: see reason */
+	RDM_MALFORMED,    /* the request or the token is not well formed */
+	RDM_UNAVAILABLE,  /* cannot be judged now: see reason */
+	RDM_VERDICT_COUNT
+};
+
+enum rdm_reason {
+	RDM_R_NONE = 0,
+	RDM_R_BAD_BODY,            /* MALFORMED: the JSON body; see detail */
+	RDM_R_BAD_TOKEN,           /* MALFORMED: not a Token */
+	RDM_R_UNSUPPORTED_TYPE,    /* INVALID */
+	RDM_R_UNKNOWN_KEY,         /* INVALID: unknown, pending or retired */
+	RDM_R_CHALLENGE_MISMATCH,  /* INVALID */
+	RDM_R_BAD_SIGNATURE,       /* INVALID: the authenticator is wrong */
+	RDM_R_KEY_UNAVAILABLE,     /* UNAVAILABLE: its key cannot be read now */
+	RDM_R_STORE_UNAVAILABLE,   /* UNAVAILABLE: the spent store */
+	RDM_R_INTERNAL,            /* UNAVAILABLE: the issuer's fault */
+	RDM_REASON_COUNT
 };
 
 struct rdm_result {
 	enum rdm_verdict verdict;
-	/* for RDM_INVALID: "malformed", "unsupported_token_type", "unknown_key",
-	 * "challenge_mismatch" or "bad_signature"; for RDM_UNAVAILABLE
-	 * "key_unavailable" when the token's key cannot be read now, NULL when
-	 * the store cannot answer (static); NULL otherwise */
-	const char *reason;
-	int code;                 /* the PP_ERR_* behind the verdict, 0 for valid */
+	enum rdm_reason reason;
+	const char *detail;       /* RDM_R_BAD_BODY: what is wrong (static) */
+	int spend;                /* whether the request asked to spend */
 	uint16_t token_type;      /* set once the token decoded */
 	uint8_t key_id[32];
 	uint8_t nonce[32];
 };
 
-/* Redeems token (token_len bytes). challenge (challenge_len bytes, an encoded
- * TokenChallenge) is optional: when not NULL, the token's challenge_digest
- * must equal SHA-256 of it and its token type must match the token's. With
- * spend = 0 the token is checked but not consumed (valid means "would be
- * accepted now"). ks is the caller's snapshot reference.
- *
- * Returns 0 with out->verdict set for every answer about the token,
- * PP_ERR_ARG for a caller bug, or PP_ERR_INTERNAL / PP_ERR_NOMEM / PP_ERR_KEY
- * when verification itself failed (out->verdict is then RDM_NONE). */
-int rdm_redeem(const struct rdm_service *svc, const struct ks_keyset *ks,
-	       const uint8_t *token, size_t token_len,
-	       const uint8_t *challenge, size_t challenge_len, int spend,
-	       struct rdm_result *out);
+/* done gets the result (valid only during the call), exactly once, from the
+ * caller's thread or the spent store's; it must be quick and must not call
+ * into the store. */
+typedef void (*rdm_done_fn)(void *arg, const struct rdm_result *r);
 
-/* The same without blocking on the spent store (see spent_submit): every
- * check up to the signature runs in the caller's thread; then, to spend, the
- * request is queued and done runs from the store's writer thread once the
- * spend is durable. done(arg, rc, r) gets what rdm_redeem would have returned
- * and filled; r is valid only during the call. done runs exactly once, maybe
- * before this returns (invalid tokens, spend = 0, the redis backend, a
- * refusing store); it must be quick and must not call into the store. ks may
- * be released as soon as this returns.
- * Returns 0 (done will be or was called) or PP_ERR_ARG (it is not called). */
-int rdm_redeem_submit(const struct rdm_service *svc, const struct ks_keyset *ks,
-		      const uint8_t *token, size_t token_len,
-		      const uint8_t *challenge, size_t challenge_len, int spend,
-		      void (*done)(void *arg, int rc, const struct rdm_result *r),
-		      void *arg);
+/* Redeems the POST /redeem body (JSON: {"token": b64url} or
+ * {"authorization": "PrivateToken token=..."}, optional "challenge" and
+ * "spend"; see redeem_body.h). Returns 0 (done will be or was called) or
+ * PP_ERR_ARG for a caller bug (done is not called). */
+int rdm_submit(struct svc *s, const uint8_t *body, size_t len,
+	       rdm_done_fn done, void *arg);
+
+/* The same from a decoded token: challenge (an encoded TokenChallenge) may
+ * be NULL; spend = 0 checks without consuming. */
+int rdm_submit_token(struct svc *s, const uint8_t *token, size_t token_len,
+		     const uint8_t *challenge, size_t challenge_len, int spend,
+		     rdm_done_fn done, void *arg);
 
 /* When a spend recorded now (unix seconds) may be forgotten: the key's
  * retire_after, at least now + RDM_MIN_RECORD_TTL, or SPENT_NO_EXPIRY when
  * no retirement is scheduled (the record stays until the key retires). */
 int64_t rdm_record_expiry(const struct ks_meta *meta, int64_t now);
 
-/* "valid", "spent", "invalid", "unavailable", or "none". */
+/* Stable names: "valid", "spent", "invalid", "malformed", "unavailable",
+ * "none"; reasons "unknown_key", "bad_signature", ... ("" for none). */
 const char *rdm_verdict_name(enum rdm_verdict v);
+const char *rdm_reason_name(enum rdm_reason r);
 
 #endif

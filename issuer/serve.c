@@ -19,6 +19,8 @@
 #include "issuer/log.h"
 #include "issuer/metrics.h"
 #include "issuer/retire.h"
+#include "issuer/service.h"
+#include "crypto/token_types.h"
 #include "issuer/serve_clients.h"
 #include "issuer/spent.h"
 #include "keys/keyset.h"
@@ -37,6 +39,9 @@ struct srv {
 	int64_t next_purge;
 	struct srv_clients clients;  /* registry and limits (serve_clients.c) */
 	struct rt_tracker retire;    /* retired keys and their records */
+	const struct tt_ops *types[16];  /* token types served (token-types) */
+	size_t n_types;
+	struct svc *svc;             /* what api/ calls */
 };
 
 static int64_t now_s(void)
@@ -80,6 +85,7 @@ static void srv_tick(struct srv *s)
 {
 	char err[512] = "";
 	struct ks_keyset *cur;
+	size_t i;
 	int stale;
 
 	srv_clients_tick(&s->clients);
@@ -94,16 +100,18 @@ static void srv_tick(struct srv *s)
 				 (unsigned long long)removed);
 		s->next_purge = now_s() + 86400;
 	}
-	if (s->cfg.auto_rotate) {
+	for (i = 0; s->cfg.auto_rotate && i < s->n_types; i++) {
 		struct ks_rotation rot;
 
 		/* Every server sharing the data dir may try; the store's writer
 		 * lock and if-due make exactly one of them add the key. */
-		if (ks_store_rotate(s->store, now_s(), &s->sched, 1, &rot, err,
-				    sizeof(err)) != 0)
-			log_error("scheduled rotation failed: %s", err);
+		if (ks_store_rotate(s->store, s->types[i]->type, now_s(), &s->sched,
+				    1, &rot, err, sizeof(err)) != 0)
+			log_error("scheduled rotation of %s keys failed: %s",
+				  s->types[i]->name, err);
 		else if (rot.rotated)
-			log_info("rotated: key %s signs from %lld", rot.added.id_hex,
+			log_info("rotated: %s key %s signs from %lld",
+				 s->types[i]->name, rot.added.id_hex,
 				 (long long)rot.added.not_before);
 	}
 
@@ -142,6 +150,40 @@ static int srv_schedule(struct srv *s, char *err, size_t errlen)
 	if (s->cfg.auto_rotate)
 		return kl_schedule_check(&s->sched, s->cfg.directory_max_age, err, errlen);
 	return 0;
+}
+
+/* token-types: the types this server makes keys for and rotates, each
+ * named by number or by its entry's name in the token-type table. */
+static int srv_types(struct srv *s, char *err, size_t errlen)
+{
+	char *list = strdup(s->cfg.token_types ? s->cfg.token_types : "2");
+	char *save = NULL, *tok;
+	int rc = 0;
+
+	if (list == NULL)
+		return PP_ERR_NOMEM;
+	for (tok = strtok_r(list, ", ", &save); tok && rc == 0;
+	     tok = strtok_r(NULL, ", ", &save)) {
+		const struct tt_ops *tt = tt_parse(tok);
+		size_t i;
+
+		if (tt == NULL) {
+			snprintf(err, errlen, "token-types: '%s' is not a token "
+				 "type this issuer serves", tok);
+			rc = PP_ERR_CONFIG;
+			break;
+		}
+		for (i = 0; i < s->n_types && s->types[i] != tt; i++)
+			;
+		if (i == s->n_types && s->n_types < sizeof(s->types) / sizeof(s->types[0]))
+			s->types[s->n_types++] = tt;
+	}
+	if (rc == 0 && s->n_types == 0) {
+		snprintf(err, errlen, "token-types: name at least one type");
+		rc = PP_ERR_CONFIG;
+	}
+	free(list);
+	return rc;
 }
 
 static int srv_open_spent(struct srv *s, char *err, size_t errlen)
@@ -224,6 +266,7 @@ int srv_main(int argc, char **argv)
 	uint16_t port, tls_port = 0;
 	sigset_t set;
 	int rc, ret = 1, sig, created = 0;
+	size_t i;
 
 	memset(&s, 0, sizeof(s));
 	cfg_init(&s.cfg);
@@ -259,7 +302,8 @@ int srv_main(int argc, char **argv)
 		ret = rc == PP_ERR_CONFIG ? 2 : 1;
 		goto cleanup;
 	}
-	if (srv_schedule(&s, err, sizeof(err)) != 0) {
+	if (srv_schedule(&s, err, sizeof(err)) != 0 ||
+	    srv_types(&s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "ppissuer serve: %s\n", err);
 		ret = 2;
 		goto cleanup;
@@ -280,15 +324,20 @@ int srv_main(int argc, char **argv)
 		goto cleanup;
 	}
 	ks_store_set_reporter(s.store, srv_report, NULL);
-	rc = ks_store_ensure_key(s.store, now_s(), s.sched.overlap, &first, &created,
-				 err, sizeof(err));
-	if (rc != 0) {
-		log_error("cannot create the first key: %s", err);
-		goto cleanup;
+	for (i = 0; i < s.n_types; i++) {
+		rc = ks_store_ensure_key(s.store, s.types[i]->type, now_s(),
+					 s.sched.overlap, &first, &created, err,
+					 sizeof(err));
+		if (rc != 0) {
+			log_error("cannot create the first %s key: %s",
+				  s.types[i]->name, err);
+			goto cleanup;
+		}
+		if (created)
+			log_info("no %s key signed: generated key %s (truncated "
+				 "id 0x%02x)", s.types[i]->name, first.id_hex,
+				 first.truncated_id);
 	}
-	if (created)
-		log_info("key store was empty: generated key %s (truncated id 0x%02x)",
-			 first.id_hex, first.truncated_id);
 	rc = srv_open_spent(&s, err, sizeof(err));
 	if (rc != 0) {
 		log_error("cannot open the spent-token store: %s", err);
@@ -331,8 +380,10 @@ int srv_main(int argc, char **argv)
 	ao.directory_max_age = s.cfg.directory_max_age;
 	ao.log_requests = s.cfg.log_requests;
 	ao.log_client_address = s.cfg.log_client_address;
-	ao.keys = s.current;
-	ao.spent = s.spent;
+	rc = svc_new(s.current, s.spent, &s.svc);
+	if (rc != 0)
+		goto cleanup;
+	ao.svc = s.svc;
 	/* Clients, limits and the mutual-TLS listener (issue 6). */
 	ao.clients = s.clients.current;
 	ao.limits = s.clients.limits;
@@ -378,6 +429,7 @@ cleanup:
 	ks_keyset_unref(ks);
 	ks_current_free(s.current);
 	srv_clients_close(&s.clients);
+	svc_free(s.svc);
 	rt_free(&s.retire);
 	spent_close(s.spent);
 	ks_store_close(s.store);

@@ -14,7 +14,7 @@ int ks_directory_build(const char *uri, const struct ks_entry *e, size_t n,
 		       char **body, size_t *len, char etag[48])
 {
 	uint8_t digest[crypto_hash_sha256_BYTES];
-	char hex[2 * ETAG_BYTES + 1], key[2 * KS_SPKI_MAX];
+	char hex[2 * ETAG_BYTES + 1], key[2 * KS_PUB_MAX];
 	json_t *root = NULL, *keys;
 	char *text = NULL;
 	size_t i;
@@ -38,7 +38,7 @@ int ks_directory_build(const char *uri, const struct ks_entry *e, size_t n,
 
 		if (!e[i].published)
 			continue;
-		rc = b64_encode(e[i].spki, e[i].spki_len, key, sizeof(key), NULL);
+		rc = b64_encode(e[i].pub, e[i].pub_len, key, sizeof(key), NULL);
 		if (rc != 0)
 			goto cleanup;
 		rc = PP_ERR_NOMEM;

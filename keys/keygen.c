@@ -11,10 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-
 #include "crypto/pp_err.h"
+#include "crypto/token_types.h"
 #include "keys/store_int.h"
 
 /* With at most a few dozen live keys a draw collides with probability
@@ -22,17 +20,11 @@
 #define KEYGEN_ATTEMPTS 64
 
 void ks_store_set_keygen(struct ks_store *st,
-			 int (*fn)(void *ctx, EVP_PKEY **out), void *ctx)
+			 int (*fn)(void *ctx, uint16_t token_type,
+				   struct tt_secret **out), void *ctx)
 {
 	st->keygen = fn;
 	st->keygen_ctx = ctx;
-}
-
-static int keygen_default(EVP_PKEY **out)
-{
-	*out = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)KS_KEY_BITS);
-	ERR_clear_error();
-	return *out ? 0 : PP_ERR_INTERNAL;
 }
 
 /* A key still in use at now: neither marked retired nor past a retirement
@@ -76,9 +68,9 @@ static void meta_init(struct ks_meta *m, uint16_t token_type, int64_t now,
 static int check_args(struct ks_store *st, uint16_t token_type, int64_t now,
 		      int64_t not_before, char *err, size_t errlen)
 {
-	if (token_type != KS_TOKEN_TYPE_BLIND_RSA) {
-		ks_errf(err, errlen, "token type %u is not supported; only 2 "
-			"(blind RSA) is", (unsigned)token_type);
+	if (tt_find(token_type) == NULL) {
+		ks_errf(err, errlen, "token type %u (0x%04x) is not served by "
+			"this issuer", (unsigned)token_type, (unsigned)token_type);
 		return PP_ERR_TOKEN_TYPE;
 	}
 	if (now < 0 || not_before < 0) {
@@ -98,10 +90,11 @@ int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
 		      int64_t not_before, struct ks_meta *out, char *err,
 		      size_t errlen)
 {
+	const struct tt_ops *tt = tt_find(token_type);
 	struct ks_meta *list = NULL, m;
-	EVP_PKEY *pkey = NULL;
+	struct tt_secret *priv = NULL;
 	size_t n = 0;
-	char lerr[256];
+	char lerr[256], why[200] = "";
 	int rc, attempt, locked = 0;
 
 	if (out)
@@ -123,20 +116,20 @@ int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
 	}
 	rc = PP_ERR_EXISTS;
 	for (attempt = 0; attempt < KEYGEN_ATTEMPTS; attempt++) {
-		EVP_PKEY_free(pkey);
-		pkey = NULL;
+		tt_secret_free(priv);
+		priv = NULL;
 		meta_init(&m, token_type, now, not_before);
-		rc = st->keygen ? st->keygen(st->keygen_ctx, &pkey)
-				: keygen_default(&pkey);
-		if (rc == 0 && pkey == NULL)
+		rc = st->keygen ? st->keygen(st->keygen_ctx, token_type, &priv)
+				: tt->generate(&priv);
+		if (rc == 0 && priv == NULL)
 			rc = PP_ERR_INTERNAL;
 		if (rc == 0)
-			rc = ks_pkey_check(pkey, err, errlen);
+			rc = tt->check(priv->p, priv->len, why, sizeof(why));
 		if (rc == 0)
-			rc = ks_pkey_meta(pkey, &m);
+			rc = ks_key_meta(tt, priv, &m);
 		if (rc != 0) {
 			ks_errf(err, errlen, "key generation failed: %s",
-				pp_err_str(rc));
+				why[0] ? why : pp_err_str(rc));
 			goto cleanup;
 		}
 		if (find_conflict(list, n, &m, now) == NULL)
@@ -149,11 +142,11 @@ int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
 			KEYGEN_ATTEMPTS);
 		goto cleanup;
 	}
-	rc = ks_pkey_store(st, pkey, &m, err, errlen);
+	rc = ks_key_store(st, priv, &m, err, errlen);
 	if (rc == 0 && out)
 		*out = m;
 cleanup:
-	EVP_PKEY_free(pkey);
+	tt_secret_free(priv);
 	free(list);
 	if (locked)
 		ks_store_unlock(st);
@@ -164,9 +157,10 @@ int ks_store_import(struct ks_store *st, const uint8_t *key, size_t len,
 		    uint16_t token_type, int64_t now, int64_t not_before,
 		    struct ks_meta *out, char *err, size_t errlen)
 {
+	const struct tt_ops *tt = tt_find(token_type);
 	struct ks_meta *list = NULL, m;
 	const struct ks_meta *other;
-	EVP_PKEY *pkey = NULL;
+	struct tt_secret *priv = NULL;
 	size_t n = 0;
 	char lerr[256], why[200] = "";
 	int rc, locked = 0;
@@ -179,15 +173,13 @@ int ks_store_import(struct ks_store *st, const uint8_t *key, size_t len,
 	if (rc != 0)
 		return rc;
 	meta_init(&m, token_type, now, not_before);
-	rc = ks_pkey_parse(key, len, &pkey);
-	if (rc != 0) {
-		ks_errf(err, errlen, "not an unencrypted RSA private key in "
-			"PEM or DER (PKCS#8 or PKCS#1)");
+	rc = tt->import(key, len, &priv, why, sizeof(why));
+	if (rc == PP_ERR_CORRUPT) {
+		ks_errf(err, errlen, "%s", why);
 		goto cleanup;
 	}
-	rc = ks_pkey_check(pkey, why, sizeof(why));
 	if (rc == 0)
-		rc = ks_pkey_meta(pkey, &m);
+		rc = ks_key_meta(tt, priv, &m);
 	if (rc != 0) {
 		ks_errf(err, errlen, "cannot import: %s", why[0] ? why :
 			pp_err_str(rc));
@@ -216,11 +208,11 @@ int ks_store_import(struct ks_store *st, const uint8_t *key, size_t len,
 		rc = PP_ERR_EXISTS;
 		goto cleanup;
 	}
-	rc = ks_pkey_store(st, pkey, &m, err, errlen);
+	rc = ks_key_store(st, priv, &m, err, errlen);
 	if (rc == 0 && out)
 		*out = m;
 cleanup:
-	EVP_PKEY_free(pkey);
+	tt_secret_free(priv);
 	free(list);
 	if (locked)
 		ks_store_unlock(st);

@@ -6,11 +6,9 @@
 #include <string.h>
 #include <time.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 
-#include "crypto/bsig.h"
+#include "crypto/token_types.h"
 #include "crypto/pp_err.h"
-#include "crypto/spki.h"
 #include "keys/directory.h"
 #include "keys/keyset.h"
 #include "keys/lifecycle.h"
@@ -24,7 +22,9 @@ struct build {
 	const struct ks_entry **kept; /* per all[]: its entry in prev, or NULL */
 	char *noverify;        /* per all[]: whether it was retired before is
 				* unknown now; it must not verify */
-	struct bsig_signer **keep_signer; /* per all[]: prev's signer to reuse */
+	const struct ks_entry **keep; /* per all[]: prev's entry whose prepared
+				       * keys stand in for a key that cannot
+				       * be loaded now */
 	struct kl_view *v0;    /* per all[]: the view with no key excluded */
 	struct ks_failed_id *unavail; /* keys that cannot be judged */
 	size_t n_unavail;
@@ -33,7 +33,7 @@ struct build {
 	struct ks_meta *w;     /* keys still considered */
 	struct kl_view *v;
 	size_t nw;
-	EVP_PKEY **pk;         /* per w[]: private keys of the active keys */
+	struct tt_secret **pk; /* per w[]: private keys that are needed */
 	size_t *idx;           /* preference order (indices into w) */
 };
 
@@ -42,7 +42,7 @@ static void pk_free_all(struct build *b)
 	size_t i;
 
 	for (i = 0; i < b->n_all; i++) {
-		EVP_PKEY_free(b->pk[i]);
+		tt_secret_free(b->pk[i]);
 		b->pk[i] = NULL;
 	}
 }
@@ -54,7 +54,7 @@ static void build_free(struct build *b)
 	free(b->all);
 	free(b->kept);
 	free(b->noverify);
-	free(b->keep_signer);
+	free(b->keep);
 	free(b->v0);
 	free(b->unavail);
 	free(b->excluded);
@@ -70,14 +70,14 @@ static int build_alloc(struct build *b)
 	size_t n = b->n_all;
 
 	b->excluded = calloc(n, 1);
-	b->keep_signer = calloc(n, sizeof(*b->keep_signer));
+	b->keep = calloc(n, sizeof(*b->keep));
 	b->v0 = calloc(n, sizeof(*b->v0));
 	b->orig = calloc(n, sizeof(*b->orig));
 	b->w = calloc(n, sizeof(*b->w));
 	b->v = calloc(n, sizeof(*b->v));
 	b->pk = calloc(n, sizeof(*b->pk));
 	b->idx = calloc(n, sizeof(*b->idx));
-	if (!b->excluded || !b->keep_signer || !b->v0 || !b->orig || !b->w ||
+	if (!b->excluded || !b->keep || !b->v0 || !b->orig || !b->w ||
 	    !b->v || !b->pk || !b->idx)
 		return PP_ERR_NOMEM;
 	return 0;
@@ -111,13 +111,17 @@ static int64_t handover_end(const struct ks_meta *w, const struct kl_view *v,
 	return since + KS_HANDOVER_GRACE;
 }
 
+/* Keys that sign need their private key; so do keys whose tokens only the
+ * private key can verify. */
 static int needs_private(const struct build *b, size_t i, int64_t now)
 {
 	const struct kl_view *v = &b->v[i];
+	const struct tt_ops *tt = tt_find(b->w[i].token_type);
 
 	return v->state == KS_ACTIVE ||
 	       (v->state == KS_PENDING && v->published) ||
-	       handover_end(b->w, b->v, b->nw, i, now) != 0;
+	       handover_end(b->w, b->v, b->nw, i, now) != 0 ||
+	       (tt && tt->private_verify && v->state == KS_RETIRING);
 }
 
 /* prev's entry for key_id, or NULL. */
@@ -132,9 +136,9 @@ static const struct ks_entry *prev_entry(const struct ks_keyset *prev,
 	return NULL;
 }
 
-/* Gets what w[i] needs to sign: its private key from the store or, when
- * that fails or its metadata could not be read, the signer prev had
- * loaded. Returns 0 or the reason it cannot sign. */
+/* Gets what w[i] needs: its private key from the store or, when that fails
+ * or its metadata could not be read, the keys prev had prepared. Returns 0
+ * or the reason it cannot be prepared. */
 static int settle_private(struct ks_store *st, struct build *b,
 			  const struct ks_keyset *prev, size_t i, char *err,
 			  size_t errlen)
@@ -152,10 +156,10 @@ static int settle_private(struct ks_store *st, struct build *b,
 		rc = PP_ERR_IO;
 		snprintf(why, sizeof(why), "its metadata cannot be read");
 	}
-	if (pe && pe->signer) {
+	if (pe && (pe->signer || pe->verifier)) {
 		ks_report(st, err, errlen, "key %.16s cannot be loaded now (%s); "
 			  "keeping the copy loaded before", b->w[i].id_hex, why);
-		b->keep_signer[k] = pe->signer;
+		b->keep[k] = pe;
 		return 0;
 	}
 	ks_report(st, err, errlen, "key %.16s cannot sign: %s", b->w[i].id_hex,
@@ -199,26 +203,26 @@ static void build_settle(struct ks_store *st, struct build *b,
 		if (bad < 0)
 			return;
 		pk_free_all(b);
-		memset(b->keep_signer, 0, b->n_all * sizeof(*b->keep_signer));
+		memset(b->keep, 0, b->n_all * sizeof(*b->keep));
 		b->excluded[b->orig[bad]] = 1;
 	}
 }
 
 static void entry_clear(struct ks_entry *e)
 {
-	bsig_signer_free(e->signer);
-	bsig_verifier_free(e->verifier);
+	tt_key_free(e->signer);
+	tt_key_free(e->verifier);
 	memset(e, 0, sizeof(*e));
 }
 
 static int entry_fill(struct ks_store *st, struct ks_entry *e,
 		      const struct ks_meta *m, const struct kl_view *v,
-		      EVP_PKEY *priv, struct bsig_signer *keep,
+		      const struct tt_secret *priv, const struct ks_entry *keep,
 		      int64_t sign_until, unsigned slots, char *err,
 		      size_t errlen)
 {
+	const struct tt_ops *tt = tt_find(m->token_type);
 	int pending = v->state == KS_PENDING && v->published;
-	EVP_PKEY *pub = NULL;
 	int rc = 0;
 
 	memset(e, 0, sizeof(*e));
@@ -226,24 +230,27 @@ static int entry_fill(struct ks_store *st, struct ks_entry *e,
 	e->meta.retire_after = v->retire_after;
 	e->state = v->state;
 	e->published = v->published;
-	e->spki = e->meta.spki;
-	e->spki_len = e->meta.spki_len;
+	e->pub = e->meta.pub;
+	e->pub_len = e->meta.pub_len;
 	if (pending)
 		e->usable_from = m->not_before;
+	e->tt = tt;
 	e->sign_until = sign_until;
-	if (v->state == KS_ACTIVE || pending || sign_until) {
-		if (keep)
-			e->signer = bsig_signer_ref(keep);
+	if (tt == NULL)
+		rc = PP_ERR_TOKEN_TYPE;
+	if (rc == 0 && (v->state == KS_ACTIVE || pending || sign_until)) {
+		if (keep && keep->signer)
+			e->signer = tt_key_ref(keep->signer);
 		else if (priv)
-			rc = bsig_signer_new(priv, slots, &e->signer);
+			rc = tt_signer_new(tt, priv, slots, &e->signer);
 	}
 	if (rc == 0 && (v->state == KS_ACTIVE || v->state == KS_RETIRING || pending)) {
-		rc = spki_decode(e->spki, e->spki_len, &pub);
-		if (rc == 0)
-			rc = bsig_verifier_new(pub, BSIG_SHA384_PSS_DETERMINISTIC,
-					       &e->verifier);
+		if (tt->private_verify && keep && keep->verifier)
+			e->verifier = tt_key_ref(keep->verifier);
+		else if (!tt->private_verify || priv)
+			rc = tt_verifier_new(tt, e->pub, e->pub_len, priv,
+					     &e->verifier);
 	}
-	EVP_PKEY_free(pub);
 	ERR_clear_error();
 	if (rc != 0) {
 		ks_report(st, err, errlen, "key %.16s left out: cannot prepare "
@@ -258,15 +265,25 @@ static int64_t max64(int64_t a, int64_t b)
 	return a > b ? a : b;
 }
 
+static int excluded_any(const struct build *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n_all; i++)
+		if (b->excluded[i])
+			return 1;
+	return 0;
+}
+
 /* What an entry keeps of the build's findings about its key. */
 static void entry_settle(const struct build *b, size_t a, struct ks_entry *e,
 			 struct ks_keyset *ks)
 {
 	if (b->noverify[a]) {
-		bsig_verifier_free(e->verifier);
+		tt_key_free(e->verifier);
 		e->verifier = NULL;
 	}
-	if (b->kept[a] || b->keep_signer[a])
+	if (b->kept[a] || b->keep[a])
 		ks->n_kept++;
 }
 
@@ -423,7 +440,7 @@ int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 		struct ks_entry *e = &ks->entries[ks->n];
 
 		if (entry_fill(st, e, &b.w[k], &b.v[k], b.pk[k],
-			       b.keep_signer[a], until,
+			       b.keep[a], until,
 			       o ? o->signer_slots : 0, err, errlen) != 0)
 			continue;
 		entry_settle(&b, a, e, ks);
@@ -433,12 +450,20 @@ int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 		ks->n++;
 	}
 	for (i = 0; i < b.n_all; i++) {
+		const struct tt_ops *tt = tt_find(b.all[i].token_type);
 		struct kl_view v = b.v0[i];
 
-		/* could not sign: it still verifies from its metadata */
 		if (!b.excluded[i] ||
 		    (v.state != KS_ACTIVE && v.state != KS_RETIRING))
 			continue;
+		if (tt == NULL || tt->private_verify) {
+			/* its tokens cannot be judged without the key */
+			memcpy(&b.unavail[b.n_unavail].key_id, b.all[i].key_id, 32);
+			memcpy(b.unavail[b.n_unavail].id_hex, b.all[i].id_hex, 65);
+			b.n_unavail++;
+			continue;
+		}
+		/* could not sign: it still verifies from its metadata */
 		v.published = 0;
 		if (entry_fill(st, &ks->entries[ks->n], &b.all[i], &v, NULL,
 			       NULL, 0, 0, err, errlen) != 0)
@@ -454,6 +479,12 @@ int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 	if (ks->n == 0) {
 		ks_errf(err, errlen, "no usable key in %s; run ppissuer keys "
 			"generate", ks_store_dir(st));
+		rc = PP_ERR_NOT_FOUND;
+		goto cleanup;
+	}
+	if (signers == 0 && excluded_any(&b)) {
+		/* a reload keeps the previous key set, a start says why */
+		ks_errf(err, errlen, "no key in %s can sign", ks_store_dir(st));
 		rc = PP_ERR_NOT_FOUND;
 		goto cleanup;
 	}

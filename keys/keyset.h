@@ -13,19 +13,20 @@
 
 #include "keys/store.h"
 
-struct bsig_signer;
-struct bsig_verifier;
+struct tt_ops;
+struct tt_key;
 
 struct ks_entry {
 	struct ks_meta meta;            /* id, truncated id, type, times;
 					 * retire_after is the effective one */
 	enum ks_state state;            /* effective state at build time */
-	uint8_t *spki;                  /* RFC 9578 public key form (points
+	uint8_t *pub;                   /* the type's public key form (points
 					 * into meta) */
-	size_t spki_len;
+	size_t pub_len;
 	int published;                  /* listed in the directory */
-	struct bsig_signer *signer;     /* the active key; also see below */
-	struct bsig_verifier *verifier; /* non-NULL while tokens may be redeemed */
+	const struct tt_ops *tt;        /* its token type's table entry */
+	struct tt_key *signer;          /* the active key; also see below */
+	struct tt_key *verifier;        /* non-NULL while tokens may be redeemed */
 	/* Hand-over without a failed request: a published pending key is
 	 * prepared ahead and signs (and verifies) from its not-before, before
 	 * the snapshot that makes it active is built; the key it replaces keeps

@@ -116,11 +116,10 @@ static long find_pending(const struct snapshot *s, uint16_t type)
 	return best;
 }
 
-int ks_store_rotate(struct ks_store *st, int64_t now,
+int ks_store_rotate(struct ks_store *st, uint16_t type, int64_t now,
 		    const struct kl_schedule *sch, int if_due,
 		    struct ks_rotation *out, char *err, size_t errlen)
 {
-	const uint16_t type = KS_TOKEN_TYPE_BLIND_RSA;
 	struct snapshot s = { 0 };
 	long active, pending;
 	int64_t nb;
@@ -168,11 +167,10 @@ cleanup:
 	return rc;
 }
 
-int ks_store_ensure_key(struct ks_store *st, int64_t now, int64_t overlap,
-			struct ks_meta *out, int *created, char *err,
-			size_t errlen)
+int ks_store_ensure_key(struct ks_store *st, uint16_t type, int64_t now,
+			int64_t overlap, struct ks_meta *out, int *created,
+			char *err, size_t errlen)
 {
-	const uint16_t type = KS_TOKEN_TYPE_BLIND_RSA;
 	struct snapshot s = { 0 };
 	struct ks_meta added;
 	long active;

@@ -28,21 +28,21 @@ struct ks_rotation {
 	int64_t due_at;         /* when not rotated: when it will be due */
 };
 
-/* Adds the next key of token type 2: pending with not-before = now + lead
+/* Adds the next key of token type `type`: pending with not-before = now + lead
  * while a key signs (that key then retires at not-before + overlap), or
  * active at once when none does. With if_due set it does nothing until
  * kl_rotation_due says so (out->rotated = 0, out->due_at set); without it,
  * a key that is already pending is an error (PP_ERR_STATE). */
-int ks_store_rotate(struct ks_store *st, int64_t now,
+int ks_store_rotate(struct ks_store *st, uint16_t type, int64_t now,
 		    const struct kl_schedule *s, int if_due,
 		    struct ks_rotation *out, char *err, size_t errlen);
 
-/* For server start-up: when no key of token type 2 is active at now,
+/* For server start-up: when no key of token type `type` is active at now,
  * generates one that signs at once. *created (optional) tells whether it
  * did, *out (optional) gets the key that is active afterwards. */
-int ks_store_ensure_key(struct ks_store *st, int64_t now, int64_t overlap,
-			struct ks_meta *out, int *created, char *err,
-			size_t errlen);
+int ks_store_ensure_key(struct ks_store *st, uint16_t type, int64_t now,
+			int64_t overlap, struct ks_meta *out, int *created,
+			char *err, size_t errlen);
 
 /* Stops a key: a pending key is retired at once (it never signed); an
  * active or retiring key verifies until now + overlap (immediately set:

@@ -8,13 +8,13 @@
 
 #include "crypto/b64.h"
 #include "crypto/pp_err.h"
-#include "crypto/spki.h"
+#include "crypto/token_types.h"
 #include "keys/store_int.h"
 
 #define META_FORMAT 1
 #define TIME_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
 
-_Static_assert(KS_SPKI_MAX >= SPKI_MAX_LEN, "KS_SPKI_MAX too small");
+_Static_assert(KS_PUB_MAX == TT_PUB_MAX, "KS_PUB_MAX must match TT_PUB_MAX");
 
 static const char *const state_names[] = {
 	[KS_PENDING] = "pending",
@@ -75,25 +75,25 @@ void ks_meta_set_ids(struct ks_meta *m)
 	static const char hex[] = "0123456789abcdef";
 	size_t i;
 
-	spki_key_id(m->spki, m->spki_len, m->key_id);
+	tt_key_id(m->pub, m->pub_len, m->key_id);
 	for (i = 0; i < 32; i++) {
 		m->id_hex[2 * i] = hex[m->key_id[i] >> 4];
 		m->id_hex[2 * i + 1] = hex[m->key_id[i] & 15];
 	}
 	m->id_hex[64] = '\0';
-	m->truncated_id = spki_truncated_id(m->key_id);
+	m->truncated_id = tt_truncated_id(m->key_id);
 }
 
 int ks_meta_encode(const struct ks_meta *m, char **out, size_t *len)
 {
-	char pk[2 * KS_SPKI_MAX];
+	char pk[2 * KS_PUB_MAX];
 	json_t *o = NULL;
 	char *s = NULL;
 	int rc;
 
 	*out = NULL;
 	*len = 0;
-	rc = b64_encode(m->spki, m->spki_len, pk, sizeof(pk), NULL);
+	rc = b64_encode(m->pub, m->pub_len, pk, sizeof(pk), NULL);
 	if (rc != 0)
 		return rc;
 	o = json_pack("{s:i, s:s, s:i, s:I, s:I, s:I, s:s, s:s}",
@@ -134,7 +134,8 @@ int ks_meta_decode(const uint8_t *buf, size_t len, const char *expect_id,
 	json_error_t jerr;
 	json_t *o, *v;
 	const char *what = NULL, *s;
-	json_int_t tt;
+	const struct tt_ops *tt;
+	json_int_t type;
 
 	memset(out, 0, sizeof(*out));
 	o = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -149,12 +150,13 @@ int ks_meta_decode(const uint8_t *buf, size_t len, const char *expect_id,
 		goto bad;
 	}
 	v = json_object_get(o, "token-type");
-	tt = json_is_integer(v) ? json_integer_value(v) : -1;
-	if (tt != KS_TOKEN_TYPE_BLIND_RSA) {
-		what = "an unsupported token type";
+	type = json_is_integer(v) ? json_integer_value(v) : -1;
+	tt = type >= 0 && type <= 0xffff ? tt_find((uint16_t)type) : NULL;
+	if (tt == NULL) {
+		what = "a token type this issuer does not serve";
 		goto bad;
 	}
-	out->token_type = (uint16_t)tt;
+	out->token_type = tt->type;
 	if (get_time(o, "created", &out->created) != 0 ||
 	    get_time(o, "not-before", &out->not_before) != 0 ||
 	    get_time(o, "retire-after", &out->retire_after) != 0) {
@@ -167,9 +169,9 @@ int ks_meta_decode(const uint8_t *buf, size_t len, const char *expect_id,
 		goto bad;
 	}
 	s = json_string_value(json_object_get(o, "public-key"));
-	if (s == NULL || b64_decode(s, strlen(s), out->spki, sizeof(out->spki),
-				    &out->spki_len) != 0 ||
-	    out->spki_len == 0) {
+	if (s == NULL || b64_decode(s, strlen(s), out->pub, sizeof(out->pub),
+				    &out->pub_len) != 0 ||
+	    out->pub_len == 0 || tt->public_check(out->pub, out->pub_len) != 0) {
 		what = "an invalid public key";
 		goto bad;
 	}

@@ -4,9 +4,9 @@
  * to run the command again, and the next run finishes the job. */
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
 
 #include "crypto/pp_err.h"
+#include "crypto/token_types.h"
 #include "keys/store_int.h"
 
 /* Rewrites one key file sealed unless it already is. *done is set when it
@@ -15,8 +15,8 @@
 static int seal_one(struct ks_store *st, const struct ks_meta *m, int *done,
 		    char *err, size_t errlen)
 {
+	const struct tt_ops *tt = tt_find(m->token_type);
 	struct ks_buf file = { 0 };
-	EVP_PKEY *pkey = NULL;
 	uint8_t *sealed = NULL;
 	size_t sealed_len = 0;
 	char name[80], why[300] = "";
@@ -36,7 +36,7 @@ static int seal_one(struct ks_store *st, const struct ks_meta *m, int *done,
 	}
 	if (ks_is_sealed_blob(file.p, file.len))
 		goto cleanup;
-	if (ks_pkey_parse(file.p, file.len, &pkey) != 0) {
+	if (tt == NULL || tt->check(file.p, file.len, why, sizeof(why)) != 0) {
 		ks_report(st, err, errlen, "key %.16s not sealed: %s/%s is not "
 			  "a valid private key", m->id_hex, st->dir, name);
 		goto cleanup;
@@ -47,7 +47,6 @@ static int seal_one(struct ks_store *st, const struct ks_meta *m, int *done,
 		rc = ks_file_write(st, name, sealed, sealed_len, 1, err, errlen);
 	*done = rc == 0;
 cleanup:
-	EVP_PKEY_free(pkey);
 	ks_buf_free(&file);
 	free(sealed);
 	return rc;

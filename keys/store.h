@@ -20,13 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* OpenSSL's EVP_PKEY, named without its headers so that layers above keys/
- * that must not see OpenSSL can include this file. */
-struct evp_pkey_st;
+struct tt_secret;
 
-#define KS_TOKEN_TYPE_BLIND_RSA 0x0002
-#define KS_KEY_BITS 2048
-#define KS_SPKI_MAX 1100   /* >= SPKI_MAX_LEN of crypto/spki.h */
+#define KS_PUB_MAX 1100    /* == TT_PUB_MAX of crypto/token_types.h */
 
 enum ks_state {
 	KS_PENDING,   /* published, not yet signing */
@@ -44,8 +40,9 @@ struct ks_meta {
 	int64_t not_before;     /* unix seconds */
 	int64_t retire_after;   /* unix seconds; 0 = not scheduled */
 	enum ks_state state;    /* as stored; see the lifecycle for the effective one */
-	uint8_t spki[KS_SPKI_MAX];   /* RFC 9578 public key form; id = SHA-256 of it */
-	size_t spki_len;
+	uint8_t pub[KS_PUB_MAX];  /* the type's public key form (the directory's
+				   * token-key); key id = SHA-256 of it */
+	size_t pub_len;
 };
 
 /* "pending", "active", "retiring", "retired". */
@@ -146,13 +143,13 @@ int ks_store_list_all(struct ks_store *st, struct ks_meta **out, size_t *n,
 int ks_store_find(struct ks_store *st, const char *id, struct ks_meta *out,
 		  char *err, size_t errlen);
 
-/* Loads the private key of m: refuses a key file readable by group or
- * others (PP_ERR_PERM), unseals it (PP_ERR_DECRYPT for a wrong secret or a
- * tampered file), checks it is RSA-2048 with e = 65537 and that its public
- * key matches m's id (PP_ERR_CORRUPT otherwise). The key bytes are wiped;
- * the caller frees *out with EVP_PKEY_free. */
+/* Loads the private key of m in its type's private form: refuses a key file
+ * readable by group or others (PP_ERR_PERM), unseals it (PP_ERR_DECRYPT for
+ * a wrong secret or a tampered file), checks it with the type's table entry
+ * and that its public key matches m's id (PP_ERR_CORRUPT otherwise). The
+ * caller frees *out with tt_secret_free (which wipes it). */
 int ks_store_key_load(struct ks_store *st, const struct ks_meta *m,
-		      struct evp_pkey_st **out, char *err, size_t errlen);
+		      struct tt_secret **out, char *err, size_t errlen);
 
 /* Checks, without reading it, that m's private key file exists and only
  * its owner can access it (PP_ERR_NOT_FOUND, PP_ERR_CORRUPT, PP_ERR_PERM,
@@ -160,16 +157,17 @@ int ks_store_key_load(struct ks_store *st, const struct ks_meta *m,
 int ks_store_key_check(struct ks_store *st, const struct ks_meta *m,
 		       char *err, size_t errlen);
 
-/* Generates an RSA-2048 key (e = 65537) for token_type, created at now and
- * signing from not_before, and stores it (stored state pending or active by
+/* Generates a key of token_type (any type in the token-type table), created
+ * at now and signing from not_before, and stores it (stored state pending or active by
  * not_before). Retries until its truncated id differs from that of every key
  * not retired at now. *out (optional) gets its metadata. */
 int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
 		      int64_t not_before, struct ks_meta *out, char *err,
 		      size_t errlen);
 
-/* Imports an existing RSA-2048 private key (PKCS#8 or PKCS#1, PEM or DER;
- * not passphrase-protected) read from path. Refused when its truncated id
+/* Imports an existing private key of token_type read from path, in a form
+ * the type's table entry accepts (for RSA types: PKCS#8 or PKCS#1, PEM or
+ * DER, not passphrase-protected). Refused when its truncated id
  * collides with a key not retired at now (PP_ERR_EXISTS) or the key is
  * already stored. */
 int ks_store_import_file(struct ks_store *st, const char *path,
@@ -197,9 +195,11 @@ int ks_store_delete(struct ks_store *st, const char *id_hex, char *err,
 int ks_store_fingerprint(struct ks_store *st, char out[65]);
 
 /* ---- test hook ---- */
-/* Replaces RSA key generation (NULL restores it): fn returns a new key
- * reference in *out. Lets tests force truncated-id collisions. */
+/* Replaces key generation (NULL restores it): fn returns a new private key
+ * of the type, in its private form. Lets tests force truncated-id
+ * collisions. */
 void ks_store_set_keygen(struct ks_store *st,
-			 int (*fn)(void *ctx, struct evp_pkey_st **out), void *ctx);
+			 int (*fn)(void *ctx, uint16_t token_type,
+				   struct tt_secret **out), void *ctx);
 
 #endif

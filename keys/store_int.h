@@ -7,12 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
-#include <openssl/evp.h>
 
 #include "keys/store.h"
 
+struct tt_ops;
+
 #define KS_META_CAP 8192       /* bytes; a metadata file is ~700 */
-#define KS_KEYFILE_CAP 16384   /* bytes; a PKCS#8 RSA-2048 key is ~1220 */
+#define KS_KEYFILE_CAP 16384   /* bytes; a PKCS#8 RSA-2048 key is ~1220
+				* (== TT_PRIV_MAX) */
 #define KS_KEK_LEN 32
 #define KS_SALT_LEN 16
 #define KS_TMP_PREFIX ".tmp-"
@@ -28,7 +30,7 @@ struct ks_store {
 	unsigned lock_depth;
 	void (*report)(void *ctx, const char *msg);
 	void *report_ctx;
-	int (*keygen)(void *ctx, EVP_PKEY **out);
+	int (*keygen)(void *ctx, uint16_t token_type, struct tt_secret **out);
 	void *keygen_ctx;
 };
 
@@ -106,7 +108,7 @@ void ks_key_name(const char *id_hex, char *out, size_t cap);
 /* Whether name is "<64 lowercase hex>.json"; copies the id into id_hex. */
 int ks_meta_name_parse(const char *name, char id_hex[65]);
 
-/* Fills ids from m->spki (key_id, id_hex, truncated_id). */
+/* Fills ids from m->pub (key_id, id_hex, truncated_id). */
 void ks_meta_set_ids(struct ks_meta *m);
 /* Serializes m as JSON (malloc'd, NUL-terminated). */
 int ks_meta_encode(const struct ks_meta *m, char **out, size_t *len);
@@ -119,19 +121,14 @@ int ks_meta_write(struct ks_store *st, const struct ks_meta *m, int replace,
 int ks_meta_read(struct ks_store *st, const char *id_hex, struct ks_meta *out,
 		 char *err, size_t errlen);
 
-/* ---- keyfile.c: private key encoding and checks ---- */
+/* ---- keyfile.c: private key files ---- */
 
-/* Checks a key is usable as an issuer key: RSA (not RSA-PSS), 2048 bits,
- * e = 65537. PP_ERR_KEY with a message otherwise. */
-int ks_pkey_check(const EVP_PKEY *pkey, char *err, size_t errlen);
-/* PKCS#8 DER of a private key, into a secure buffer. */
-int ks_pkey_to_der(const EVP_PKEY *pkey, struct ks_buf *out);
-/* Parses a private key (PEM or DER, PKCS#8 or PKCS#1). */
-int ks_pkey_parse(const uint8_t *in, size_t len, EVP_PKEY **out);
-/* Fills m's public key and ids from pkey. */
-int ks_pkey_meta(const EVP_PKEY *pkey, struct ks_meta *m);
-/* Writes pkey's key file (sealed when the store is) and then its metadata. */
-int ks_pkey_store(struct ks_store *st, const EVP_PKEY *pkey,
-		  const struct ks_meta *m, char *err, size_t errlen);
+/* Fills m's public key and ids from a private key of type tt. */
+int ks_key_meta(const struct tt_ops *tt, const struct tt_secret *priv,
+		struct ks_meta *m);
+/* Writes a private key file (sealed when the store is), then its
+ * metadata. */
+int ks_key_store(struct ks_store *st, const struct tt_secret *priv,
+		 const struct ks_meta *m, char *err, size_t errlen);
 
 #endif

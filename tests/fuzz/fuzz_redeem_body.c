@@ -2,14 +2,14 @@
  * result within its bounds, never a crash or a leak. */
 #include <stdlib.h>
 
-#include "api/redeem_body.h"
+#include "issuer/redeem_body.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct api_redeem_in in;
-	const char *err = api_redeem_body_parse(data, size, &in);
+	static struct rdm_input in;
+	const char *err = rdm_body_parse(data, size, &in);
 
 	if (err && (in.token_len || in.challenge_len))
 		abort(); /* a failure must not look like a result */

@@ -1,5 +1,6 @@
 /* Importing existing private keys: the forms OpenSSL writes, and the keys
  * that must be refused. */
+#include "crypto/token.h"
 #include "crypto/pp_err.h"
 #include "keys/store.h"
 #include "tu.h"
@@ -13,7 +14,7 @@
 TestSuite(keys_import, .fini = tu_leak_check);
 
 #define NOW 1700000000
-#define T2 KS_TOKEN_TYPE_BLIND_RSA
+#define T2 TOK_TYPE_BLIND_RSA
 
 static char *dir;
 static struct ks_store *st;

@@ -1,6 +1,7 @@
 /* Lifecycle operations on a real store with an injected clock: start-up
  * key, rotation (by hand and by schedule over weeks), retirement, pruning,
  * and settling of transitions. */
+#include "crypto/token.h"
 #include "crypto/pp_err.h"
 #include "keys/lifecycle.h"
 #include "keys/maintain.h"
@@ -16,7 +17,7 @@ TestSuite(maintain, .fini = tu_leak_check);
 
 #define T0 1700000000
 #define D KL_DAY
-#define T2 KS_TOKEN_TYPE_BLIND_RSA
+#define T2 TOK_TYPE_BLIND_RSA
 
 static char *dir;
 static struct ks_store *st;
@@ -67,11 +68,11 @@ Test(maintain, ensure_key_generates_only_when_none_signs, .init = setup,
 	struct ks_meta a, b, p;
 	int created = -1;
 
-	cr_assert_eq(ks_store_ensure_key(st, T0, sch.overlap, &a, &created, err,
+	cr_assert_eq(ks_store_ensure_key(st, TOK_TYPE_BLIND_RSA, T0, sch.overlap, &a, &created, err,
 					 sizeof(err)), 0, "%s", err);
 	cr_assert_eq(created, 1);
 	cr_assert_eq(a.not_before, T0);
-	cr_assert_eq(ks_store_ensure_key(st, T0 + 5, sch.overlap, &b, &created,
+	cr_assert_eq(ks_store_ensure_key(st, TOK_TYPE_BLIND_RSA, T0 + 5, sch.overlap, &b, &created,
 					 err, sizeof(err)), 0);
 	cr_assert_eq(created, 0);
 	cr_assert_str_eq(a.id_hex, b.id_hex);
@@ -80,7 +81,7 @@ Test(maintain, ensure_key_generates_only_when_none_signs, .init = setup,
 				     err, sizeof(err)), 0);
 	cr_assert_eq(ks_store_generate(st, T2, T0 + 6, T0 + D, &p, err,
 				       sizeof(err)), 0);
-	cr_assert_eq(ks_store_ensure_key(st, T0 + 7, sch.overlap, &b, &created,
+	cr_assert_eq(ks_store_ensure_key(st, TOK_TYPE_BLIND_RSA, T0 + 7, sch.overlap, &b, &created,
 					 err, sizeof(err)), 0);
 	cr_assert_eq(created, 1);
 	cr_assert_eq(b.not_before, T0 + 7);
@@ -95,9 +96,9 @@ Test(maintain, rotate_adds_a_pending_successor, .init = setup,
 	int64_t now = T0 + 6 * D;
 	long ia, ib;
 
-	cr_assert_eq(ks_store_ensure_key(st, T0, sch.overlap, &a, NULL, err,
+	cr_assert_eq(ks_store_ensure_key(st, TOK_TYPE_BLIND_RSA, T0, sch.overlap, &a, NULL, err,
 					 sizeof(err)), 0);
-	cr_assert_eq(ks_store_rotate(st, now, &sch, 0, &r, err, sizeof(err)), 0,
+	cr_assert_eq(ks_store_rotate(st, TOK_TYPE_BLIND_RSA, now, &sch, 0, &r, err, sizeof(err)), 0,
 		     "%s", err);
 	cr_assert(r.rotated && r.had_active);
 	cr_assert_eq(r.added.not_before, now + sch.lead);
@@ -113,11 +114,11 @@ Test(maintain, rotate_adds_a_pending_successor, .init = setup,
 	cr_assert_eq(s.m[ia].retire_after, r.previous.retire_after);
 	free(s.m);
 	/* one successor at a time */
-	cr_assert_eq(ks_store_rotate(st, now + 1, &sch, 0, &r, err, sizeof(err)),
+	cr_assert_eq(ks_store_rotate(st, TOK_TYPE_BLIND_RSA, now + 1, &sch, 0, &r, err, sizeof(err)),
 		     PP_ERR_STATE);
 	cr_assert(strstr(err, "already waiting") != NULL, "%s", err);
 	/* the cron form waits for the schedule */
-	cr_assert_eq(ks_store_rotate(st, now + 3600, &sch, 1, &r, err,
+	cr_assert_eq(ks_store_rotate(st, TOK_TYPE_BLIND_RSA, now + 3600, &sch, 1, &r, err,
 				     sizeof(err)), 0);
 	cr_assert(!r.rotated);
 	cr_assert_eq(r.due_at, now + sch.lead + sch.lifetime - sch.lead);
@@ -128,7 +129,7 @@ Test(maintain, rotate_on_an_empty_store_signs_at_once, .init = setup,
 {
 	struct ks_rotation r;
 
-	cr_assert_eq(ks_store_rotate(st, T0, &sch, 1, &r, err, sizeof(err)), 0);
+	cr_assert_eq(ks_store_rotate(st, TOK_TYPE_BLIND_RSA, T0, &sch, 1, &r, err, sizeof(err)), 0);
 	cr_assert(r.rotated && !r.had_active);
 	cr_assert_eq(r.added.not_before, T0);
 	cr_assert_eq(r.added.state, KS_ACTIVE);
@@ -151,7 +152,7 @@ Test(maintain, scheduled_rotation_keeps_one_signing_key, .init = setup,
 		size_t i, j, n_gone = 0, published = 0;
 		long act;
 
-		cr_assert_eq(ks_store_rotate(st, now, &sch, 1, &r, err,
+		cr_assert_eq(ks_store_rotate(st, TOK_TYPE_BLIND_RSA, now, &sch, 1, &r, err,
 					     sizeof(err)), 0, "%s", err);
 		rotations += (size_t)r.rotated;
 		cr_assert_eq(ks_store_prune(st, now, sch.overlap, &gone, &n_gone,
@@ -190,7 +191,7 @@ Test(maintain, retire_moves_keys_on, .init = setup, .fini = teardown)
 	struct ks_meta a, p, out;
 	struct state s;
 
-	cr_assert_eq(ks_store_ensure_key(st, T0, sch.overlap, &a, NULL, err,
+	cr_assert_eq(ks_store_ensure_key(st, TOK_TYPE_BLIND_RSA, T0, sch.overlap, &a, NULL, err,
 					 sizeof(err)), 0);
 	cr_assert_eq(ks_store_generate(st, T2, T0, T0 + D, &p, err,
 				       sizeof(err)), 0);

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/redeem_body.h"
+#include "issuer/redeem_body.h"
 #include "tu.h"
 
 TestSuite(redeem_body, .fini = tu_leak_check);
@@ -20,7 +20,7 @@ Test(redeem_body, exact_form_agrees_with_jansson_when_token_text_varies)
 	size_t i;
 
 	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-		struct api_redeem_in fast, slow;
+		struct rdm_input fast, slow;
 		char a[256], b[256];
 		const char *ea, *eb;
 		int na = snprintf(a, sizeof(a), "{\"token\":\"%s\"}", texts[i]);
@@ -28,8 +28,8 @@ Test(redeem_body, exact_form_agrees_with_jansson_when_token_text_varies)
 
 		memset(&fast, 0xa5, sizeof(fast));
 		memset(&slow, 0x5a, sizeof(slow));
-		ea = api_redeem_body_parse((const uint8_t *)a, (size_t)na, &fast);
-		eb = api_redeem_body_parse((const uint8_t *)b, (size_t)nb, &slow);
+		ea = rdm_body_parse((const uint8_t *)a, (size_t)na, &fast);
+		eb = rdm_body_parse((const uint8_t *)b, (size_t)nb, &slow);
 		cr_expect((ea == NULL) == (eb == NULL), "'%s': %s vs %s", texts[i],
 			  ea ? ea : "ok", eb ? eb : "ok");
 		if (ea && eb)
@@ -65,8 +65,8 @@ Test(redeem_body, near_forms_parse_as_json_when_not_exact)
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct api_redeem_in in;
-		const char *err = api_redeem_body_parse((const uint8_t *)cases[i].body,
+		struct rdm_input in;
+		const char *err = rdm_body_parse((const uint8_t *)cases[i].body,
 							strlen(cases[i].body), &in);
 
 		cr_expect_eq(err == NULL, cases[i].ok, "%s: %s", cases[i].body,

@@ -1,6 +1,9 @@
 /* Key store files: layout and modes, listing, loading, generation with
  * truncated-id collision avoidance, import, atomic writes, corrupt
  * entries, fingerprint. */
+#include "crypto/rsakey.h"
+#include "crypto/token.h"
+#include "crypto/token_types.h"
 #include "crypto/pp_err.h"
 #include "crypto/spki.h"
 #include "keys/store.h"
@@ -20,7 +23,7 @@
 TestSuite(store, .fini = tu_leak_check);
 
 #define NOW 1700000000
-#define T2 KS_TOKEN_TYPE_BLIND_RSA
+#define T2 TOK_TYPE_BLIND_RSA
 
 static char *dir;
 static struct ks_store *st;
@@ -95,6 +98,19 @@ Test(store, open_refuses_a_directory_others_can_read, .init = setup,
 	cr_assert(strstr(err, "is mode 0750; run chmod 700") != NULL, "%s", err);
 }
 
+/* The private key of m, parsed. */
+static int load_pkey(const struct ks_meta *m, EVP_PKEY **out)
+{
+	struct tt_secret *priv = NULL;
+	int rc = ks_store_key_load(st, m, &priv, err, sizeof(err));
+
+	*out = NULL;
+	if (rc == 0)
+		rc = rsakey_parse(priv->p, priv->len, out);
+	tt_secret_free(priv);
+	return rc;
+}
+
 Test(store, generated_key_lists_and_loads, .init = setup, .fini = teardown)
 {
 	struct ks_meta m = gen(NOW), *list = NULL;
@@ -105,7 +121,7 @@ Test(store, generated_key_lists_and_loads, .init = setup, .fini = teardown)
 
 	cr_assert_eq(m.state, KS_ACTIVE);
 	cr_assert_eq(m.created, NOW);
-	spki_key_id(m.spki, m.spki_len, id);
+	spki_key_id(m.pub, m.pub_len, id);
 	cr_assert_arr_eq(id, m.key_id, 32);
 	cr_assert_eq(m.truncated_id, m.key_id[31]);
 	snprintf(name, sizeof(name), "%s.key", m.id_hex);
@@ -117,16 +133,15 @@ Test(store, generated_key_lists_and_loads, .init = setup, .fini = teardown)
 	cr_assert_eq(n, 1);
 	cr_assert_str_eq(list[0].id_hex, m.id_hex);
 	cr_assert_eq(list[0].not_before, NOW);
-	cr_assert_eq(list[0].spki_len, m.spki_len);
+	cr_assert_eq(list[0].pub_len, m.pub_len);
 	free(list);
 
-	cr_assert_eq(ks_store_key_load(st, &m, &pk, err, sizeof(err)), 0, "%s",
-		     err);
+	cr_assert_eq(load_pkey(&m, &pk), 0, "%s", err);
 	cr_assert(EVP_PKEY_is_a(pk, "RSA"));
 	cr_assert_eq(EVP_PKEY_get_bits(pk), 2048);
 	cr_assert_eq(spki_encode(pk, spki, sizeof(spki), &len), 0);
-	cr_assert_eq(len, m.spki_len);
-	cr_assert_arr_eq(spki, m.spki, len);
+	cr_assert_eq(len, m.pub_len);
+	cr_assert_arr_eq(spki, m.pub, len);
 	EVP_PKEY_free(pk);
 }
 
@@ -143,7 +158,7 @@ Test(store, load_refuses_a_key_file_others_can_read, .init = setup,
      .fini = teardown)
 {
 	struct ks_meta m = gen(NOW);
-	EVP_PKEY *pk = (EVP_PKEY *)1;
+	struct tt_secret *pk = (struct tt_secret *)1;
 	char path[1024], name[80], want[1200];
 
 	snprintf(name, sizeof(name), "%s.key", m.id_hex);
@@ -156,7 +171,7 @@ Test(store, load_refuses_a_key_file_others_can_read, .init = setup,
 	cr_assert(strstr(err, want) != NULL, "%s", err);
 	cr_assert_eq(chmod(path, 0600), 0);
 	cr_assert_eq(ks_store_key_load(st, &m, &pk, err, sizeof(err)), 0);
-	EVP_PKEY_free(pk);
+	tt_secret_free(pk);
 }
 
 /* keygen hook: hands out the keys in ctx in turn, then fresh ones */
@@ -165,29 +180,26 @@ struct keyq {
 	size_t n, next, calls;
 };
 
-static int keyq_next(void *ctx, EVP_PKEY **out)
+static int keyq_next(void *ctx, uint16_t type, struct tt_secret **out)
 {
 	struct keyq *q = ctx;
 
+	cr_assert_eq(type, T2);
 	q->calls++;
-	if (q->next < q->n) {
-		EVP_PKEY_up_ref(q->keys[q->next]);
-		*out = q->keys[q->next++];
-		return 0;
-	}
-	*out = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-	return *out ? 0 : PP_ERR_INTERNAL;
+	if (q->next < q->n)
+		return rsakey_to_der(q->keys[q->next++], out);
+	return rsakey_generate(out);
 }
 
 static void import_pkey(EVP_PKEY *pk, int64_t nb, struct ks_meta *m)
 {
-	struct ks_buf der;
+	struct tt_secret *der = NULL;
 	int rc;
 
-	cr_assert_eq(ks_pkey_to_der(pk, &der), 0);
-	rc = ks_store_import(st, der.p, der.len, T2, NOW, nb, m, err,
+	cr_assert_eq(rsakey_to_der(pk, &der), 0);
+	rc = ks_store_import(st, der->p, der->len, T2, NOW, nb, m, err,
 			     sizeof(err));
-	ks_buf_free(&der);
+	tt_secret_free(der);
 	cr_assert_eq(rc, 0, "import: %d %s", rc, err);
 }
 
@@ -217,11 +229,10 @@ Test(store, generation_retries_a_taken_truncated_id, .init = setup,
 }
 
 /* keygen hook that always returns the same key */
-static int same_key(void *ctx, EVP_PKEY **out)
+static int same_key(void *ctx, uint16_t type, struct tt_secret **out)
 {
-	EVP_PKEY_up_ref(ctx);
-	*out = ctx;
-	return 0;
+	(void)type;
+	return rsakey_to_der(ctx, out);
 }
 
 Test(store, exhausted_truncated_ids_give_a_clear_error, .init = setup,
@@ -250,13 +261,13 @@ Test(store, retired_keys_free_their_truncated_id, .init = setup,
 	EVP_PKEY_free(ka);
 	/* a live key blocks an import that shares its truncated id */
 	{
-		struct ks_buf der;
+		struct tt_secret *der = NULL;
 
-		cr_assert_eq(ks_pkey_to_der(b, &der), 0);
-		cr_assert_eq(ks_store_import(st, der.p, der.len, T2, NOW, NOW,
+		cr_assert_eq(rsakey_to_der(b, &der), 0);
+		cr_assert_eq(ks_store_import(st, der->p, der->len, T2, NOW, NOW,
 					     &m, err, sizeof(err)),
 			     PP_ERR_EXISTS);
-		ks_buf_free(&der);
+		tt_secret_free(der);
 		cr_assert(strstr(err, "0x37") != NULL, "%s", err);
 	}
 	a.state = KS_RETIRED;

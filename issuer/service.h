@@ -1,0 +1,26 @@
+/* The issuer as the HTTP layer sees it: one handle that the program builds
+ * (serve.c) and api/ passes to the services (issuance.h, redemption.h,
+ * publish.h, ready.h). Behind it are the current key-set snapshot and the
+ * spent-token store; api/ never touches either, nor any key or crypto. */
+#ifndef PP_SERVICE_H
+#define PP_SERVICE_H
+
+#include <stddef.h>
+
+struct ks_current;
+struct spent_store;
+struct svc;
+
+/* keys and spent are borrowed and must outlive the handle; spent NULL
+ * turns redemption off. */
+int svc_new(struct ks_current *keys, struct spent_store *spent,
+	    struct svc **out);
+void svc_free(struct svc *s);
+
+/* Whether /redeem is served (a spent store is configured). */
+int svc_redeem_enabled(const struct svc *s);
+
+/* Prometheus text of every metric (malloc'd; free()), or NULL. */
+char *svc_metrics_render(struct svc *s, size_t *len);
+
+#endif

@@ -1,0 +1,12 @@
+/* The service handle, for the service files of issuer/ only. */
+#ifndef PP_SERVICE_INT_H
+#define PP_SERVICE_INT_H
+
+#include "issuer/service.h"
+
+struct svc {
+	struct ks_current *keys;    /* borrowed */
+	struct spent_store *spent;  /* borrowed; NULL: no redemption */
+};
+
+#endif
