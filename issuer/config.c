@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +98,15 @@ static int parse_bool(const char *v, int *out)
 	return -1;
 }
 
+/* Settings may be secrets (redis-password): none is left in freed memory. */
+static void cfg_str_free(char *v)
+{
+	if (v == NULL)
+		return;
+	sodium_memzero(v, strlen(v));
+	free(v);
+}
+
 /* Sets one item from text; the single place values are checked. */
 static int item_set(struct cfg *c, const struct cfg_item *it, const char *v,
 		    const char *source, char *err, size_t errlen)
@@ -109,7 +120,7 @@ static int item_set(struct cfg *c, const struct cfg_item *it, const char *v,
 
 		if (v && !dup)
 			return PP_ERR_NOMEM;
-		free(*slot);
+		cfg_str_free(*slot);
 		*slot = dup;
 		return 0;
 	}
@@ -158,7 +169,7 @@ void cfg_free(struct cfg *c)
 		if (cfg_items[i].type == CFG_STR) {
 			char **slot = (char **)((char *)c + cfg_items[i].offset);
 
-			free(*slot);
+			cfg_str_free(*slot);
 			*slot = NULL;
 		}
 	free(c->config_file);
@@ -236,6 +247,11 @@ static int load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 			goto cleanup;
 	}
 cleanup:
+	/* the file may hold secrets: wipe its strings before jansson frees them */
+	json_object_foreach(root, key, val)
+		if (json_is_string(val))
+			sodium_memzero((char *)(uintptr_t)json_string_value(val),
+				       json_string_length(val));
 	json_decref(root);
 	return rc;
 }
