@@ -1,7 +1,9 @@
 # ppissuer: Privacy Pass token issuer.  Plain GNU make + pkg-config.
 #   make            build build/bin/ppissuer (release flags)
 #   make test       unit, integration, interop and bench-smoke tests
-#   make asan       the criterion suite under ASan + UBSan (leaks fail)
+#   make unit       the unit tests (pp-unit) on their own
+#   make integration  the integration tests (pp-integration) on their own
+#   make asan       both criterion binaries under ASan + UBSan (leaks fail)
 #   make fuzz       libFuzzer targets, FUZZ_TIME seconds each
 #   make lint       layering rules, cppcheck, Dockerfile lint
 #   make run        start an issuer on 127.0.0.1:8080 with ./data
@@ -62,10 +64,13 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(OBJDIR)/tools/%)
 MAIN_OBJ := $(OBJDIR)/issuer/main.o
 BIN_DIR := $(if $(filter 1,$(SAN)),$(BUILD)/asan/bin,$(BUILD)/bin)
 PPISSUER := $(BIN_DIR)/ppissuer
-TESTBIN := $(BIN_DIR)/pp-tests
+TU_OBJ := $(filter $(OBJDIR)/tests/unit/tu%,$(UNIT_OBJ))
+UNIT_BIN := $(BIN_DIR)/pp-unit
+INTEG_BIN := $(BIN_DIR)/pp-integration
 
-.PHONY: all deps test unit asan fuzz lint run bench clean install \
-	interop test-build bench-smoke container-test
+.PHONY: all deps test unit integration asan fuzz lint run bench clean install \
+	interop interop-deps test-build unit-build integration-build bench-smoke \
+	test-summary container-test
 all: $(PPISSUER)
 
 deps: $(DEPS_STAMP)
@@ -89,7 +94,15 @@ $(PPISSUER): $(MAIN_OBJ) $(OBJDIR)/libpp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-$(TESTBIN): $(UNIT_OBJ) $(INTEG_OBJ) $(OBJDIR)/libpp.a
+# Two criterion binaries. pp-unit: tests/unit/*.c against the library.
+# pp-integration: tests/integration/*.c, which start the real server, plus
+# the helpers they share with the unit tests (tests/unit/tu*.c: vectors,
+# temporary key dirs, a private redis-server).
+$(UNIT_BIN): $(UNIT_OBJ) $(OBJDIR)/libpp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+
+$(INTEG_BIN): $(INTEG_OBJ) $(TU_OBJ) $(OBJDIR)/libpp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
@@ -98,38 +111,118 @@ $(OBJDIR)/tools/%: tests/tools/%.c $(OBJDIR)/libpp.a | $(DEPS_STAMP)
 	$(CC) $(CFLAGS_ALL) $(TEST_CFLAGS) -Wno-missing-prototypes $(LDFLAGS_ALL) \
 		-o $@ $< $(OBJDIR)/libpp.a $(PKG_LIBS) $(TEST_LIBS)
 
-test-build: $(PPISSUER) $(TESTBIN) $(TOOL_BIN)
+unit-build: $(UNIT_BIN)
+integration-build: $(PPISSUER) $(INTEG_BIN)
+test-build: $(PPISSUER) $(UNIT_BIN) $(INTEG_BIN) $(TOOL_BIN)
 
-# The criterion suite finds the vectors, the server binary and the tools
+# The criterion suites find the vectors, the server binary and the tools
 # through the environment.
 TEST_ENV = PP_VECTOR_DIR=$(abspath $(VECTORS)) PP_BIN=$(abspath $(PPISSUER)) \
 	PP_TOOLS=$(abspath $(OBJDIR)/tools) PP_SRC=$(CURDIR)
 
-unit: test-build
-	$(TEST_ENV) $(TESTBIN) --jobs 2
+# ---- running the tests ------------------------------------------------------
+#   make unit            pp-unit, CRIT_JOBS tests at a time
+#   make integration     pp-integration: the suites that measure nothing in
+#                        parallel, then the timing suites alone
+#   make test            unit and interop side by side, bench smoke, then
+#                        integration; a time table and the criterion
+#                        summaries close the output
+#   FILTER='auth/*'      one suite (or any criterion pattern) of unit or
+#                        integration; CRIT_ARGS=--verbose for per-test times
+CRIT_JOBS ?= 2
+# the integration suites that measure nothing mostly wait (sleeps, reloads)
+INTEG_JOBS ?= 3
+FILTER ?=
+CRIT_ARGS ?=
+# Suites that measure latency or throughput: they run one test at a time
+# with nothing else on the CPU (this is a 2-core machine).
+SOLO_SUITES := trickle|burst|slowclient|redis_pause
+LOG_DIR := $(OBJDIR)/test-logs
+ifeq ($(SAN),1)
+# a leak, an overflow or undefined behaviour fails the run
+RUN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+endif
 
-# The criterion suite runs last so its summary closes the output.
+# $(call timed,STEP,COMMAND): runs COMMAND with its output on the terminal
+# and in LOG_DIR/STEP.log, its exit status in LOG_DIR/STEP.rc and its wall
+# time in LOG_DIR/times. It never fails by itself: $(call passed,STEPS) does.
+define timed
+	@mkdir -p $(LOG_DIR); t0=$$(date +%s.%N); \
+	{ $(2); echo $$? > $(LOG_DIR)/$(1).rc; } 2>&1 | tee $(LOG_DIR)/$(1).log; \
+	s=$$(awk -v a=$$t0 -v b=$$(date +%s.%N) 'BEGIN { printf "%.1f", b - a }'); \
+	echo "$(1) $$s $$(cat $(LOG_DIR)/$(1).rc)" >> $(LOG_DIR)/times; \
+	echo "== $(1): $$s s, exit status $$(cat $(LOG_DIR)/$(1).rc)"
+endef
+passed = @for s in $(1); do test "$$(cat $(LOG_DIR)/$$s.rc 2>/dev/null)" = 0 || exit 1; done
+
+unit: $(UNIT_BIN)
+	$(call timed,unit,$(RUN_ENV) $(TEST_ENV) $(UNIT_BIN) --jobs $(CRIT_JOBS) \
+		$(if $(FILTER),--filter '$(FILTER)') $(CRIT_ARGS))
+	$(call passed,unit)
+
+ifneq ($(FILTER),)
+integration: $(PPISSUER) $(INTEG_BIN)
+	$(call timed,integration,$(RUN_ENV) $(TEST_ENV) $(INTEG_BIN) --jobs $(CRIT_JOBS) \
+		--filter '$(FILTER)' $(CRIT_ARGS))
+	$(call passed,integration)
+else
+integration: $(PPISSUER) $(INTEG_BIN)
+	$(call timed,integration,$(RUN_ENV) $(TEST_ENV) $(INTEG_BIN) --jobs $(INTEG_JOBS) \
+		--filter '!(@($(SOLO_SUITES)))/*' $(CRIT_ARGS))
+	$(call timed,integration-solo,$(RUN_ENV) $(TEST_ENV) $(INTEG_BIN) --jobs 1 \
+		--filter '@($(SOLO_SUITES))/*' $(CRIT_ARGS))
+	$(call passed,integration integration-solo)
+endif
+
+bench-smoke: $(PPISSUER) $(OBJDIR)/tools/ppclient
+	$(call timed,bench-smoke,$(TEST_ENV) sh bench/run.sh --smoke)
+	$(call passed,bench-smoke)
+
+interop: $(PPISSUER) interop-deps
+	$(call timed,interop,$(TEST_ENV) sh tests/interop/run.sh)
+	$(call passed,interop)
+
+# Unit tests and interop share the CPU (neither measures time). The bench
+# smoke runs alone: it measures throughput, and on a busy CPU its start-up
+# can read the server's log before the server has created it. Then the
+# integration suites, their timing suites alone. Every step runs even when
+# one fails; the summary closes the output and the exit status says whether
+# all passed.
 test: test-build interop-deps
-	$(TEST_ENV) sh bench/run.sh --smoke
-	$(TEST_ENV) sh tests/interop/run.sh
-	$(TEST_ENV) $(TESTBIN) --jobs 2
+	@rm -rf $(LOG_DIR) && mkdir -p $(LOG_DIR) && date +%s.%N > $(LOG_DIR)/start
+	-@$(MAKE) --no-print-directory -k -j2 -O unit interop
+	-@$(MAKE) --no-print-directory bench-smoke
+	-@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory test-summary
+
+test-summary:
+	@echo "== wall time per step (s)"; \
+	awk '{ printf "   %-18s %7.1f   exit %s\n", $$1, $$2, $$3 }' $(LOG_DIR)/times; \
+	awk -v a=$$(cat $(LOG_DIR)/start) -v b=$$(date +%s.%N) \
+		'BEGIN { printf "   %-18s %7.1f\n", "total (wall)", b - a }'; \
+	echo "== criterion summaries"; \
+	for s in unit integration integration-solo; do \
+		l=$$(sed 's/\x1b\[[0-9;]*m//g' $(LOG_DIR)/$$s.log 2>/dev/null | grep 'Synthesis:' | tail -1); \
+		printf '%-18s %s\n' "$$s:" "$${l:-no summary (did not run?)}"; \
+	done; \
+	cat $(LOG_DIR)/unit.log $(LOG_DIR)/integration.log $(LOG_DIR)/integration-solo.log \
+		2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' | grep 'Synthesis:' | awk -F'[:|]' \
+		'{ t += $$3; p += $$5; f += $$7; c += $$9 } END { printf \
+		"[====] Synthesis: Tested: %d | Passing: %d | Failing: %d | Crashing: %d \n", t, p, f, c }'
+	$(call passed,unit bench-smoke interop integration integration-solo)
 
 interop-deps: tests/interop/node_modules/.ok
 tests/interop/node_modules/.ok: tests/interop/package.json tests/interop/package-lock.json
 	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# ASan + UBSan build of the library, the server and the criterion suite;
+# ASan + UBSan build of the library, the server and both criterion binaries;
 # a leak, an overflow or undefined behaviour fails the run.
 asan:
-	$(MAKE) SAN=1 test-build
-	$(MAKE) SAN=1 unit-san
-
-unit-san:
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	$(TEST_ENV) $(TESTBIN) --jobs 2
+	$(MAKE) SAN=1 unit-build integration-build
+	$(MAKE) --no-print-directory -k SAN=1 unit integration
 
 # ---- fuzzing (clang libFuzzer) ----------------------------------------------
 FUZZ_DIR := $(BUILD)/fuzz

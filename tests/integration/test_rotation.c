@@ -140,38 +140,6 @@ static void *load_worker(void *arg)
 	return NULL;
 }
 
-static void keys_cmd(const struct th_server *s, const char *const *args)
-{
-	const char *argv[16];
-	char *out = NULL;
-	size_t n = 0, i;
-	int st;
-
-	argv[n++] = "keys";
-	for (i = 0; args[i]; i++)
-		argv[n++] = args[i];
-	argv[n++] = "--data-dir";
-	argv[n++] = s->data_dir;
-	argv[n] = NULL;
-	st = th_run(argv, &out);
-	cr_assert_eq(st, 0, "ppissuer keys %s failed: %s", args[0], out);
-	free(out);
-}
-
-static long redeem_check(const struct th_server *s, const char *tok)
-{
-	struct th_resp r;
-	char json[1024];
-	long st;
-
-	snprintf(json, sizeof(json), "{\"token\":\"%s\",\"spend\":false}", tok);
-	cr_assert_eq(th_http(s, "POST", "/redeem", (const char *[]){ CT_JSON, NULL }, json,
-			     strlen(json), &r), 0);
-	st = r.status;
-	th_resp_free(&r);
-	return st;
-}
-
 Test(rotation, rotations_under_load_fail_no_request)
 {
 	enum { W = 3, ROUNDS = 3 };
@@ -201,8 +169,8 @@ Test(rotation, rotations_under_load_fail_no_request)
 		struct dir_key keys[8];
 		size_t n;
 
-		keys_cmd(&s, (const char *[]){ "rotate", "--lead", "2s", "--overlap", "3s",
-					       "--max-age", "1", NULL });
+		th_keys_cmd(&s, (const char *[]){ "rotate", "--lead", "2s", "--overlap", "3s",
+					          "--max-age", "1", NULL });
 		/* the new key shows up first, with a future not-before */
 		usleep(1500000);
 		n = fetch_directory(&s, keys, 8, NULL, 0);
@@ -211,7 +179,7 @@ Test(rotation, rotations_under_load_fail_no_request)
 			  "the next key must be listed first");
 		/* the first token's key verifies while retiring */
 		if (round == 0)
-			cr_assert_eq(redeem_check(&s, first_token), 200);
+			cr_assert_eq(th_redeem_check(&s, first_token), 200);
 		usleep(2500000); /* past activation, through a reload */
 	}
 	/* let the last replaced keys retire (overlap 3 s + a reload) */
@@ -230,9 +198,9 @@ Test(rotation, rotations_under_load_fail_no_request)
 		      l.ntokens);
 	/* the first key has retired: its tokens no longer verify; the newest
 	 * key's token does */
-	cr_assert_eq(redeem_check(&s, first_token), 403);
-	cr_assert_eq(redeem_check(&s, l.tokens[l.ntokens - 1]), 200);
-	keys_cmd(&s, (const char *[]){ "prune", NULL });
+	cr_assert_eq(th_redeem_check(&s, first_token), 403);
+	cr_assert_eq(th_redeem_check(&s, l.tokens[l.ntokens - 1]), 200);
+	th_keys_cmd(&s, (const char *[]){ "prune", NULL });
 	cr_assert_eq(th_server_stop(&s), 0);
 	th_dir_cleanup(&s);
 }
@@ -252,7 +220,7 @@ Test(rotation, sighup_reloads_and_servers_sharing_a_dir_converge)
 	th_server_start(&b, (const char *[]){ "--reload-interval", "1", NULL }, NULL);
 	fetch_directory(&a, keys, 8, etag0, sizeof(etag0));
 
-	keys_cmd(&a, (const char *[]){ "rotate", "--lead", "1h", NULL });
+	th_keys_cmd(&a, (const char *[]){ "rotate", "--lead", "1h", NULL });
 	/* a only polls hourly: SIGHUP applies the change at once */
 	kill(a.pid, SIGHUP);
 	for (i = 0; i < 50; i++) {
@@ -290,7 +258,7 @@ Test(rotation, corrupt_key_file_is_reported_and_serving_goes_on)
 	th_dir_init(&s);
 	th_server_start(&s, (const char *[]){ "--reload-interval", "1", NULL }, NULL);
 	th_client_init(&c, &s);
-	keys_cmd(&s, (const char *[]){ "rotate", "--lead", "1h", NULL });
+	th_keys_cmd(&s, (const char *[]){ "rotate", "--lead", "1h", NULL });
 	for (i = 0; i < 50 && fetch_directory(&s, keys, 8, NULL, 0) < 2; i++)
 		usleep(100000);
 	cr_assert_eq(fetch_directory(&s, keys, 8, NULL, 0), 2);
@@ -308,10 +276,7 @@ Test(rotation, corrupt_key_file_is_reported_and_serving_goes_on)
 	fputs("garbage garbage garbage", f);
 	fclose(f);
 	kill(s.pid, SIGHUP);
-	for (i = 0; i < 50 && !reported; i++) {
-		usleep(100000);
-		reported = th_log_contains(&s, "cannot be loaded now");
-	}
+	reported = th_log_wait(&s, "cannot be loaded now", 5000);
 	cr_assert(reported, "the corrupt key was not reported in the log");
 	/* a fault of a key file changes nothing clients see: the key keeps
 	 * the entry it had, prepared signer included */
