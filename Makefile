@@ -35,13 +35,13 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 
-LIB_SRC := $(wildcard crypto/*.c keys/*.c issuer/*.c api/*.c)
-LIB_SRC := $(filter-out issuer/main.c,$(LIB_SRC))
+LIB_SRC := $(wildcard base/*.c crypto/*.c keys/*.c issuer/*.c api/*.c program/*.c)
+LIB_SRC := $(filter-out program/main.c,$(LIB_SRC))
 UNIT_SRC := $(wildcard tests/unit/*.c)
 INTEG_SRC := $(wildcard tests/integration/*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-CRYPTO_SRC := $(wildcard crypto/*.c)
+CRYPTO_SRC := $(wildcard base/*.c crypto/*.c)
 
 # ---- variant: release (default) or asan ----------------------------------
 ifeq ($(SAN),1)
@@ -61,7 +61,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(OBJDIR)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(OBJDIR)/%.o)
 INTEG_OBJ := $(INTEG_SRC:%.c=$(OBJDIR)/%.o)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(OBJDIR)/tools/%)
-MAIN_OBJ := $(OBJDIR)/issuer/main.o
+MAIN_OBJ := $(OBJDIR)/program/main.o
 BIN_DIR := $(if $(filter 1,$(SAN)),$(BUILD)/asan/bin,$(BUILD)/bin)
 PPISSUER := $(BIN_DIR)/ppissuer
 TU_OBJ := $(filter $(OBJDIR)/tests/unit/tu%,$(UNIT_OBJ))
@@ -234,7 +234,7 @@ FUZZ_LIBS = $(shell pkg-config --libs openssl libsodium jansson)
 FUZZ_EXTRA_SRC := issuer/redeem_body.c api/framing.c
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 
-$(FUZZ_DIR)/%: tests/fuzz/%.c $(CRYPTO_SRC) $(FUZZ_EXTRA_SRC) $(wildcard crypto/*.h) | $(DEPS_STAMP)
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(CRYPTO_SRC) $(FUZZ_EXTRA_SRC) $(wildcard base/*.h crypto/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(CRYPTO_SRC) $(FUZZ_EXTRA_SRC) $(FUZZ_LIBS)
 

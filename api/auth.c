@@ -11,7 +11,7 @@
 
 #include "api/req.h"
 #include "api/tls.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/clients.h"
 #include "issuer/metrics.h"
 #include "issuer/ratelimit.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <netinet/in.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 
 #define IPL_BUCKETS 1024   /* a power of two */
 

@@ -18,7 +18,7 @@
 
 #include "api/iplimit.h"
 #include "api/req.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/log.h"
 
 /* Connections the kernel completes before a thread accepts them. Thousands

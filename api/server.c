@@ -13,7 +13,7 @@
 #include "api/listener.h"
 #include "api/req.h"
 #include "api/tls.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/log.h"
 #include "issuer/publish.h"
 #include "issuer/service.h"

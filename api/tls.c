@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 
 #define TLS_FILE_CAP (1u << 20)
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "b64.h"
-#include "pp_err.h"
+#include "base/pp_err.h"
 
 struct ah_cur {
 	const char *s;

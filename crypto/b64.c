@@ -9,7 +9,7 @@
 #include <sodium.h>
 #include <stdint.h>
 
-#include "pp_err.h"
+#include "base/pp_err.h"
 
 size_t b64_encoded_len(size_t len)
 {

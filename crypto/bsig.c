@@ -8,7 +8,7 @@
  * takes a lock on the RSA object when threads share it. */
 #include "bsig.h"
 #include "bsig_int.h"
-#include "pp_err.h"
+#include "base/pp_err.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>

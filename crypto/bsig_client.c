@@ -4,7 +4,7 @@
  * flagged constant-time and are cleared when freed. */
 #include "bsig.h"
 #include "bsig_int.h"
-#include "pp_err.h"
+#include "base/pp_err.h"
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>

@@ -1,7 +1,7 @@
 /* Privacy Pass Extensions, the expiration extension and the 0xDA7A wire
  * structures; see ext.h for the rules and the drafts they come from. */
 #include "ext.h"
-#include "pp_err.h"
+#include "base/pp_err.h"
 
 #include <string.h>
 

@@ -19,7 +19,7 @@
 #include <openssl/err.h>
 
 #include "p384.h"
-#include "pp_err.h"
+#include "base/pp_err.h"
 
 #define P384_UNCOMPRESSED (1 + 2 * P384_FIELD_LEN)
 

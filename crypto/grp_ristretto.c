@@ -13,7 +13,7 @@
 #include <sodium.h>
 #include <openssl/evp.h>
 
-#include "pp_err.h"
+#include "base/pp_err.h"
 #include "xmd.h"
 
 #define R255_BYTES 32

@@ -8,7 +8,7 @@
 #include <openssl/obj_mac.h>
 
 #include "crypto/p384_int.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 
 unsigned p384_bytes_lt(const uint8_t *a, const uint8_t *m, size_t len)
 {

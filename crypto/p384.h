@@ -22,7 +22,7 @@
  *   one for the call (simpler, a little slower). A BN_CTX is never shared
  *   between threads.
  *
- * Errors: 0 or a negative PP_ERR_* (crypto/pp_err.h). Bad input gives
+ * Errors: 0 or a negative PP_ERR_* (base/pp_err.h). Bad input gives
  * PP_ERR_LENGTH (wrong size), PP_ERR_ARG (invalid value); PP_ERR_NOMEM or
  * PP_ERR_INTERNAL mean the library failed. On error, byte outputs are zeroed
  * and handle outputs hold an unspecified valid value: never use them.

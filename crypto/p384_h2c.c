@@ -12,7 +12,7 @@
 #include <openssl/evp.h>
 
 #include "crypto/p384_int.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/xmd.h"
 
 #define H2F_L 72 /* ceil((ceil(log2(p)) + k) / 8), k = 192 */

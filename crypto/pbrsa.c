@@ -6,7 +6,7 @@
 #include "pbrsa.h"
 #include "pbrsa_int.h"
 #include "bsig.h"
-#include "pp_err.h"
+#include "base/pp_err.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>

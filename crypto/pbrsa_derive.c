@@ -8,7 +8,7 @@
  * an OpenSSL RSA key clears its private numbers. */
 #include "pbrsa.h"
 #include "pbrsa_int.h"
-#include "pp_err.h"
+#include "base/pp_err.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>

@@ -3,7 +3,7 @@
  * that every derived exponent e' has an inverse mod phi(n). Generation and
  * the check of a key that claims to be such a key. */
 #include "pbrsa.h"
-#include "pp_err.h"
+#include "base/pp_err.h"
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>

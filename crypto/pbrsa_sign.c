@@ -12,7 +12,7 @@
  * The derived keys themselves are made in pbrsa_derive.c. */
 #include "pbrsa.h"
 #include "pbrsa_int.h"
-#include "pp_err.h"
+#include "base/pp_err.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>

@@ -9,7 +9,7 @@
 #include <openssl/encoder.h>
 #include <openssl/err.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 
 /* Refuses passphrase-protected keys instead of letting OpenSSL prompt. */
 static int no_passphrase(char *pass, size_t size, size_t *len,

@@ -10,7 +10,7 @@
  * e it encodes them again and compares the bytes, so every non-canonical DER
  * form (long lengths, padded or negative integers) is refused. */
 #include "spki.h"
-#include "pp_err.h"
+#include "base/pp_err.h"
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>

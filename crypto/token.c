@@ -11,7 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
-#include "pp_err.h"
+#include "base/pp_err.h"
 #include "token_types.h"
 
 /* A read cursor that never moves past len. */
@@ -236,7 +236,8 @@ int tok_request_header(const uint8_t *in, size_t len, const struct tt_ops **tt,
 	*tt = tt_find(tok_get_u16(in));
 	if (*tt == NULL)
 		return PP_ERR_TOKEN_TYPE;
-	if (len != (*tt)->request_len) {
+	if (len != (*tt)->request_len &&
+	    !((*tt)->request_variable && len > (*tt)->request_len)) {
 		*tt = NULL;
 		return PP_ERR_LENGTH;
 	}

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/spki.h"
 
 extern const struct tt_ops tt_blind_rsa;
@@ -186,10 +186,23 @@ int tt_issue(struct tt_key *signer, const uint8_t *req, size_t len,
 }
 
 int tt_verify(struct tt_key *verifier, const uint8_t *input, size_t input_len,
-	      const uint8_t *auth, size_t auth_len)
+	      const uint8_t *auth, size_t auth_len, const uint8_t *info,
+	      size_t info_len)
 {
 	if (verifier == NULL || verifier->signer)
 		return PP_ERR_ARG;
 	return verifier->ops->verify(verifier->impl, input, input_len, auth,
-				     auth_len);
+				     auth_len, info, info_len);
+}
+
+int tt_issue_batch(struct tt_key *signer, const uint8_t *req, size_t len,
+		   unsigned max_n, uint8_t *out, size_t cap, size_t *out_len)
+{
+	*out_len = 0;
+	if (signer == NULL || !signer->signer)
+		return PP_ERR_ARG;
+	if (signer->ops->issue_batch == NULL)
+		return PP_ERR_TOKEN_TYPE;
+	return signer->ops->issue_batch(signer->impl, req, len, max_n, out,
+					cap, out_len);
 }

@@ -34,7 +34,11 @@ void tt_secret_free(struct tt_secret *s);
 struct tt_ops {
 	uint16_t type;              /* code point */
 	const char *name;           /* "blind-rsa-2048": logs, CLI, metrics */
-	size_t request_len;         /* a whole single TokenRequest */
+	size_t request_len;         /* a whole single TokenRequest; for types
+				     * whose requests carry more (0xDA7A's
+				     * Extensions) the least it can be */
+	int request_variable;       /* requests longer than request_len are
+				     * checked by issue itself */
 	size_t response_len;        /* its TokenResponse */
 	size_t nk;                  /* a token's authenticator */
 	int private_verify;         /* tokens verify only with the private key
@@ -71,9 +75,17 @@ struct tt_ops {
 	int (*issue)(void *signer, const uint8_t *req, size_t len, uint8_t *out,
 		     size_t cap, size_t *out_len);
 	/* Checks a token's authenticator over its input (type || nonce ||
-	 * challenge digest || key id). 0, or PP_ERR_VERIFY. */
+	 * challenge digest || key id). info is what the token was bound to
+	 * besides its input (0xDA7A: the serialized Extensions), NULL for
+	 * types that bind nothing else. 0, or PP_ERR_VERIFY. */
 	int (*verify)(void *verifier, const uint8_t *input, size_t input_len,
-		      const uint8_t *auth, size_t auth_len);
+		      const uint8_t *auth, size_t auth_len, const uint8_t *info,
+		      size_t info_len);
+	/* Answers a whole amortized batch request (one proof for the batch),
+	 * at most max_n items; NULL for types without amortized batches. */
+	int (*issue_batch)(void *signer, const uint8_t *req, size_t len,
+			   unsigned max_n, uint8_t *out, size_t cap,
+			   size_t *out_len);
 };
 
 /* token_key_id = SHA-256 of the public form; the truncated id is its last
@@ -105,6 +117,10 @@ const struct tt_ops *tt_key_ops(const struct tt_key *k);
 int tt_issue(struct tt_key *signer, const uint8_t *req, size_t len,
 	     uint8_t *out, size_t cap, size_t *out_len);
 int tt_verify(struct tt_key *verifier, const uint8_t *input, size_t input_len,
-	      const uint8_t *auth, size_t auth_len);
+	      const uint8_t *auth, size_t auth_len, const uint8_t *info,
+	      size_t info_len);
+/* PP_ERR_TOKEN_TYPE when the type has no amortized batches. */
+int tt_issue_batch(struct tt_key *signer, const uint8_t *req, size_t len,
+		   unsigned max_n, uint8_t *out, size_t cap, size_t *out_len);
 
 #endif

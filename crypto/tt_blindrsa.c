@@ -6,7 +6,7 @@
 #include <openssl/err.h>
 
 #include "crypto/bsig.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/rsakey.h"
 #include "crypto/spki.h"
 #include "crypto/token.h"
@@ -142,9 +142,14 @@ static int br_issue(void *signer, const uint8_t *req, size_t len, uint8_t *out,
 }
 
 static int br_verify(void *verifier, const uint8_t *input, size_t input_len,
-		     const uint8_t *auth, size_t auth_len)
+		     const uint8_t *auth, size_t auth_len, const uint8_t *info,
+		     size_t info_len)
 {
-	int rc = bsig_verifier_verify(verifier, input, input_len, auth, auth_len);
+	int rc;
+
+	if (info != NULL || info_len != 0)
+		return PP_ERR_VERIFY;   /* type 2 binds nothing else */
+	rc = bsig_verifier_verify(verifier, input, input_len, auth, auth_len);
 
 	/* a signature that is not one is as bad as a wrong one */
 	if (rc == PP_ERR_MSG_RANGE || rc == PP_ERR_LENGTH)

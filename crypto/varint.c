@@ -1,7 +1,7 @@
 /* QUIC variable-length integers, RFC 9000 section 16. */
 #include "varint.h"
 
-#include "pp_err.h"
+#include "base/pp_err.h"
 
 size_t vi_encoded_len(uint64_t v)
 {

@@ -7,7 +7,7 @@
 #include <sodium.h>
 #include <openssl/crypto.h>
 
-#include "pp_err.h"
+#include "base/pp_err.h"
 #include "voprf_int.h"
 
 #define VOPRF_MAX_SEED 1024

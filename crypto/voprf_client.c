@@ -5,7 +5,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 
-#include "pp_err.h"
+#include "base/pp_err.h"
 #include "voprf_int.h"
 
 int voprf_blind(const struct grp_impl *g, const uint8_t *input,

@@ -10,7 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "pp_err.h"
+#include "base/pp_err.h"
 #include "voprf.h"
 
 /* Room for the largest transcripts (P-384: Ne 49, Nh 48; SHA-512: 64). */

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "grp.h"
-#include "pp_err.h"
+#include "base/pp_err.h"
 #include "varint.h"
 
 static const struct vtok_sizes vtok_table[] = {

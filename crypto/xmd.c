@@ -4,7 +4,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 
 static const char oversize_prefix[] = "H2C-OVERSIZE-DST-";
 

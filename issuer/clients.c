@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/clients_int.h"
 
 /* Secrets are 256 random bits, so a fast hash already makes the stored value

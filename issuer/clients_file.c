@@ -12,23 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/clients.h"
 #include "issuer/clients_int.h"
 
 #define CL_FORMAT_VERSION 1
-
-__attribute__((format(printf, 3, 4)))
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen || err[0] != '\0')
-		return; /* first error wins */
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int path_join(char *out, size_t cap, const char *dir, const char *name)
 {
@@ -176,14 +164,14 @@ static int decode(const char *text, size_t len, struct cl_registry *r,
 	int rc = PP_ERR_CORRUPT;
 
 	if (!root) {
-		errf(err, errlen, "%s: line %d: %s", path, jerr.line, jerr.text);
+		pp_errf(err, errlen, "%s: line %d: %s", path, jerr.line, jerr.text);
 		return PP_ERR_CORRUPT;
 	}
 	arr = json_object_get(root, "clients");
 	if (!json_is_object(root) ||
 	    json_integer_value(json_object_get(root, "version")) != CL_FORMAT_VERSION ||
 	    !json_is_array(arr)) {
-		errf(err, errlen, "%s: expected {\"version\": %d, \"clients\": [...]}",
+		pp_errf(err, errlen, "%s: expected {\"version\": %d, \"clients\": [...]}",
 		     path, CL_FORMAT_VERSION);
 		goto cleanup;
 	}
@@ -194,7 +182,7 @@ static int decode(const char *text, size_t len, struct cl_registry *r,
 		memset(&c, 0, sizeof(c));
 		if (!json_is_object(item) || decode_client(item, &c, &bad) != 0) {
 			free(c.cert_subject);
-			errf(err, errlen, "%s: client #%zu: missing or invalid '%s'",
+			pp_errf(err, errlen, "%s: client #%zu: missing or invalid '%s'",
 			     path, i + 1, bad);
 			goto cleanup;
 		}
@@ -202,7 +190,7 @@ static int decode(const char *text, size_t len, struct cl_registry *r,
 		free(c.cert_subject);
 		sodium_memzero(&c, sizeof(c));
 		if (rc) {
-			errf(err, errlen, "%s: client #%zu: %s", path, i + 1,
+			pp_errf(err, errlen, "%s: client #%zu: %s", path, i + 1,
 			     rc == PP_ERR_EXISTS ? "duplicate name" : pp_err_str(rc));
 			rc = rc == PP_ERR_NOMEM ? rc : PP_ERR_CORRUPT;
 			goto cleanup;
@@ -224,7 +212,7 @@ int cl_registry_load(const char *data_dir, struct cl_registry **out,
 
 	*out = NULL;
 	if (path_join(path, sizeof(path), data_dir, CL_FILE) != 0) {
-		errf(err, errlen, "data dir path too long");
+		pp_errf(err, errlen, "data dir path too long");
 		return PP_ERR_ARG;
 	}
 	rc = cl_registry_new(&r);
@@ -236,30 +224,30 @@ int cl_registry_load(const char *data_dir, struct cl_registry **out,
 			snprintf(r->fingerprint, sizeof(r->fingerprint), "none");
 			goto done;
 		}
-		errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		pp_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		rc = PP_ERR_IO;
 		goto cleanup;
 	}
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		errf(err, errlen, "%s is not a regular file", path);
+		pp_errf(err, errlen, "%s is not a regular file", path);
 		rc = PP_ERR_IO;
 		goto cleanup;
 	}
 	if (sb.st_mode & 077) {
-		errf(err, errlen, "%s is mode %04o; run chmod 600 %s", path,
+		pp_errf(err, errlen, "%s is mode %04o; run chmod 600 %s", path,
 		     (unsigned)(sb.st_mode & 07777), path);
 		rc = PP_ERR_PERM;
 		goto cleanup;
 	}
 	if ((unsigned long long)sb.st_size > CL_FILE_CAP) {
-		errf(err, errlen, "%s is larger than %u bytes", path, CL_FILE_CAP);
+		pp_errf(err, errlen, "%s is larger than %u bytes", path, CL_FILE_CAP);
 		rc = PP_ERR_CORRUPT;
 		goto cleanup;
 	}
 	fingerprint_of(&sb, r->fingerprint);
 	rc = read_capped(fd, (size_t)sb.st_size, &text);
 	if (rc) {
-		errf(err, errlen, "cannot read %s", path);
+		pp_errf(err, errlen, "cannot read %s", path);
 		goto cleanup;
 	}
 	rc = decode(text, (size_t)sb.st_size, r, path, err, errlen);
@@ -334,33 +322,33 @@ static int write_atomic(const char *data_dir, const char *text, size_t len,
 	if (path_join(path, sizeof(path), data_dir, CL_FILE) != 0 ||
 	    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp-%s", data_dir, CL_FILE, rnd) >=
 		    (int)sizeof(tmp)) {
-		errf(err, errlen, "data dir path too long");
+		pp_errf(err, errlen, "data dir path too long");
 		return PP_ERR_ARG;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		errf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		pp_errf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		return PP_ERR_IO;
 	}
 	if (write_all(fd, text, len) != 0 || fsync(fd) != 0) {
-		errf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		pp_errf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
 		goto cleanup;
 	}
 	if (close(fd) != 0) {
 		fd = -1;
-		errf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		pp_errf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
 		goto cleanup;
 	}
 	fd = -1;
 	if (rename(tmp, path) != 0) {
-		errf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+		pp_errf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
 		goto cleanup;
 	}
 	tmp[0] = '\0';
 	/* The rename is durable only once the directory entry is on disk. */
 	dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || fsync(dfd) != 0) {
-		errf(err, errlen, "cannot sync directory %s: %s", data_dir, strerror(errno));
+		pp_errf(err, errlen, "cannot sync directory %s: %s", data_dir, strerror(errno));
 		goto cleanup;
 	}
 	rc = 0;
@@ -397,14 +385,14 @@ int cl_registry_save(const char *data_dir, const struct cl_registry *r,
 	if (!text)
 		goto cleanup;
 	if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
-		errf(err, errlen, "cannot create %s: %s", data_dir, strerror(errno));
+		pp_errf(err, errlen, "cannot create %s: %s", data_dir, strerror(errno));
 		rc = PP_ERR_IO;
 		goto cleanup;
 	}
 	rc = write_atomic(data_dir, text, strlen(text), err, errlen);
 cleanup:
 	if (rc == PP_ERR_NOMEM)
-		errf(err, errlen, "out of memory");
+		pp_errf(err, errlen, "out of memory");
 	free(text);
 	json_decref(arr);
 	json_decref(root);
@@ -418,21 +406,21 @@ int cl_lock(const char *data_dir, int *fd, char *err, size_t errlen)
 
 	*fd = -1;
 	if (path_join(path, sizeof(path), data_dir, CL_LOCK_FILE) != 0) {
-		errf(err, errlen, "data dir path too long");
+		pp_errf(err, errlen, "data dir path too long");
 		return PP_ERR_ARG;
 	}
 	if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
-		errf(err, errlen, "cannot create %s: %s", data_dir, strerror(errno));
+		pp_errf(err, errlen, "cannot create %s: %s", data_dir, strerror(errno));
 		return PP_ERR_IO;
 	}
 	f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (f < 0) {
-		errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		pp_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return PP_ERR_IO;
 	}
 	while (flock(f, LOCK_EX) != 0) {
 		if (errno != EINTR) {
-			errf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+			pp_errf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
 			close(f);
 			return PP_ERR_IO;
 		}

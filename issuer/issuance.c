@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/token.h"
 #include "crypto/token_types.h"
 #include "issuer/metrics.h"

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 
 #define RL_TABLE 1024          /* hash chains */
 #define RL_MAX_ENTRIES 65536   /* names are registry names: a few thousand */

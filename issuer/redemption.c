@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/token.h"
 #include "crypto/token_types.h"
 #include "issuer/redeem_body.h"
@@ -98,7 +98,7 @@ static const struct ks_entry *rdm_check(const struct ks_keyset *ks,
 		}
 	}
 	rc = tt_verify(e->verifier, t.input, TOK_INPUT_LEN, t.authenticator,
-		       t.authenticator_len);
+		       t.authenticator_len, NULL, 0);
 	/* failed verifications leave entries behind; do not let them leak
 	 * into the next request on this thread */
 	ERR_clear_error();

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/log.h"
 #include "issuer/spent.h"
 #include "keys/keyset.h"

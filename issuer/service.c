@@ -2,7 +2,7 @@
 
 #include <stdlib.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/metrics.h"
 #include "issuer/service_int.h"
 #include "keys/keyset.h"

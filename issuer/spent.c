@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/spent_impl.h"
 
 struct spent_store {
@@ -36,17 +36,6 @@ struct spent_store {
 };
 
 #define SPENT_PROBE_MS 1000
-
-void spent_err_set(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0 || err[0] != '\0')
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 void spent_hex(const uint8_t *in, size_t n, char *out)
 {
@@ -194,7 +183,7 @@ int spent_open(const struct spent_config *cfg, struct spent_store **out,
 		if (rc == 0)
 			rc = spent_redis_open(cfg, s->status, &s->impl, err, errlen);
 	} else {
-		spent_err_set(err, errlen,
+		pp_errf(err, errlen,
 			      "unknown spent store backend \"%s\"; use \"lmdb\" or \"redis\"",
 			      backend);
 		rc = PP_ERR_CONFIG;
@@ -203,7 +192,7 @@ int spent_open(const struct spent_config *cfg, struct spent_store **out,
 		goto cleanup;
 	impl_ok = 1;
 	if (pthread_create(&s->prober, NULL, spent_prober_main, s) != 0) {
-		spent_err_set(err, errlen, "cannot start the spent store probe thread");
+		pp_errf(err, errlen, "cannot start the spent store probe thread");
 		rc = PP_ERR_INTERNAL;
 		goto cleanup;
 	}

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/pp_err.h"
+
 #include "issuer/spent.h"
 
 struct spent_status;
@@ -55,10 +57,6 @@ int spent_redis_open(const struct spent_config *cfg, struct spent_status *st,
 		     void **impl, char *err, size_t errlen);
 extern const struct spent_ops spent_lmdb_ops;
 extern const struct spent_ops spent_redis_ops;
-
-/* Writes a message into err unless one is already there (first error wins). */
-void spent_err_set(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
 /* ---- the health record (spent_status.c) ----
  * One per store. Failures are counted by cause, make the store unhealthy,

@@ -48,7 +48,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/log.h"
 #include "issuer/spent_lmdb_int.h"
 
@@ -419,16 +419,16 @@ static int lm_dir_prepare(const char *path, char *err, size_t errlen)
 	struct stat st;
 
 	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-		spent_err_set(err, errlen, "cannot create %s: %s; check that the data directory exists and is writable",
+		pp_errf(err, errlen, "cannot create %s: %s; check that the data directory exists and is writable",
 			      path, strerror(errno));
 		return PP_ERR_IO;
 	}
 	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		spent_err_set(err, errlen, "%s is not a directory; move it away", path);
+		pp_errf(err, errlen, "%s is not a directory; move it away", path);
 		return PP_ERR_IO;
 	}
 	if ((st.st_mode & 077) != 0) {
-		spent_err_set(err, errlen, "%s is mode %04o; run chmod 700 %s",
+		pp_errf(err, errlen, "%s is mode %04o; run chmod 700 %s",
 			      path, (unsigned)(st.st_mode & 07777), path);
 		return PP_ERR_PERM;
 	}
@@ -491,7 +491,7 @@ static int lm_env_open(struct lm_store *s, const char *path, char *err,
 fail:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
-	spent_err_set(err, errlen, "cannot open the spent store in %s: %s",
+	pp_errf(err, errlen, "cannot open the spent store in %s: %s",
 		      path, mdb_strerror(rc));
 	return PP_ERR_IO;
 }
@@ -506,21 +506,21 @@ int spent_lmdb_open(const struct spent_config *cfg, struct spent_status *st,
 
 	*impl = NULL;
 	if (cfg->data_dir == NULL || cfg->data_dir[0] == '\0') {
-		spent_err_set(err, errlen, "the lmdb spent store needs a data directory (--data-dir)");
+		pp_errf(err, errlen, "the lmdb spent store needs a data directory (--data-dir)");
 		return PP_ERR_CONFIG;
 	}
 	n = snprintf(path, sizeof(path), "%s/spent", cfg->data_dir);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
-		spent_err_set(err, errlen, "data directory path is too long");
+		pp_errf(err, errlen, "data directory path is too long");
 		return PP_ERR_CONFIG;
 	}
 	if (cfg->lmdb_max_batch > LM_MAX_BATCH) {
-		spent_err_set(err, errlen, "lmdb max batch %u is above %u",
+		pp_errf(err, errlen, "lmdb max batch %u is above %u",
 			      cfg->lmdb_max_batch, LM_MAX_BATCH);
 		return PP_ERR_CONFIG;
 	}
 	if (cfg->lmdb_map_size != 0 && cfg->lmdb_map_size < LM_MIN_MAP) {
-		spent_err_set(err, errlen, "lmdb map size %zu is below %zu bytes",
+		pp_errf(err, errlen, "lmdb map size %zu is below %zu bytes",
 			      cfg->lmdb_map_size, LM_MIN_MAP);
 		return PP_ERR_CONFIG;
 	}
@@ -567,7 +567,7 @@ int spent_lmdb_open(const struct spent_config *cfg, struct spent_status *st,
 	if (rc != 0)
 		goto cleanup;
 	if (pthread_create(&s->writer, NULL, lm_writer_main, s) != 0) {
-		spent_err_set(err, errlen, "cannot start the spent store writer thread");
+		pp_errf(err, errlen, "cannot start the spent store writer thread");
 		rc = PP_ERR_INTERNAL;
 		goto cleanup;
 	}

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/spent_lmdb_int.h"
 
 #define LM_PROBE_BYTES ((off_t)256 << 10)   /* free room a probe asks for */

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/spent_lmdb_int.h"
 
 #define LM_DROP_CHUNK 10000u   /* deletes per transaction in drop_key */

@@ -34,7 +34,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/spent_impl.h"
 #include "issuer/spent_redis_int.h"
 
@@ -295,23 +295,23 @@ static int rd_config_check(const struct spent_config *cfg, char *err,
 
 	if (cfg->redis_host != NULL &&
 	    (cfg->redis_host[0] == '\0' || strlen(cfg->redis_host) > RD_HOST_MAX)) {
-		spent_err_set(err, errlen, "redis host must be 1..%d characters",
+		pp_errf(err, errlen, "redis host must be 1..%d characters",
 			      RD_HOST_MAX);
 		return PP_ERR_CONFIG;
 	}
 	if (cfg->redis_port > 65535) {
-		spent_err_set(err, errlen, "redis port %u is out of range (1..65535)",
+		pp_errf(err, errlen, "redis port %u is out of range (1..65535)",
 			      cfg->redis_port);
 		return PP_ERR_CONFIG;
 	}
 	if (cfg->redis_password != NULL &&
 	    strlen(cfg->redis_password) > RD_PASSWORD_MAX) {
-		spent_err_set(err, errlen, "redis password is longer than %d bytes",
+		pp_errf(err, errlen, "redis password is longer than %d bytes",
 			      RD_PASSWORD_MAX);
 		return PP_ERR_CONFIG;
 	}
 	if (strlen(prefix) > SPENT_PREFIX_MAX) {
-		spent_err_set(err, errlen, "redis key prefix is longer than %d bytes",
+		pp_errf(err, errlen, "redis key prefix is longer than %d bytes",
 			      SPENT_PREFIX_MAX);
 		return PP_ERR_CONFIG;
 	}
@@ -319,17 +319,17 @@ static int rd_config_check(const struct spent_config *cfg, char *err,
 		unsigned char ch = (unsigned char)prefix[i];
 
 		if (ch <= ' ' || ch >= 0x7f) {
-			spent_err_set(err, errlen, "redis key prefix may hold only printable ASCII without spaces");
+			pp_errf(err, errlen, "redis key prefix may hold only printable ASCII without spaces");
 			return PP_ERR_CONFIG;
 		}
 	}
 	if (cfg->redis_timeout_ms > RD_MAX_TIMEOUT_MS) {
-		spent_err_set(err, errlen, "redis timeout %u ms is above %u ms",
+		pp_errf(err, errlen, "redis timeout %u ms is above %u ms",
 			      cfg->redis_timeout_ms, RD_MAX_TIMEOUT_MS);
 		return PP_ERR_CONFIG;
 	}
 	if (cfg->redis_pool_size > RD_MAX_POOL) {
-		spent_err_set(err, errlen, "redis pool size %u is above %u",
+		pp_errf(err, errlen, "redis pool size %u is above %u",
 			      cfg->redis_pool_size, RD_MAX_POOL);
 		return PP_ERR_CONFIG;
 	}
@@ -349,7 +349,7 @@ int spent_redis_open(const struct spent_config *cfg, struct spent_status *st,
 	if (rc != 0)
 		return rc;
 	if (rd_sigpipe_ignore() != 0) {
-		spent_err_set(err, errlen, "cannot ignore SIGPIPE for the redis connections");
+		pp_errf(err, errlen, "cannot ignore SIGPIPE for the redis connections");
 		return PP_ERR_INTERNAL;
 	}
 	s = calloc(1, sizeof(*s));
@@ -389,7 +389,7 @@ int spent_redis_open(const struct spent_config *cfg, struct spent_status *st,
 	s->where.allow_volatile = cfg->redis_allow_volatile;
 	rc = rd_io_start(s);
 	if (rc != 0) {
-		spent_err_set(err, errlen, "cannot start the redis I/O thread");
+		pp_errf(err, errlen, "cannot start the redis I/O thread");
 		goto cleanup;
 	}
 	*impl = s;

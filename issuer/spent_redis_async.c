@@ -37,7 +37,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/spent_redis_int.h"
 
 #define RD_PROBE_PX "60000"          /* the probe key's lifetime */

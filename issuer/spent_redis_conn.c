@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/spent_redis_int.h"
 
 enum rd_step { RD_STEP_AUTH, RD_STEP_SELECT, RD_STEP_REPL, RD_STEP_PERS,

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/spent_redis_int.h"
 
 static int rd_starts(const char *s, const char *prefix)

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/spent_redis_int.h"
 
 #define RD_SCAN_COUNT "1000"

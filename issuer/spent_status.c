@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/log.h"
 #include "issuer/spent_impl.h"
 

@@ -5,7 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "keys/keyset.h"
 
 struct ks_current {

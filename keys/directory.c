@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "crypto/b64.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "keys/directory.h"
 
 #define ETAG_BYTES 16

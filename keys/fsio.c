@@ -11,21 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "keys/store_int.h"
 
 void (*ks_file_before_rename)(const char *tmp_name);
-
-void ks_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0 || err[0] != '\0')
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 void ks_report(struct ks_store *st, char *err, size_t errlen,
 	       const char *fmt, ...)
@@ -38,7 +27,7 @@ void ks_report(struct ks_store *st, char *err, size_t errlen,
 	va_end(ap);
 	if (st->report)
 		st->report(st->report_ctx, msg);
-	ks_errf(err, errlen, "%s", msg);
+	pp_errf(err, errlen, "%s", msg);
 }
 
 void ks_buf_free(struct ks_buf *b)
@@ -90,32 +79,32 @@ int ks_file_read(struct ks_store *st, const char *name, size_t cap,
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return PP_ERR_NOT_FOUND;
-		ks_errf(err, errlen, "cannot open %s/%s: %s%s", st->dir, name,
+		pp_errf(err, errlen, "cannot open %s/%s: %s%s", st->dir, name,
 			strerror(errno),
 			errno == ELOOP ? " (key store files must not be symlinks)" : "");
 		return errno == EACCES ? PP_ERR_PERM : PP_ERR_IO;
 	}
 	if (fstat(fd, &s) != 0) {
-		ks_errf(err, errlen, "cannot stat %s/%s: %s", st->dir, name,
+		pp_errf(err, errlen, "cannot stat %s/%s: %s", st->dir, name,
 			strerror(errno));
 		rc = PP_ERR_IO;
 		goto cleanup;
 	}
 	if (!S_ISREG(s.st_mode)) {
-		ks_errf(err, errlen, "%s/%s is not a regular file; remove it",
+		pp_errf(err, errlen, "%s/%s is not a regular file; remove it",
 			st->dir, name);
 		rc = PP_ERR_CORRUPT;
 		goto cleanup;
 	}
 	if (private_file && (s.st_mode & 077) != 0) {
-		ks_errf(err, errlen, "%s/%s is mode %04o; run chmod 600 %s/%s",
+		pp_errf(err, errlen, "%s/%s is mode %04o; run chmod 600 %s/%s",
 			st->dir, name, (unsigned)(s.st_mode & 07777), st->dir,
 			name);
 		rc = PP_ERR_PERM;
 		goto cleanup;
 	}
 	if (s.st_size < 0 || (uint64_t)s.st_size > cap) {
-		ks_errf(err, errlen, "%s/%s is larger than %zu bytes; it is not "
+		pp_errf(err, errlen, "%s/%s is larger than %zu bytes; it is not "
 			"a key store file", st->dir, name, cap);
 		rc = PP_ERR_CORRUPT;
 		goto cleanup;
@@ -128,13 +117,13 @@ int ks_file_read(struct ks_store *st, const char *name, size_t cap,
 		goto cleanup;
 	}
 	if (read_all(fd, buf, alloc, &got) != 0) {
-		ks_errf(err, errlen, "cannot read %s/%s: %s", st->dir, name,
+		pp_errf(err, errlen, "cannot read %s/%s: %s", st->dir, name,
 			strerror(errno));
 		rc = PP_ERR_IO;
 		goto cleanup;
 	}
 	if (got > cap) {
-		ks_errf(err, errlen, "%s/%s changed while being read", st->dir,
+		pp_errf(err, errlen, "%s/%s changed while being read", st->dir,
 			name);
 		rc = PP_ERR_IO;
 		goto cleanup;
@@ -184,13 +173,13 @@ int ks_file_write(struct ks_store *st, const char *name, const uint8_t *data,
 	fd = openat(st->dirfd, tmp,
 		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
-		ks_errf(err, errlen, "cannot create a file in %s: %s", st->dir,
+		pp_errf(err, errlen, "cannot create a file in %s: %s", st->dir,
 			strerror(errno));
 		return PP_ERR_IO;
 	}
 	tmp_made = 1;
 	if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-		ks_errf(err, errlen, "cannot write %s/%s: %s", st->dir, name,
+		pp_errf(err, errlen, "cannot write %s/%s: %s", st->dir, name,
 			strerror(errno));
 		rc = PP_ERR_IO;
 		goto cleanup;
@@ -198,7 +187,7 @@ int ks_file_write(struct ks_store *st, const char *name, const uint8_t *data,
 	rc = close(fd);
 	fd = -1;
 	if (rc != 0) {
-		ks_errf(err, errlen, "cannot write %s/%s: %s", st->dir, name,
+		pp_errf(err, errlen, "cannot write %s/%s: %s", st->dir, name,
 			strerror(errno));
 		rc = PP_ERR_IO;
 		goto cleanup;
@@ -211,21 +200,21 @@ int ks_file_write(struct ks_store *st, const char *name, const uint8_t *data,
 		/* link() fails on an existing name, where rename() would not */
 		rc = linkat(st->dirfd, tmp, st->dirfd, name, 0);
 		if (rc != 0 && errno == EEXIST) {
-			ks_errf(err, errlen, "%s/%s already exists", st->dir,
+			pp_errf(err, errlen, "%s/%s already exists", st->dir,
 				name);
 			rc = PP_ERR_EXISTS;
 			goto cleanup;
 		}
 	}
 	if (rc != 0) {
-		ks_errf(err, errlen, "cannot replace %s/%s: %s", st->dir, name,
+		pp_errf(err, errlen, "cannot replace %s/%s: %s", st->dir, name,
 			strerror(errno));
 		rc = PP_ERR_IO;
 		goto cleanup;
 	}
 	tmp_made = replace ? 0 : 1;
 	if (fsync(st->dirfd) != 0) {
-		ks_errf(err, errlen, "cannot sync %s: %s", st->dir,
+		pp_errf(err, errlen, "cannot sync %s: %s", st->dir,
 			strerror(errno));
 		rc = PP_ERR_IO;
 		goto cleanup;
@@ -243,12 +232,12 @@ int ks_file_remove(struct ks_store *st, const char *name, char *err,
 		   size_t errlen)
 {
 	if (unlinkat(st->dirfd, name, 0) != 0 && errno != ENOENT) {
-		ks_errf(err, errlen, "cannot remove %s/%s: %s", st->dir, name,
+		pp_errf(err, errlen, "cannot remove %s/%s: %s", st->dir, name,
 			strerror(errno));
 		return PP_ERR_IO;
 	}
 	if (fsync(st->dirfd) != 0) {
-		ks_errf(err, errlen, "cannot sync %s: %s", st->dir,
+		pp_errf(err, errlen, "cannot sync %s: %s", st->dir,
 			strerror(errno));
 		return PP_ERR_IO;
 	}

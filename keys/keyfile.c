@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/token_types.h"
 #include "keys/store_int.h"
 
@@ -35,7 +35,7 @@ int ks_key_store(struct ks_store *st, const struct tt_secret *priv,
 	int rc;
 
 	if (st->sealed && st->kek == NULL) {
-		ks_errf(err, errlen, "the key store %s is sealed; give its "
+		pp_errf(err, errlen, "the key store %s is sealed; give its "
 			"key-encryption secret (--key-secret-file, "
 			"PPISSUER_KEY_SECRET or PPISSUER_KEY_PASSPHRASE)", st->dir);
 		return PP_ERR_CONFIG;
@@ -43,7 +43,7 @@ int ks_key_store(struct ks_store *st, const struct tt_secret *priv,
 	ks_key_name(m->id_hex, key_name, sizeof(key_name));
 	ks_meta_name(m->id_hex, meta_name, sizeof(meta_name));
 	if (faccessat(st->dirfd, meta_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		ks_errf(err, errlen, "key %s is already in the store",
+		pp_errf(err, errlen, "key %s is already in the store",
 			m->id_hex);
 		return PP_ERR_EXISTS;
 	}
@@ -80,18 +80,18 @@ int ks_store_key_check(struct ks_store *st, const struct ks_meta *m,
 		err[0] = '\0';
 	ks_key_name(m->id_hex, name, sizeof(name));
 	if (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-		ks_errf(err, errlen, "the private key file %s/%s is missing; "
+		pp_errf(err, errlen, "the private key file %s/%s is missing; "
 			"retire the key (ppissuer keys retire %.16s)", st->dir,
 			name, m->id_hex);
 		return PP_ERR_NOT_FOUND;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		ks_errf(err, errlen, "%s/%s is not a regular file", st->dir,
+		pp_errf(err, errlen, "%s/%s is not a regular file", st->dir,
 			name);
 		return PP_ERR_CORRUPT;
 	}
 	if ((sb.st_mode & 077) != 0) {
-		ks_errf(err, errlen, "%s/%s is mode %04o; run chmod 600 %s/%s",
+		pp_errf(err, errlen, "%s/%s is mode %04o; run chmod 600 %s/%s",
 			st->dir, name, (unsigned)(sb.st_mode & 07777), st->dir,
 			name);
 		return PP_ERR_PERM;
@@ -118,13 +118,13 @@ int ks_store_key_load(struct ks_store *st, const struct ks_meta *m,
 	ks_key_name(m->id_hex, name, sizeof(name));
 	rc = ks_file_read(st, name, KS_KEYFILE_CAP, 1, &file, NULL, err, errlen);
 	if (rc == PP_ERR_NOT_FOUND)
-		ks_errf(err, errlen, "the private key file %s/%s is missing",
+		pp_errf(err, errlen, "the private key file %s/%s is missing",
 			st->dir, name);
 	if (rc != 0)
 		goto cleanup;
 	if (ks_is_sealed_blob(file.p, file.len)) {
 		if (st->kek == NULL) {
-			ks_errf(err, errlen, "%s/%s is sealed; give the key "
+			pp_errf(err, errlen, "%s/%s is sealed; give the key "
 				"store's key-encryption secret (--key-secret-file, "
 				"PPISSUER_KEY_SECRET or PPISSUER_KEY_PASSPHRASE)",
 				st->dir, name);
@@ -133,14 +133,14 @@ int ks_store_key_load(struct ks_store *st, const struct ks_meta *m,
 		}
 		rc = ks_unseal(st->kek, m->id_hex, file.p, file.len, &plain);
 		if (rc == PP_ERR_DECRYPT)
-			ks_errf(err, errlen, "cannot unseal %s/%s: the file was "
+			pp_errf(err, errlen, "cannot unseal %s/%s: the file was "
 				"altered or sealed for another key", st->dir,
 				name);
 		if (rc != 0)
 			goto cleanup;
 		der = &plain;
 	} else if (st->sealed) {
-		ks_errf(err, errlen, "%s/%s is not sealed, but the store is; "
+		pp_errf(err, errlen, "%s/%s is not sealed, but the store is; "
 			"if you put it there, run ppissuer keys seal", st->dir,
 			name);
 		rc = PP_ERR_CORRUPT;
@@ -148,7 +148,7 @@ int ks_store_key_load(struct ks_store *st, const struct ks_meta *m,
 	}
 	rc = tt->check(der->p, der->len, why, sizeof(why));
 	if (rc != 0) {
-		ks_errf(err, errlen, "%s/%s is not a valid %s private key: %s",
+		pp_errf(err, errlen, "%s/%s is not a valid %s private key: %s",
 			st->dir, name, tt->name, why);
 		goto cleanup;
 	}
@@ -158,7 +158,7 @@ int ks_store_key_load(struct ks_store *st, const struct ks_meta *m,
 	memset(&got, 0, sizeof(got));
 	rc = ks_key_meta(tt, priv, &got);
 	if (rc != 0 || sodium_memcmp(got.key_id, m->key_id, sizeof(got.key_id)) != 0) {
-		ks_errf(err, errlen, "%s/%s does not hold the key its metadata "
+		pp_errf(err, errlen, "%s/%s does not hold the key its metadata "
 			"names", st->dir, name);
 		rc = PP_ERR_CORRUPT;
 		goto cleanup;

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/token_types.h"
 #include "keys/store_int.h"
 
@@ -69,16 +69,16 @@ static int check_args(struct ks_store *st, uint16_t token_type, int64_t now,
 		      int64_t not_before, char *err, size_t errlen)
 {
 	if (tt_find(token_type) == NULL) {
-		ks_errf(err, errlen, "token type %u (0x%04x) is not served by "
+		pp_errf(err, errlen, "token type %u (0x%04x) is not served by "
 			"this issuer", (unsigned)token_type, (unsigned)token_type);
 		return PP_ERR_TOKEN_TYPE;
 	}
 	if (now < 0 || not_before < 0) {
-		ks_errf(err, errlen, "times must not be before 1970");
+		pp_errf(err, errlen, "times must not be before 1970");
 		return PP_ERR_ARG;
 	}
 	if (st->sealed && st->kek == NULL) {
-		ks_errf(err, errlen, "the key store %s is sealed; give its "
+		pp_errf(err, errlen, "the key store %s is sealed; give its "
 			"key-encryption secret (--key-secret-file, "
 			"PPISSUER_KEY_SECRET or PPISSUER_KEY_PASSPHRASE)", st->dir);
 		return PP_ERR_CONFIG;
@@ -111,7 +111,7 @@ int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
 	/* entries that fail to parse are reported by the listing itself */
 	rc = ks_store_list(st, &list, &n, lerr, sizeof(lerr));
 	if (rc != 0) {
-		ks_errf(err, errlen, "%s", lerr);
+		pp_errf(err, errlen, "%s", lerr);
 		goto cleanup;
 	}
 	rc = PP_ERR_EXISTS;
@@ -128,7 +128,7 @@ int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
 		if (rc == 0)
 			rc = ks_key_meta(tt, priv, &m);
 		if (rc != 0) {
-			ks_errf(err, errlen, "key generation failed: %s",
+			pp_errf(err, errlen, "key generation failed: %s",
 				why[0] ? why : pp_err_str(rc));
 			goto cleanup;
 		}
@@ -137,7 +137,7 @@ int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
 		rc = PP_ERR_EXISTS;
 	}
 	if (rc != 0) {
-		ks_errf(err, errlen, "no free truncated key id after %d keys; "
+		pp_errf(err, errlen, "no free truncated key id after %d keys; "
 			"retire and prune old keys (ppissuer keys prune)",
 			KEYGEN_ATTEMPTS);
 		goto cleanup;
@@ -175,13 +175,13 @@ int ks_store_import(struct ks_store *st, const uint8_t *key, size_t len,
 	meta_init(&m, token_type, now, not_before);
 	rc = tt->import(key, len, &priv, why, sizeof(why));
 	if (rc == PP_ERR_CORRUPT) {
-		ks_errf(err, errlen, "%s", why);
+		pp_errf(err, errlen, "%s", why);
 		goto cleanup;
 	}
 	if (rc == 0)
 		rc = ks_key_meta(tt, priv, &m);
 	if (rc != 0) {
-		ks_errf(err, errlen, "cannot import: %s", why[0] ? why :
+		pp_errf(err, errlen, "cannot import: %s", why[0] ? why :
 			pp_err_str(rc));
 		goto cleanup;
 	}
@@ -191,17 +191,17 @@ int ks_store_import(struct ks_store *st, const uint8_t *key, size_t len,
 	locked = 1;
 	rc = ks_store_list(st, &list, &n, lerr, sizeof(lerr));
 	if (rc != 0) {
-		ks_errf(err, errlen, "%s", lerr);
+		pp_errf(err, errlen, "%s", lerr);
 		goto cleanup;
 	}
 	other = find_conflict(list, n, &m, now);
 	if (other && memcmp(other->key_id, m.key_id, sizeof(m.key_id)) == 0) {
-		ks_errf(err, errlen, "key %s is already in the store", m.id_hex);
+		pp_errf(err, errlen, "key %s is already in the store", m.id_hex);
 		rc = PP_ERR_EXISTS;
 		goto cleanup;
 	}
 	if (other) {
-		ks_errf(err, errlen, "the key's truncated id 0x%02x is used by "
+		pp_errf(err, errlen, "the key's truncated id 0x%02x is used by "
 			"key %.16s (%s); retire and prune that key first, or "
 			"import another key", m.truncated_id, other->id_hex,
 			ks_state_name(other->state));
@@ -235,12 +235,12 @@ int ks_store_import_file(struct ks_store *st, const char *path,
 		err[0] = '\0';
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		ks_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		pp_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return PP_ERR_IO;
 	}
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
 	    sb.st_size > KS_KEYFILE_CAP) {
-		ks_errf(err, errlen, "%s is not a key file (not a regular file, "
+		pp_errf(err, errlen, "%s is not a key file (not a regular file, "
 			"or larger than %d bytes)", path, KS_KEYFILE_CAP);
 		rc = PP_ERR_ARG;
 		goto cleanup;
@@ -261,7 +261,7 @@ int ks_store_import_file(struct ks_store *st, const char *path,
 			break;
 	}
 	if (got < 0 || off > KS_KEYFILE_CAP) {
-		ks_errf(err, errlen, "cannot read %s: %s", path,
+		pp_errf(err, errlen, "cannot read %s: %s", path,
 			got < 0 ? strerror(errno) : "file too large");
 		rc = PP_ERR_IO;
 		goto cleanup;

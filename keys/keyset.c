@@ -8,7 +8,7 @@
 #include <openssl/err.h>
 
 #include "crypto/token_types.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "keys/directory.h"
 #include "keys/keyset.h"
 #include "keys/lifecycle.h"
@@ -323,7 +323,7 @@ static int build_gather(struct ks_store *st, const struct ks_keyset_opts *o,
 	rc = ks_store_list_all(st, &b->all, &b->n_all, &failed, &n_failed,
 			       lerr, sizeof(lerr));
 	if (rc != 0 || lerr[0])
-		ks_errf(err, errlen, "%s", lerr[0] ? lerr : pp_err_str(rc));
+		pp_errf(err, errlen, "%s", lerr[0] ? lerr : pp_err_str(rc));
 	if (rc != 0)
 		goto cleanup;
 	if (n_failed > 0) {
@@ -417,7 +417,7 @@ int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 	if (rc != 0)
 		goto cleanup;
 	if (b.n_all == 0 && b.n_unavail == 0) {
-		ks_errf(err, errlen, "no keys in %s; run ppissuer keys generate",
+		pp_errf(err, errlen, "no keys in %s; run ppissuer keys generate",
 			ks_store_dir(st));
 		rc = PP_ERR_NOT_FOUND;
 		goto cleanup;
@@ -477,19 +477,19 @@ int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 		b.unavail = NULL;
 	}
 	if (ks->n == 0) {
-		ks_errf(err, errlen, "no usable key in %s; run ppissuer keys "
+		pp_errf(err, errlen, "no usable key in %s; run ppissuer keys "
 			"generate", ks_store_dir(st));
 		rc = PP_ERR_NOT_FOUND;
 		goto cleanup;
 	}
 	if (signers == 0 && excluded_any(&b)) {
 		/* a reload keeps the previous key set, a start says why */
-		ks_errf(err, errlen, "no key in %s can sign", ks_store_dir(st));
+		pp_errf(err, errlen, "no key in %s can sign", ks_store_dir(st));
 		rc = PP_ERR_NOT_FOUND;
 		goto cleanup;
 	}
 	if (signers == 0)
-		ks_errf(err, errlen, "no key in %s can sign now; run ppissuer "
+		pp_errf(err, errlen, "no key in %s can sign now; run ppissuer "
 			"keys rotate", ks_store_dir(st));
 	rc = ks_directory_build(uri, ks->entries, ks->n, &ks->directory,
 				&ks->directory_len, ks->etag);

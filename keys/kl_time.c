@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "keys/lifecycle.h"
 
 #define DURATION_MAX (100LL * 365 * KL_DAY)

@@ -4,7 +4,7 @@
  * easy to follow. */
 #include <string.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "keys/lifecycle.h"
 #include "keys/store_int.h"
 
@@ -24,12 +24,12 @@ int kl_schedule_check(const struct kl_schedule *s, int64_t max_age,
 		err[0] = '\0';
 	kl_duration_format(max_age, b, sizeof(b));
 	if (s->lifetime <= 0) {
-		ks_errf(err, errlen, "the key lifetime must be positive");
+		pp_errf(err, errlen, "the key lifetime must be positive");
 		return PP_ERR_CONFIG;
 	}
 	if (s->lead < max_age) {
 		kl_duration_format(s->lead, a, sizeof(a));
-		ks_errf(err, errlen, "the rotation lead (%s) is shorter than the "
+		pp_errf(err, errlen, "the rotation lead (%s) is shorter than the "
 			"directory max-age (%s): clients with a cached directory "
 			"would not know a new key when it starts signing; set "
 			"the lead to at least %s", a, b, b);
@@ -37,7 +37,7 @@ int kl_schedule_check(const struct kl_schedule *s, int64_t max_age,
 	}
 	if (s->overlap < max_age) {
 		kl_duration_format(s->overlap, a, sizeof(a));
-		ks_errf(err, errlen, "the rotation overlap (%s) is shorter than "
+		pp_errf(err, errlen, "the rotation overlap (%s) is shorter than "
 			"the directory max-age (%s); set it to at least the key "
 			"lifetime plus %s", a, b, b);
 		return PP_ERR_CONFIG;

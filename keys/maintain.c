@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "keys/maintain.h"
 #include "keys/store_int.h"
 
@@ -31,7 +31,7 @@ static int snap_take(struct ks_store *st, int64_t now, int64_t overlap,
 	memset(s, 0, sizeof(*s));
 	rc = ks_store_list(st, &s->m, &s->n, lerr, sizeof(lerr));
 	if (rc != 0) {
-		ks_errf(err, errlen, "%s", lerr);
+		pp_errf(err, errlen, "%s", lerr);
 		return rc;
 	}
 	if (s->n == 0)
@@ -142,7 +142,7 @@ int ks_store_rotate(struct ks_store *st, uint16_t type, int64_t now,
 		char when[32];
 
 		kl_time_format(s.m[pending].not_before, when, sizeof(when));
-		ks_errf(err, errlen, "key %.16s is already waiting to sign from "
+		pp_errf(err, errlen, "key %.16s is already waiting to sign from "
 			"%s; rotate again after that, or retire it first",
 			s.m[pending].id_hex, when);
 		rc = PP_ERR_STATE;
@@ -235,14 +235,14 @@ int ks_store_retire(struct ks_store *st, const char *id, int64_t now,
 			break;
 	}
 	if (i == s.n) {
-		ks_errf(err, errlen, "key %s disappeared while retiring it",
+		pp_errf(err, errlen, "key %s disappeared while retiring it",
 			m.id_hex);
 		rc = PP_ERR_NOT_FOUND;
 		goto cleanup;
 	}
 	m = s.m[i];
 	if (s.v[i].state == KS_RETIRED) {
-		ks_errf(err, errlen, "key %.16s is already retired; remove it "
+		pp_errf(err, errlen, "key %.16s is already retired; remove it "
 			"with ppissuer keys prune", m.id_hex);
 		rc = PP_ERR_STATE;
 		goto cleanup;
@@ -255,7 +255,7 @@ int ks_store_retire(struct ks_store *st, const char *id, int64_t now,
 		char when[32];
 
 		kl_time_format(s.v[i].retire_after, when, sizeof(when));
-		ks_errf(err, errlen, "key %.16s is already retiring (until %s); "
+		pp_errf(err, errlen, "key %.16s is already retiring (until %s); "
 			"add --immediately to retire it now", m.id_hex, when);
 		rc = PP_ERR_STATE;
 		goto cleanup;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "crypto/b64.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/token_types.h"
 #include "keys/store_int.h"
 
@@ -140,7 +140,7 @@ int ks_meta_decode(const uint8_t *buf, size_t len, const char *expect_id,
 	memset(out, 0, sizeof(*out));
 	o = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (o == NULL) {
-		ks_errf(err, errlen, "metadata of key %.16s is not valid JSON "
+		pp_errf(err, errlen, "metadata of key %.16s is not valid JSON "
 			"(line %d: %s)", expect_id, jerr.line, jerr.text);
 		return PP_ERR_CORRUPT;
 	}
@@ -185,7 +185,7 @@ int ks_meta_decode(const uint8_t *buf, size_t len, const char *expect_id,
 	json_decref(o);
 	return 0;
 bad:
-	ks_errf(err, errlen, "metadata of key %.16s has %s", expect_id, what);
+	pp_errf(err, errlen, "metadata of key %.16s has %s", expect_id, what);
 	json_decref(o);
 	memset(out, 0, sizeof(*out));
 	return PP_ERR_CORRUPT;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/token_types.h"
 #include "keys/store_int.h"
 

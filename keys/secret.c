@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "keys/store_int.h"
 
 #define SECRET_FILE_CAP 1024
@@ -73,7 +73,7 @@ int ks_secret_from_passphrase(const char *pass, struct ks_secret **out,
 		err[0] = '\0';
 	len = pass ? strlen(pass) : 0;
 	if (len == 0 || len > SECRET_FILE_CAP) {
-		ks_errf(err, errlen, "the key passphrase must be 1 to %d bytes",
+		pp_errf(err, errlen, "the key passphrase must be 1 to %d bytes",
 			SECRET_FILE_CAP);
 		return PP_ERR_CONFIG;
 	}
@@ -137,7 +137,7 @@ static int from_text_len(const char *text, size_t len, const char *origin,
 		return PP_ERR_NOMEM;
 	rc = decode_text(text, trimmed_len(text, len), key);
 	if (rc != 0) {
-		ks_errf(err, errlen, "%s must hold a 32-byte key as 64 hex "
+		pp_errf(err, errlen, "%s must hold a 32-byte key as 64 hex "
 			"digits or base64 (make one with: openssl rand -hex 32)",
 			origin);
 		goto cleanup;
@@ -173,18 +173,18 @@ int ks_secret_from_file(const char *path, struct ks_secret **out, char *err,
 		return PP_ERR_INTERNAL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		ks_errf(err, errlen, "cannot open key secret file %s: %s", path,
+		pp_errf(err, errlen, "cannot open key secret file %s: %s", path,
 			strerror(errno));
 		return PP_ERR_CONFIG;
 	}
 	if (fstat(fd, &s) != 0 || !S_ISREG(s.st_mode)) {
-		ks_errf(err, errlen, "key secret file %s is not a regular file",
+		pp_errf(err, errlen, "key secret file %s is not a regular file",
 			path);
 		rc = PP_ERR_CONFIG;
 		goto cleanup;
 	}
 	if ((s.st_mode & 077) != 0) {
-		ks_errf(err, errlen, "%s is mode %04o; run chmod 600 %s", path,
+		pp_errf(err, errlen, "%s is mode %04o; run chmod 600 %s", path,
 			(unsigned)(s.st_mode & 07777), path);
 		rc = PP_ERR_PERM;
 		goto cleanup;
@@ -198,7 +198,7 @@ int ks_secret_from_file(const char *path, struct ks_secret **out, char *err,
 		got = read(fd, buf, SECRET_FILE_CAP + 1);
 	} while (got < 0 && errno == EINTR);
 	if (got < 0 || got > SECRET_FILE_CAP) {
-		ks_errf(err, errlen, "cannot read key secret file %s: %s", path,
+		pp_errf(err, errlen, "cannot read key secret file %s: %s", path,
 			got < 0 ? strerror(errno) : "too large");
 		rc = PP_ERR_CONFIG;
 		goto cleanup;
@@ -223,7 +223,7 @@ int ks_secret_from_env(struct ks_secret **out, char *err, size_t errlen)
 	if (err && errlen)
 		err[0] = '\0';
 	if (key && *key && pass && *pass) {
-		ks_errf(err, errlen, "both PPISSUER_KEY_SECRET and "
+		pp_errf(err, errlen, "both PPISSUER_KEY_SECRET and "
 			"PPISSUER_KEY_PASSPHRASE are set; unset one");
 		return PP_ERR_CONFIG;
 	}

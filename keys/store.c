@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "crypto/b64.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "keys/store_int.h"
 
 #define STORE_FORMAT 1
@@ -66,7 +66,7 @@ int ks_store_lock(struct ks_store *st, char *err, size_t errlen)
 	while (flock(st->lock_fd, LOCK_EX) != 0) {
 		if (errno == EINTR)
 			continue;
-		ks_errf(err, errlen, "cannot lock %s/%s: %s", st->dir,
+		pp_errf(err, errlen, "cannot lock %s/%s: %s", st->dir,
 			KS_LOCK_FILE, strerror(errno));
 		return PP_ERR_IO;
 	}
@@ -207,7 +207,7 @@ static int conf_read(struct ks_store *st, struct store_conf *c, char *err,
 	rc = 0;
 cleanup:
 	if (rc != 0)
-		ks_errf(err, errlen, "%s/%s is damaged; restore it from a "
+		pp_errf(err, errlen, "%s/%s is damaged; restore it from a "
 			"backup", st->dir, KS_STORE_FILE);
 	json_decref(o);
 	return rc;
@@ -287,7 +287,7 @@ static int conf_unlock(struct ks_store *st, const struct store_conf *c,
 	int rc;
 
 	if (c->passphrase != ks_secret_is_passphrase(secret)) {
-		ks_errf(err, errlen, "the key store %s is sealed with a %s; "
+		pp_errf(err, errlen, "the key store %s is sealed with a %s; "
 			"give that (%s) instead", st->dir,
 			c->passphrase ? "passphrase (PPISSUER_KEY_PASSPHRASE)"
 				      : "32-byte key (PPISSUER_KEY_SECRET or "
@@ -300,7 +300,7 @@ static int conf_unlock(struct ks_store *st, const struct store_conf *c,
 		return PP_ERR_NOMEM;
 	rc = ks_secret_derive(secret, c->salt, c->ops, c->mem, st->kek);
 	if (rc == PP_ERR_CORRUPT)
-		ks_errf(err, errlen, "%s/%s has invalid passphrase parameters",
+		pp_errf(err, errlen, "%s/%s has invalid passphrase parameters",
 			st->dir, KS_STORE_FILE);
 	if (rc == 0)
 		rc = ks_unseal(st->kek, CHECK_AD, c->check, c->check_len, &plain);
@@ -308,7 +308,7 @@ static int conf_unlock(struct ks_store *st, const struct store_conf *c,
 			memcmp(plain.p, CHECK_TEXT, plain.len) != 0))
 		rc = PP_ERR_DECRYPT;
 	if (rc == PP_ERR_DECRYPT || rc == PP_ERR_CORRUPT)
-		ks_errf(err, errlen, "wrong key-encryption secret for the key "
+		pp_errf(err, errlen, "wrong key-encryption secret for the key "
 			"store %s (check %s); nothing was changed", st->dir,
 			secret_hint);
 	ks_buf_free(&plain);
@@ -342,13 +342,13 @@ static int store_configure(struct ks_store *st, const struct ks_secret *secret,
 	if (!c.exists || (!c.sealed && secret)) {
 		has_keys = store_has_keys(st);
 		if (has_keys < 0) {
-			ks_errf(err, errlen, "cannot read %s: %s", st->dir,
+			pp_errf(err, errlen, "cannot read %s: %s", st->dir,
 				strerror(errno));
 			rc = PP_ERR_IO;
 			goto cleanup;
 		}
 		if (secret && has_keys) {
-			ks_errf(err, errlen, "the keys in %s are not sealed, "
+			pp_errf(err, errlen, "the keys in %s are not sealed, "
 				"but a key-encryption secret was given; seal "
 				"them with ppissuer keys seal, or give no "
 				"secret", st->dir);
@@ -375,7 +375,7 @@ static int open_dir(struct ks_store *st, const char *data_dir, char *err,
 	size_t len = strlen(data_dir) + sizeof("/keys");
 
 	if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
-		ks_errf(err, errlen, "cannot create the data directory %s: %s",
+		pp_errf(err, errlen, "cannot create the data directory %s: %s",
 			data_dir, strerror(errno));
 		return PP_ERR_IO;
 	}
@@ -384,26 +384,26 @@ static int open_dir(struct ks_store *st, const char *data_dir, char *err,
 		return PP_ERR_NOMEM;
 	snprintf(st->dir, len, "%s/keys", data_dir);
 	if (mkdir(st->dir, 0700) != 0 && errno != EEXIST) {
-		ks_errf(err, errlen, "cannot create %s: %s", st->dir,
+		pp_errf(err, errlen, "cannot create %s: %s", st->dir,
 			strerror(errno));
 		return PP_ERR_IO;
 	}
 	st->dirfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
 			 O_NOFOLLOW);
 	if (st->dirfd < 0 || fstat(st->dirfd, &sb) != 0) {
-		ks_errf(err, errlen, "cannot open %s: %s%s", st->dir,
+		pp_errf(err, errlen, "cannot open %s: %s%s", st->dir,
 			strerror(errno), errno == ELOOP || errno == ENOTDIR ?
 			" (it must be a directory, not a symlink)" : "");
 		return errno == EACCES ? PP_ERR_PERM : PP_ERR_IO;
 	}
 	if ((sb.st_mode & 077) != 0) {
-		ks_errf(err, errlen, "%s is mode %04o; run chmod 700 %s",
+		pp_errf(err, errlen, "%s is mode %04o; run chmod 700 %s",
 			st->dir, (unsigned)(sb.st_mode & 07777), st->dir);
 		return PP_ERR_PERM;
 	}
 	if (sb.st_uid != geteuid()) {
 		/* files we create would be unreadable to the owner's server */
-		ks_errf(err, errlen, "%s belongs to uid %u, not to this user "
+		pp_errf(err, errlen, "%s belongs to uid %u, not to this user "
 			"(uid %u); run ppissuer as its owner", st->dir,
 			(unsigned)sb.st_uid, (unsigned)geteuid());
 		return PP_ERR_PERM;
@@ -411,7 +411,7 @@ static int open_dir(struct ks_store *st, const char *data_dir, char *err,
 	st->lock_fd = openat(st->dirfd, KS_LOCK_FILE,
 			     O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (st->lock_fd < 0) {
-		ks_errf(err, errlen, "cannot open %s/%s: %s", st->dir,
+		pp_errf(err, errlen, "cannot open %s/%s: %s", st->dir,
 			KS_LOCK_FILE, strerror(errno));
 		return PP_ERR_IO;
 	}
@@ -428,7 +428,7 @@ int ks_store_open(const char *data_dir, const struct ks_secret *secret,
 	if (err && errlen)
 		err[0] = '\0';
 	if (data_dir == NULL || data_dir[0] == '\0') {
-		ks_errf(err, errlen, "no data directory given (--data-dir)");
+		pp_errf(err, errlen, "no data directory given (--data-dir)");
 		return PP_ERR_ARG;
 	}
 	if (sodium_init() < 0)

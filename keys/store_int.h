@@ -34,9 +34,6 @@ struct ks_store {
 	void *keygen_ctx;
 };
 
-/* First error wins: writes only when err is non-NULL and still empty. */
-void ks_errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 /* Reports a problem with one entry to the store's reporter and to err. */
 void ks_report(struct ks_store *st, char *err, size_t errlen,
 	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "keys/store_int.h"
 
 #define LIST_CAP 4096   /* keys; far beyond any sane rotation history */
@@ -55,7 +55,7 @@ static int names_read(struct ks_store *st, struct names *ns, char *err,
 	if (d == NULL) {
 		if (fd >= 0)
 			close(fd);
-		ks_errf(err, errlen, "cannot read %s: %s", st->dir,
+		pp_errf(err, errlen, "cannot read %s: %s", st->dir,
 			strerror(errno));
 		return PP_ERR_IO;
 	}
@@ -67,7 +67,7 @@ static int names_read(struct ks_store *st, struct names *ns, char *err,
 			char **nv;
 
 			if (cap >= 4 * LIST_CAP) {
-				ks_errf(err, errlen, "%s holds too many files",
+				pp_errf(err, errlen, "%s holds too many files",
 					st->dir);
 				rc = PP_ERR_IO;
 				break;
@@ -266,7 +266,7 @@ int ks_store_find(struct ks_store *st, const char *id, struct ks_meta *out,
 	if (err && errlen)
 		err[0] = '\0';
 	if (len < 4 || len > 64) {
-		ks_errf(err, errlen, "'%s' is not a key id (give at least 4 of "
+		pp_errf(err, errlen, "'%s' is not a key id (give at least 4 of "
 			"its hex digits; see ppissuer keys list)", id);
 		return PP_ERR_ARG;
 	}
@@ -276,7 +276,7 @@ int ks_store_find(struct ks_store *st, const char *id, struct ks_meta *out,
 		if (c >= 'A' && c <= 'F')
 			c = (char)(c - 'A' + 'a');
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-			ks_errf(err, errlen, "'%s' is not a key id (hex digits "
+			pp_errf(err, errlen, "'%s' is not a key id (hex digits "
 				"expected)", id);
 			return PP_ERR_ARG;
 		}
@@ -286,7 +286,7 @@ int ks_store_find(struct ks_store *st, const char *id, struct ks_meta *out,
 	/* unreadable entries are reported by the listing's reporter */
 	rc = ks_store_list(st, &list, &n, lerr, sizeof(lerr));
 	if (rc != 0) {
-		ks_errf(err, errlen, "cannot list %s: %s", st->dir,
+		pp_errf(err, errlen, "cannot list %s: %s", st->dir,
 			pp_err_str(rc));
 		return rc;
 	}
@@ -301,11 +301,11 @@ int ks_store_find(struct ks_store *st, const char *id, struct ks_meta *out,
 		return 0;
 	memset(out, 0, sizeof(*out));
 	if (hits == 0) {
-		ks_errf(err, errlen, "no key %s in %s (see ppissuer keys list)",
+		pp_errf(err, errlen, "no key %s in %s (see ppissuer keys list)",
 			id, st->dir);
 		return PP_ERR_NOT_FOUND;
 	}
-	ks_errf(err, errlen, "'%s' matches %zu keys; give more of the id", id,
+	pp_errf(err, errlen, "'%s' matches %zu keys; give more of the id", id,
 		hits);
 	return PP_ERR_ARG;
 }
@@ -323,7 +323,7 @@ int ks_store_update(struct ks_store *st, const struct ks_meta *m, char *err,
 		return rc;
 	rc = ks_meta_read(st, m->id_hex, &cur, err, errlen);
 	if (rc == PP_ERR_NOT_FOUND)
-		ks_errf(err, errlen, "no key %s in %s", m->id_hex, st->dir);
+		pp_errf(err, errlen, "no key %s in %s", m->id_hex, st->dir);
 	if (rc != 0)
 		goto cleanup;
 	cur.state = m->state;
@@ -345,14 +345,14 @@ int ks_store_delete(struct ks_store *st, const char *id_hex, char *err,
 		err[0] = '\0';
 	ks_meta_name(id_hex, name, sizeof(name));
 	if (!ks_meta_name_parse(name, id)) {
-		ks_errf(err, errlen, "'%s' is not a full key id", id_hex);
+		pp_errf(err, errlen, "'%s' is not a full key id", id_hex);
 		return PP_ERR_ARG;
 	}
 	rc = ks_store_lock(st, err, errlen);
 	if (rc != 0)
 		return rc;
 	if (faccessat(st->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
-		ks_errf(err, errlen, "no key %s in %s", id_hex, st->dir);
+		pp_errf(err, errlen, "no key %s in %s", id_hex, st->dir);
 		rc = PP_ERR_NOT_FOUND;
 		goto cleanup;
 	}

@@ -1,7 +1,7 @@
 /* `ppissuer keys ...` end to end: the real binary on a temporary data dir,
  * with stdout and stderr captured separately. */
 #include "crypto/b64.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/spki.h"
 #include "tests/unit/tu.h"
 #include "tests/unit/tu_keys.h"

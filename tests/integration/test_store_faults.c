@@ -20,7 +20,7 @@
 #include "../unit/tu.h"
 #include "../unit/tu_redis.h"
 #include "crypto/b64.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/token.h"
 #include "issuer/spent.h"
 #include "th.h"

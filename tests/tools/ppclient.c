@@ -35,7 +35,7 @@
 
 #include "crypto/b64.h"
 #include "crypto/bsig.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/spki.h"
 #include "crypto/token.h"
 

@@ -5,7 +5,7 @@
 
 #include "crypto/authhdr.h"
 #include "crypto/b64.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/token.h"
 #include "tu.h"
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "crypto/b64.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "tu.h"
 
 TestSuite(b64, .fini = tu_leak_check);

@@ -1,7 +1,7 @@
 /* RFC 9474 blind RSA: known-answer tests from both published vector files,
  * round trips with fresh randomness, the error paths, and concurrent signing. */
 #include "crypto/bsig.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "tu.h"
 #include "tu_rsa.h"
 

@@ -1,7 +1,7 @@
 /* Privacy Pass Extensions: round trips, every rejection of the decoder,
  * the order rule, the expiration extension and the 0xDA7A structures. */
 #include "crypto/ext.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "tu.h"
 
 #include <criterion/criterion.h>

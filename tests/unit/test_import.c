@@ -1,7 +1,7 @@
 /* Importing existing private keys: the forms OpenSSL writes, and the keys
  * that must be refused. */
 #include "crypto/token.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "keys/store.h"
 #include "tu.h"
 #include "tu_keys.h"

@@ -5,7 +5,7 @@
 #include "crypto/token_types.h"
 #include "crypto/b64.h"
 #include "crypto/bsig.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/spki.h"
 #include "keys/keyset.h"
 #include "keys/lifecycle.h"
@@ -172,10 +172,11 @@ Test(keyset, snapshot_signs_and_verifies, .init = setup, .fini = teardown)
 				   sizeof(msg), bsig, inv, sig, sizeof(sig)), 0);
 	e = ks_keyset_verifier(ks, a.key_id);
 	cr_assert_not_null(e);
-	cr_assert_eq(tt_verify(e->verifier, msg, sizeof(msg), sig, sizeof(sig)), 0);
+	cr_assert_eq(tt_verify(e->verifier, msg, sizeof(msg), sig, sizeof(sig),
+			       NULL, 0), 0);
 	sig[10] ^= 1;
-	cr_assert_eq(tt_verify(e->verifier, msg, sizeof(msg), sig, sizeof(sig)),
-		     PP_ERR_VERIFY);
+	cr_assert_eq(tt_verify(e->verifier, msg, sizeof(msg), sig, sizeof(sig),
+			       NULL, 0), PP_ERR_VERIFY);
 	EVP_PKEY_free(pub);
 	ks_keyset_unref(ks);
 }

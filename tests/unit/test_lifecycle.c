@@ -1,6 +1,6 @@
 /* Key lifecycle over an injected clock: effective states, publication,
  * preference order, next transition, rotation timing; durations and times. */
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "keys/lifecycle.h"
 #include "tu.h"
 

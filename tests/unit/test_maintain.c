@@ -2,7 +2,7 @@
  * key, rotation (by hand and by schedule over weeks), retirement, pruning,
  * and settling of transitions. */
 #include "crypto/token.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "keys/lifecycle.h"
 #include "keys/maintain.h"
 #include "keys/store.h"

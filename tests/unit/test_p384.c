@@ -7,7 +7,7 @@
 #include <openssl/err.h>
 
 #include "crypto/p384.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "tu.h"
 
 TestSuite(p384, .fini = tu_leak_check);

@@ -3,7 +3,7 @@
  * derived-key cache (hits, eviction, threads) and the error paths. */
 #include "crypto/ext.h"
 #include "crypto/pbrsa.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/spki.h"
 #include "tu.h"
 #include "tu_keys.h"

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "crypto/bsig.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/spki.h"
 #include "crypto/rsakey.h"
 #include "crypto/token.h"

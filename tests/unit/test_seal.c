@@ -2,7 +2,7 @@
  * environment and passphrases; sealed round trip, wrong secret, tampering,
  * and sealing an existing store. */
 #include "crypto/token.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/token_types.h"
 #include "keys/store.h"
 #include "keys/store_int.h"

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/spent.h"
 #include "tu.h"
 #include "tu_redis.h"

@@ -1,6 +1,6 @@
 /* RFC 9578 section 6.5 key form: encoding, strict decoding, key ids. */
 #include "crypto/bsig.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/spki.h"
 #include "tu.h"
 #include "tu_rsa.h"

@@ -4,7 +4,7 @@
 #include "crypto/rsakey.h"
 #include "crypto/token.h"
 #include "crypto/token_types.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/spki.h"
 #include "keys/store.h"
 #include "keys/store_int.h"

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/token.h"
 #include "tu.h"
 

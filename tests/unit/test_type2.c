@@ -1,7 +1,7 @@
 /* RFC 9578 Appendix A.2 (token type 0x0002, Blind RSA 2048): the whole
  * issuance flow against each published vector, client and issuer side. */
 #include "crypto/bsig.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/spki.h"
 #include "crypto/token.h"
 #include "tu.h"

@@ -6,7 +6,7 @@
  * VerifyProof (their randomness is not published), the authenticators
  * recomputed from skS. */
 #include "crypto/grp.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/voprf.h"
 #include "crypto/vtok.h"
 #include "tu.h"

@@ -2,7 +2,7 @@
  * groups, misuse of the batch API, tampered proofs and authenticators, bad
  * wire structures and non-minimal varints; and one key shared by threads. */
 #include "crypto/grp.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/varint.h"
 #include "crypto/voprf.h"
 #include "crypto/vtok.h"

@@ -4,7 +4,7 @@
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/xmd.h"
 #include "tu.h"
 

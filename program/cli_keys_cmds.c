@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "crypto/b64.h"
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/token_types.h"
-#include "issuer/cli_keys_int.h"
+#include "program/cli_keys_int.h"
 #include "keys/lifecycle.h"
 #include "keys/maintain.h"
 

@@ -3,7 +3,7 @@
  * then waits for signals: SIGHUP (or a change noticed on disk, or a due key
  * transition) rebuilds the snapshot off the request path and swaps it in;
  * SIGTERM/SIGINT drain in-flight requests and exit 0. */
-#include "issuer/serve.h"
+#include "program/serve.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -14,14 +14,14 @@
 #include <time.h>
 
 #include "api/api.h"
-#include "crypto/pp_err.h"
-#include "issuer/config.h"
+#include "base/pp_err.h"
+#include "program/config.h"
 #include "issuer/log.h"
 #include "issuer/metrics.h"
 #include "issuer/retire.h"
 #include "issuer/service.h"
 #include "crypto/token_types.h"
-#include "issuer/serve_clients.h"
+#include "program/serve_clients.h"
 #include "issuer/spent.h"
 #include "keys/keyset.h"
 #include "keys/lifecycle.h"

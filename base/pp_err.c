@@ -1,4 +1,7 @@
-#include "pp_err.h"
+#include "base/pp_err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 const char *pp_err_str(int code)
 {
@@ -40,4 +43,15 @@ const char *pp_err_str(int code)
 	case PP_ERR_RATE: return "rate limit exceeded";
 	}
 	return "unknown error";
+}
+
+void pp_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0 || err[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 }

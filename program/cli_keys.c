@@ -7,11 +7,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "crypto/token.h"
 #include "crypto/token_types.h"
-#include "issuer/cli_keys.h"
-#include "issuer/cli_keys_int.h"
+#include "program/cli_keys.h"
+#include "program/cli_keys_int.h"
 
 enum {
 	O_DATA_DIR = 256, O_SECRET_FILE, O_NOW, O_NOT_BEFORE, O_JSON, O_LEAD,

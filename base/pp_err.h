@@ -1,4 +1,7 @@
-/* Project-wide error codes. Every fallible function returns 0 or one of
+/* The base module, used by every layer: project-wide error codes, and the
+ * "first error wins" message helper.
+ *
+ * Project-wide error codes. Every fallible function returns 0 or one of
  * these negative values; pp_err_str() renders a code as short text.
  * One meaning per code: add a new code rather than overloading one. */
 #ifndef PP_ERR_H
@@ -50,5 +53,13 @@ enum pp_err {
 
 /* Returns a static, human-readable description of code. Never NULL. */
 const char *pp_err_str(int code);
+
+#include <stddef.h>
+
+/* Writes a message that says what to do into err (errlen bytes), unless
+ * err is NULL or already holds one: the first error wins, so the message
+ * names the cause, not its consequences. */
+void pp_errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

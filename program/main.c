@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "issuer/cli_clients.h"
-#include "issuer/cli_keys.h"
-#include "issuer/serve.h"
+#include "program/cli_clients.h"
+#include "program/cli_keys.h"
+#include "program/serve.h"
 
 static void usage(FILE *f)
 {

@@ -1,10 +1,10 @@
-#include "issuer/serve_clients.h"
+#include "program/serve_clients.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "crypto/pp_err.h"
-#include "issuer/config.h"
+#include "base/pp_err.h"
+#include "program/config.h"
 #include "issuer/log.h"
 #include "issuer/ratelimit.h"
 

@@ -1,4 +1,4 @@
-#include "issuer/cli_clients.h"
+#include "program/cli_clients.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 #include "issuer/clients.h"
 
 static void usage(FILE *f)

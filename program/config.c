@@ -1,4 +1,4 @@
-#include "issuer/config.h"
+#include "program/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto/pp_err.h"
+#include "base/pp_err.h"
 
 enum cfg_type { CFG_STR, CFG_LONG, CFG_BOOL };
 
@@ -71,18 +71,6 @@ static const struct cfg_item cfg_items[] = {
 
 #define N_ITEMS (sizeof(cfg_items) / sizeof(cfg_items[0]))
 
-__attribute__((format(printf, 3, 4)))
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen || err[0] != '\0')
-		return; /* first error wins */
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int parse_bool(const char *v, int *out)
 {
 	if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") ||
@@ -131,7 +119,7 @@ static int item_set(struct cfg *c, const struct cfg_item *it, const char *v,
 		errno = 0;
 		n = strtol(v, &end, 10);
 		if (errno || end == v || *end != '\0' || n < it->min || n > it->max) {
-			errf(err, errlen, "%s: expected an integer in %ld..%ld, got '%s'",
+			pp_errf(err, errlen, "%s: expected an integer in %ld..%ld, got '%s'",
 			     source, it->min, it->max, v);
 			return PP_ERR_CONFIG;
 		}
@@ -140,7 +128,7 @@ static int item_set(struct cfg *c, const struct cfg_item *it, const char *v,
 	}
 	case CFG_BOOL:
 		if (parse_bool(v, (int *)(base + it->offset)) != 0) {
-			errf(err, errlen, "%s: expected true or false, got '%s'", source, v);
+			pp_errf(err, errlen, "%s: expected true or false, got '%s'", source, v);
 			return PP_ERR_CONFIG;
 		}
 		return 0;
@@ -200,11 +188,11 @@ static int load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 		char where[600];
 
 		snprintf(where, sizeof(where), "%s:%d", path, jerr.line);
-		errf(err, errlen, "config file %s: %s", where, jerr.text);
+		pp_errf(err, errlen, "config file %s: %s", where, jerr.text);
 		return PP_ERR_CONFIG;
 	}
 	if (!json_is_object(root)) {
-		errf(err, errlen, "config file %s: top level must be an object", path);
+		pp_errf(err, errlen, "config file %s: top level must be an object", path);
 		rc = PP_ERR_CONFIG;
 		goto cleanup;
 	}
@@ -219,7 +207,7 @@ static int load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 			if (!strcmp(cfg_items[i].name, key))
 				it = &cfg_items[i];
 		if (!it) {
-			errf(err, errlen, "config file %s: unknown setting '%s'", path, key);
+			pp_errf(err, errlen, "config file %s: unknown setting '%s'", path, key);
 			rc = PP_ERR_CONFIG;
 			goto cleanup;
 		}
@@ -234,7 +222,7 @@ static int load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 		else if (json_is_null(val) && it->type == CFG_STR)
 			text = NULL;
 		else {
-			errf(err, errlen, "%s: must be a string, integer or boolean", source);
+			pp_errf(err, errlen, "%s: must be a string, integer or boolean", source);
 			rc = PP_ERR_CONFIG;
 			goto cleanup;
 		}
@@ -354,7 +342,7 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
 		if (ch == 'c' || ch == 'h')
 			continue;
 		if (ch == '?' || ch == ':') {
-			errf(err, errlen, "unknown option or missing value: %s; see ppissuer serve --help",
+			pp_errf(err, errlen, "unknown option or missing value: %s; see ppissuer serve --help",
 			     argv[optind - 1]);
 			return PP_ERR_CONFIG;
 		}
@@ -366,27 +354,27 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
 			return rc;
 	}
 	if (optind < argc) {
-		errf(err, errlen, "unexpected argument '%s'; see ppissuer serve --help",
+		pp_errf(err, errlen, "unexpected argument '%s'; see ppissuer serve --help",
 		     argv[optind]);
 		return PP_ERR_CONFIG;
 	}
 	if (strcmp(c->spent_backend, "lmdb") && strcmp(c->spent_backend, "redis")) {
-		errf(err, errlen, "spent-backend must be lmdb or redis, not '%s'",
+		pp_errf(err, errlen, "spent-backend must be lmdb or redis, not '%s'",
 		     c->spent_backend);
 		return PP_ERR_CONFIG;
 	}
 	if (c->public_url && strncmp(c->public_url, "https://", 8) &&
 	    strncmp(c->public_url, "http://", 7)) {
-		errf(err, errlen, "public-url must start with https:// or http:// (got '%s')",
+		pp_errf(err, errlen, "public-url must start with https:// or http:// (got '%s')",
 		     c->public_url);
 		return PP_ERR_CONFIG;
 	}
 	if (c->tls_listen && (!c->tls_cert || !c->tls_key)) {
-		errf(err, errlen, "tls-listen needs tls-cert and tls-key");
+		pp_errf(err, errlen, "tls-listen needs tls-cert and tls-key");
 		return PP_ERR_CONFIG;
 	}
 	if (!c->tls_listen && (c->tls_cert || c->tls_key || c->tls_client_ca)) {
-		errf(err, errlen, "tls-cert, tls-key and tls-client-ca need tls-listen");
+		pp_errf(err, errlen, "tls-cert, tls-key and tls-client-ca need tls-listen");
 		return PP_ERR_CONFIG;
 	}
 	return 0;
