@@ -154,9 +154,10 @@ kv() {
 # ---- the server ----------------------------------------------------------
 
 start_server() {
-	rm -f "$work/server.log"
+	# created before the server starts: the loop below reads it at once
+	: >"$work/server.log"
 	"$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" "$@" \
-		>"$work/server.log" 2>&1 &
+		>>"$work/server.log" 2>&1 &
 	srv_pid=$!
 	i=0
 	while [ $i -lt 300 ]; do
