@@ -10,12 +10,14 @@
 #include "crypto/spki.h"
 
 extern const struct tt_ops tt_blind_rsa;
+extern const struct tt_ops tt_pbrsa;
 extern const struct tt_ops tt_voprf_ristretto255, tt_voprf_p384;
 
 /* One line per token type served; see token_types.h for what else a new
  * type brings. */
 static const struct tt_ops *const tt_table[] = {
 	&tt_blind_rsa,
+	&tt_pbrsa,
 	&tt_voprf_ristretto255,
 	&tt_voprf_p384,
 };

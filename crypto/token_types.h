@@ -47,6 +47,12 @@ struct tt_ops {
 	/* ---- keys (never on the request path) ---- */
 	/* A fresh private key, in its private form. */
 	int (*generate)(struct tt_secret **out);
+	/* The same for types whose generation is slow (0xDA7A searches for
+	 * safe primes: seconds to minutes): progress, when not NULL, is called
+	 * now and then while it searches, for a CLI to show it is alive. NULL
+	 * for types that generate at once. */
+	int (*generate_progress)(void (*progress)(void *arg), void *arg,
+				 struct tt_secret **out);
 	/* Turns an operator's key file (PEM or DER, or the type's own form)
 	 * into the private form; why says what is wrong. */
 	int (*import)(const uint8_t *in, size_t len, struct tt_secret **out,

@@ -27,6 +27,26 @@ void ks_store_set_keygen(struct ks_store *st,
 	st->keygen_ctx = ctx;
 }
 
+void ks_store_set_progress(struct ks_store *st, void (*fn)(void *ctx),
+			   void *ctx)
+{
+	st->progress = fn;
+	st->progress_ctx = ctx;
+}
+
+/* A fresh private key of the type: the test hook, else the type's own
+ * generation, with progress where the type reports it. */
+static int keygen_one(struct ks_store *st, const struct tt_ops *tt,
+		      struct tt_secret **out)
+{
+	if (st->keygen)
+		return st->keygen(st->keygen_ctx, tt->type, out);
+	if (tt->generate_progress && st->progress)
+		return tt->generate_progress(st->progress, st->progress_ctx,
+					     out);
+	return tt->generate(out);
+}
+
 /* A key still in use at now: neither marked retired nor past a retirement
  * that was decided for it. */
 static int key_live(const struct ks_meta *k, int64_t now)
@@ -119,8 +139,7 @@ int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
 		tt_secret_free(priv);
 		priv = NULL;
 		meta_init(&m, token_type, now, not_before);
-		rc = st->keygen ? st->keygen(st->keygen_ctx, token_type, &priv)
-				: tt->generate(&priv);
+		rc = keygen_one(st, tt, &priv);
 		if (rc == 0 && priv == NULL)
 			rc = PP_ERR_INTERNAL;
 		if (rc == 0)

@@ -194,6 +194,13 @@ int ks_store_delete(struct ks_store *st, const char *id_hex, char *err,
  * removed, so a server can poll it cheaply. */
 int ks_store_fingerprint(struct ks_store *st, char out[65]);
 
+/* Where slow key generation (token type 0xDA7A searches for safe primes:
+ * seconds to minutes) says it is still alive: fn is called now and then,
+ * from the generating thread, while ks_store_generate (also through
+ * rotation and ks_store_ensure_key) runs. NULL: say nothing. */
+void ks_store_set_progress(struct ks_store *st, void (*fn)(void *ctx),
+			   void *ctx);
+
 /* ---- test hook ---- */
 /* Replaces key generation (NULL restores it): fn returns a new private key
  * of the type, in its private form. Lets tests force truncated-id

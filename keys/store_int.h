@@ -32,6 +32,8 @@ struct ks_store {
 	void *report_ctx;
 	int (*keygen)(void *ctx, uint16_t token_type, struct tt_secret **out);
 	void *keygen_ctx;
+	void (*progress)(void *ctx);   /* slow key generation is alive */
+	void *progress_ctx;
 };
 
 /* Reports a problem with one entry to the store's reporter and to err. */

@@ -146,6 +146,36 @@ static void report(void *ctx, const char *msg)
 	fprintf(stderr, "ppissuer keys: warning: %s\n", msg);
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Slow key generation (0xDA7A's safe primes) is alive: a line saying what
+ * it does, then a dot on stderr at most every 250 ms; the dispatcher ends
+ * the line. */
+static void progress(void *ctx)
+{
+	struct cli_keys *k = ctx;
+	int64_t now = mono_ms();
+
+	if (k->progress_calls++ == 0) {
+		fprintf(stderr, "ppissuer keys: generating a %s key: searching "
+			"for safe primes, this takes seconds to minutes ",
+			k->tt ? k->tt->name : "new");
+		k->progress_dots = 1;
+		k->progress_last_ms = now;
+	}
+	if (now - k->progress_last_ms >= 250) {
+		fputc('.', stderr);
+		fflush(stderr);
+		k->progress_last_ms = now;
+	}
+}
+
 int cli_keys_open(struct cli_keys *k, int open_store)
 {
 	const char *file = k->secret_file;
@@ -177,6 +207,7 @@ int cli_keys_open(struct cli_keys *k, int open_store)
 	if (rc != 0)
 		return cli_keys_fail(k, "cannot open the key store", rc);
 	ks_store_set_reporter(k->st, report, NULL);
+	ks_store_set_progress(k->st, progress, k);
 	return 0;
 }
 
@@ -344,6 +375,8 @@ int cli_keys_main(int argc, char **argv)
 	rc = cli_keys_open(&k, c->opens_store);
 	if (rc == 0)
 		rc = c->fn(&k);
+	if (k.progress_dots)
+		fputs(rc == 0 ? " done\n" : "\n", stderr);
 	ks_store_close(k.st);
 	ks_secret_free(k.secret);
 	return rc;

@@ -31,6 +31,10 @@ struct cli_keys {
 	struct ks_secret *secret;  /* NULL when none is configured */
 	struct ks_store *st;
 	char err[CLI_ERR_LEN];
+	/* progress of slow key generation (dots on stderr) */
+	unsigned long progress_calls;
+	int64_t progress_last_ms;
+	int progress_dots;
 };
 
 /* Reads the key secret (if one is configured) into k->secret, then opens
