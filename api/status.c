@@ -20,6 +20,9 @@ static const struct api_error api_errors[API_ERR_COUNT] = {
 	[API_ERR_FORBIDDEN] = { 403, "forbidden", "this client's role may not use this resource" },
 	[API_ERR_RATE] = { 429, "rate_limited", "too many requests; retry after the Retry-After delay" },
 	[API_ERR_QUOTA] = { 429, "quota_exceeded", "daily quota used up; retry after the Retry-After delay" },
+	[API_ERR_EXTENSIONS] = { 422, "invalid_extensions", "Extensions are malformed, or their types are not in strictly increasing order" },
+	[API_ERR_EXT_NOT_ALLOWED] = { 422, "extension_not_allowed", "an extension type or expiration precision this issuer does not sign" },
+	[API_ERR_EXPIRY_RANGE] = { 422, "expiry_out_of_range", "the expiration is in the past or further ahead than this issuer signs" },
 };
 
 const struct api_error *api_error_get(enum api_err e)
@@ -38,6 +41,9 @@ static const enum api_err api_issue_errors[ISS_VERDICT_COUNT] = {
 	[ISS_UNKNOWN_KEY] = API_ERR_UNKNOWN_KEY,
 	[ISS_BAD_ELEMENT] = API_ERR_MSG_RANGE,
 	[ISS_ERROR] = API_ERR_INTERNAL,
+	[ISS_BAD_EXTENSIONS] = API_ERR_EXTENSIONS,
+	[ISS_EXT_NOT_ALLOWED] = API_ERR_EXT_NOT_ALLOWED,
+	[ISS_EXPIRY_RANGE] = API_ERR_EXPIRY_RANGE,
 };
 
 enum api_err api_err_from_issuance(enum iss_verdict v)

@@ -8,6 +8,7 @@
 #include "base/pp_err.h"
 #include "crypto/token.h"
 #include "crypto/token_types.h"
+#include "issuer/ext_policy.h"
 #include "issuer/metrics.h"
 #include "issuer/service_int.h"
 #include "keys/keyset.h"
@@ -30,6 +31,7 @@ static enum iss_verdict iss_verdict_of(int rc)
 	case PP_ERR_TRAILING: return ISS_BAD_LENGTH;
 	case PP_ERR_UNKNOWN_KEY: return ISS_UNKNOWN_KEY;
 	case PP_ERR_MSG_RANGE: return ISS_BAD_ELEMENT;
+	case PP_ERR_CORRUPT: return ISS_BAD_EXTENSIONS; /* ext.h's order rule */
 	default: return ISS_ERROR;
 	}
 }
@@ -54,6 +56,24 @@ void iss_issue(struct svc *s, const uint8_t *req, size_t len,
 		return;
 	}
 	out->token_type = tt->type;
+	if (tt->request_variable) {
+		/* TokenRequest || Extensions: the policy decides before any
+		 * key is touched */
+		static const enum iss_verdict extp_verdicts[] = {
+			[EXTP_OK] = ISS_OK,
+			[EXTP_INVALID] = ISS_BAD_EXTENSIONS,
+			[EXTP_NOT_ALLOWED] = ISS_EXT_NOT_ALLOWED,
+			[EXTP_EXPIRY_RANGE] = ISS_EXPIRY_RANGE,
+		};
+		enum extp_verdict v = extp_check(&s->extp, req + tt->request_len,
+						 len - tt->request_len,
+						 (int64_t)time(NULL));
+
+		if (v != EXTP_OK) {
+			out->verdict = extp_verdicts[v];
+			return;
+		}
+	}
 	ks = ks_current_get(s->keys);
 	e = ks_keyset_signer(ks, tt->type, tid);
 	if (e == NULL) {

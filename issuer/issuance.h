@@ -18,6 +18,11 @@ enum iss_verdict {
 	ISS_UNKNOWN_KEY,        /* no signing key with that truncated id */
 	ISS_BAD_ELEMENT,        /* the blinded element is not acceptable */
 	ISS_ERROR,              /* the issuer's fault */
+	/* types whose requests carry Extensions (request_variable, 0xDA7A):
+	 * the extension policy refused them (issuer/ext_policy.h) */
+	ISS_BAD_EXTENSIONS,     /* malformed, unsorted or repeated */
+	ISS_EXT_NOT_ALLOWED,    /* a type or precision the policy forbids */
+	ISS_EXPIRY_RANGE,       /* expiry in the past or too far ahead */
 	ISS_VERDICT_COUNT
 };
 
@@ -31,8 +36,10 @@ struct iss_result {
 	uint8_t response[ISS_RESPONSE_MAX];
 };
 
-/* Answers req (len bytes, a whole TokenRequest). out is always filled;
- * its response is zeroed unless the verdict is ISS_OK. */
+/* Answers req (len bytes, a whole TokenRequest; for request_variable
+ * types a TokenRequest followed by the serialized Extensions, which the
+ * service's extension policy judges before any signing). out is always
+ * filled; its response is zeroed unless the verdict is ISS_OK. */
 void iss_issue(struct svc *s, const uint8_t *req, size_t len,
 	       struct iss_result *out);
 

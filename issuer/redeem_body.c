@@ -26,6 +26,7 @@ static const char *parse_object(json_t *root, struct rdm_input *out)
 {
 	json_t *auth_v = json_object_get(root, "authorization");
 	json_t *spend_v = json_object_get(root, "spend");
+	int rc;
 
 	if (auth_v && json_object_get(root, "token"))
 		return "give token or authorization, not both";
@@ -45,6 +46,11 @@ static const char *parse_object(json_t *root, struct rdm_input *out)
 	if (b64_member(root, "challenge", out->challenge, sizeof(out->challenge),
 		       &out->challenge_len) < 0)
 		return "challenge must be a base64url string";
+	rc = b64_member(root, "extensions", out->extensions,
+			sizeof(out->extensions), &out->extensions_len);
+	if (rc < 0)
+		return "extensions must be a base64url string of at most 4096 bytes";
+	out->has_extensions = rc == 1;
 	if (spend_v && !json_is_boolean(spend_v))
 		return "spend must be true or false";
 	if (spend_v)
@@ -90,6 +96,8 @@ const char *rdm_body_parse(const uint8_t *body, size_t len,
 	out->token_len = 0;
 	out->challenge_len = 0;
 	out->spend = 1;
+	out->extensions_len = 0;
+	out->has_extensions = 0;
 	if (fast_token_only(body, len, &err, out)) {
 		if (err)
 			out->token_len = 0;
@@ -102,7 +110,10 @@ const char *rdm_body_parse(const uint8_t *body, size_t len,
 	}
 	err = parse_object(root, out);
 	json_decref(root);
-	if (err)
+	if (err) {
 		out->token_len = out->challenge_len = 0;
+		out->extensions_len = 0;
+		out->has_extensions = 0;
+	}
 	return err;
 }

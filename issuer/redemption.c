@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/pp_err.h"
+#include "crypto/ext.h"
 #include "crypto/token.h"
 #include "crypto/token_types.h"
 #include "issuer/redeem_body.h"
@@ -46,12 +47,34 @@ static void rdm_stored(void *p, int rc)
 
 /* Everything before the store. Returns the key the token verified under, or
  * NULL with the verdict set in res. */
+/* Whether verified Extensions still hold at now: 0, RDM_R_EXPIRED, or
+ * RDM_R_BAD_EXTENSIONS for ones this issuer would not have signed. */
+static enum rdm_reason rdm_ext_check(const uint8_t *info, size_t info_len,
+				     int64_t now)
+{
+	const struct ext_entry *e;
+	struct ext_expiration x;
+	struct ext_list l;
+
+	if (ext_decode(info, info_len, 0, &l) != 0)
+		return RDM_R_BAD_EXTENSIONS;
+	if (ext_find(&l, EXT_TYPE_EXPIRATION, &e) != 0)
+		return RDM_R_NONE;   /* no expiration: only the key's life */
+	if (ext_expiration_decode(e->data, e->len, &x) != 0)
+		return RDM_R_BAD_EXTENSIONS;
+	if (now < 0 || x.timestamp <= (uint64_t)now)
+		return RDM_R_EXPIRED;
+	return RDM_R_NONE;
+}
+
 static const struct ks_entry *rdm_check(const struct ks_keyset *ks,
 					const uint8_t *token, size_t token_len,
 					const uint8_t *challenge,
 					size_t challenge_len,
+					const uint8_t *info, size_t info_len,
 					struct rdm_result *res)
 {
+	enum rdm_reason why;
 	const struct ks_entry *e;
 	struct tok_token t;
 	int rc;
@@ -97,8 +120,15 @@ static const struct ks_entry *rdm_check(const struct ks_keyset *ks,
 			return NULL;
 		}
 	}
+	/* types whose requests carry Extensions bind the token to them */
+	if (e->tt->request_variable != (info != NULL)) {
+		res->verdict = RDM_INVALID;
+		res->reason = info ? RDM_R_UNEXPECTED_EXTENSIONS
+				   : RDM_R_MISSING_EXTENSIONS;
+		return NULL;
+	}
 	rc = tt_verify(e->verifier, t.input, TOK_INPUT_LEN, t.authenticator,
-		       t.authenticator_len, NULL, 0);
+		       t.authenticator_len, info, info_len);
 	/* failed verifications leave entries behind; do not let them leak
 	 * into the next request on this thread */
 	ERR_clear_error();
@@ -112,6 +142,14 @@ static const struct ks_entry *rdm_check(const struct ks_keyset *ks,
 		res->reason = RDM_R_INTERNAL;
 		return NULL;
 	}
+	/* genuine Extensions: an expired token is refused, and not spent */
+	if (info != NULL &&
+	    (why = rdm_ext_check(info, info_len, (int64_t)time(NULL))) !=
+		    RDM_R_NONE) {
+		res->verdict = RDM_INVALID;
+		res->reason = why;
+		return NULL;
+	}
 	return e;   /* genuine: only now may the store be asked */
 }
 
@@ -119,12 +157,23 @@ int rdm_submit_token(struct svc *s, const uint8_t *token, size_t token_len,
 		     const uint8_t *challenge, size_t challenge_len, int spend,
 		     rdm_done_fn done, void *arg)
 {
+	return rdm_submit_token_ext(s, token, token_len, challenge,
+				    challenge_len, NULL, 0, spend, done, arg);
+}
+
+int rdm_submit_token_ext(struct svc *s, const uint8_t *token,
+			 size_t token_len, const uint8_t *challenge,
+			 size_t challenge_len, const uint8_t *info,
+			 size_t info_len, int spend, rdm_done_fn done,
+			 void *arg)
+{
 	struct rdm_pending *pd;
 	const struct ks_entry *e;
 	struct ks_keyset *ks;
 	int64_t expires_at = 0;
 
-	if (s == NULL || done == NULL || (token == NULL && token_len != 0))
+	if (s == NULL || done == NULL || (token == NULL && token_len != 0) ||
+	    (info == NULL && info_len != 0))
 		return PP_ERR_ARG;
 	pd = calloc(1, sizeof(*pd));
 	if (pd == NULL) {
@@ -142,7 +191,8 @@ int rdm_submit_token(struct svc *s, const uint8_t *token, size_t token_len,
 		return 0;
 	}
 	ks = ks_current_get(s->keys);
-	e = rdm_check(ks, token, token_len, challenge, challenge_len, &pd->res);
+	e = rdm_check(ks, token, token_len, challenge, challenge_len, info,
+		      info_len, &pd->res);
 	if (e != NULL)
 		expires_at = rdm_record_expiry(&e->meta, (int64_t)time(NULL));
 	ks_keyset_unref(ks);
@@ -182,9 +232,11 @@ int rdm_submit(struct svc *s, const uint8_t *body, size_t len,
 		done(arg, &r);
 		return 0;
 	}
-	rc = rdm_submit_token(s, in.token, in.token_len,
-			      in.challenge_len ? in.challenge : NULL,
-			      in.challenge_len, in.spend, done, arg);
+	rc = rdm_submit_token_ext(s, in.token, in.token_len,
+				  in.challenge_len ? in.challenge : NULL,
+				  in.challenge_len,
+				  in.has_extensions ? in.extensions : NULL,
+				  in.extensions_len, in.spend, done, arg);
 	return rc;
 }
 
@@ -226,6 +278,10 @@ const char *rdm_reason_name(enum rdm_reason r)
 		[RDM_R_KEY_UNAVAILABLE] = "key_unavailable",
 		[RDM_R_STORE_UNAVAILABLE] = "store_unavailable",
 		[RDM_R_INTERNAL] = "internal",
+		[RDM_R_MISSING_EXTENSIONS] = "missing_extensions",
+		[RDM_R_UNEXPECTED_EXTENSIONS] = "unexpected_extensions",
+		[RDM_R_BAD_EXTENSIONS] = "invalid_extensions",
+		[RDM_R_EXPIRED] = "expired",
 	};
 
 	return (unsigned)r < RDM_REASON_COUNT ? names[r] : "";

@@ -46,6 +46,14 @@ enum rdm_reason {
 	RDM_R_KEY_UNAVAILABLE,     /* UNAVAILABLE: its key cannot be read now */
 	RDM_R_STORE_UNAVAILABLE,   /* UNAVAILABLE: the spent store */
 	RDM_R_INTERNAL,            /* UNAVAILABLE: the issuer's fault */
+	/* tokens bound to Extensions (request_variable types, 0xDA7A) */
+	RDM_R_MISSING_EXTENSIONS,  /* INVALID: the type binds Extensions and
+				    * none were given */
+	RDM_R_UNEXPECTED_EXTENSIONS, /* INVALID: Extensions given for a type
+				    * that binds none (0x0002) */
+	RDM_R_BAD_EXTENSIONS,      /* INVALID: signed, but not Extensions this
+				    * issuer accepts (malformed, repeated) */
+	RDM_R_EXPIRED,             /* INVALID: its expiration has passed */
 	RDM_REASON_COUNT
 };
 
@@ -65,8 +73,8 @@ struct rdm_result {
 typedef void (*rdm_done_fn)(void *arg, const struct rdm_result *r);
 
 /* Redeems the POST /redeem body (JSON: {"token": b64url} or
- * {"authorization": "PrivateToken token=..."}, optional "challenge" and
- * "spend"; see redeem_body.h). Returns 0 (done will be or was called) or
+ * {"authorization": "PrivateToken token=..."}, optional "challenge",
+ * "spend" and "extensions"; see redeem_body.h). Returns 0 (done will be or was called) or
  * PP_ERR_ARG for a caller bug (done is not called). */
 int rdm_submit(struct svc *s, const uint8_t *body, size_t len,
 	       rdm_done_fn done, void *arg);
@@ -76,6 +84,17 @@ int rdm_submit(struct svc *s, const uint8_t *body, size_t len,
 int rdm_submit_token(struct svc *s, const uint8_t *token, size_t token_len,
 		     const uint8_t *challenge, size_t challenge_len, int spend,
 		     rdm_done_fn done, void *arg);
+
+/* The same for a token bound to Extensions: info is the serialized
+ * Extensions (NULL: none given). A type that binds Extensions verifies only
+ * with exactly those, and a token whose expiration extension has passed is
+ * RDM_R_EXPIRED; Extensions given for a type that binds none are refused
+ * (RDM_R_UNEXPECTED_EXTENSIONS), never ignored. */
+int rdm_submit_token_ext(struct svc *s, const uint8_t *token,
+			 size_t token_len, const uint8_t *challenge,
+			 size_t challenge_len, const uint8_t *info,
+			 size_t info_len, int spend, rdm_done_fn done,
+			 void *arg);
 
 /* When a spend recorded now (unix seconds) may be forgotten: the key's
  * retire_after, at least now + RDM_MIN_RECORD_TTL, or SPENT_NO_EXPIRY when

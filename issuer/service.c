@@ -20,6 +20,7 @@ int svc_new(struct ks_current *keys, struct spent_store *spent,
 		return PP_ERR_NOMEM;
 	s->keys = keys;
 	s->spent = spent;
+	extp_default(&s->extp);
 	*out = s;
 	return 0;
 }
@@ -27,6 +28,11 @@ int svc_new(struct ks_current *keys, struct spent_store *spent,
 void svc_free(struct svc *s)
 {
 	free(s);
+}
+
+void svc_set_ext_policy(struct svc *s, const struct ext_policy *p)
+{
+	s->extp = *p;
 }
 
 int svc_redeem_enabled(const struct svc *s)

@@ -17,6 +17,12 @@ int svc_new(struct ks_current *keys, struct spent_store *spent,
 	    struct svc **out);
 void svc_free(struct svc *s);
 
+struct ext_policy;
+/* The extension policy issuance applies to requests that carry Extensions
+ * (token type 0xDA7A); copied. Until set: extp_default. Set it before the
+ * handle serves requests. */
+void svc_set_ext_policy(struct svc *s, const struct ext_policy *p);
+
 /* Whether /redeem is served (a spent store is configured). */
 int svc_redeem_enabled(const struct svc *s);
 

@@ -2,11 +2,13 @@
 #ifndef PP_SERVICE_INT_H
 #define PP_SERVICE_INT_H
 
+#include "issuer/ext_policy.h"
 #include "issuer/service.h"
 
 struct svc {
 	struct ks_current *keys;    /* borrowed */
 	struct spent_store *spent;  /* borrowed; NULL: no redemption */
+	struct ext_policy extp;     /* what Extensions issuance signs */
 };
 
 #endif

@@ -67,6 +67,9 @@ static const struct cfg_item cfg_items[] = {
 	{ "tls-cert", S(tls_cert), NULL, 0, 0, "server certificate chain for tls-listen (PEM)" },
 	{ "tls-key", S(tls_key), NULL, 0, 0, "server private key for tls-listen (PEM, mode 0600)" },
 	{ "tls-client-ca", S(tls_client_ca), NULL, 0, 0, "CA certificates that issue client certificates (PEM)" },
+	{ "ext-allowed-types", S(ext_allowed_types), "0x0001", 0, 0, "token type 0xDA7A: extension types an attester may request, comma-separated (0x0001 = expiration; empty = none)" },
+	{ "ext-expiry-precisions", S(ext_expiry_precisions), "3600,86400", 0, 0, "token type 0xDA7A: expiration precisions (seconds) signed, comma-separated" },
+	{ "ext-expiry-max-future", L(ext_expiry_max_future), "604800", 1, 31536000, "token type 0xDA7A: seconds an expiration may lie in the future" },
 };
 
 #define N_ITEMS (sizeof(cfg_items) / sizeof(cfg_items[0]))

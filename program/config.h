@@ -53,6 +53,10 @@ struct cfg {
 	char *tls_cert;            /* server certificate chain (PEM file) */
 	char *tls_key;             /* its private key (PEM file, mode 0600) */
 	char *tls_client_ca;       /* CA that issues client certificates (PEM) */
+	/* extension policy of token type 0xDA7A (issuer/ext_policy.h) */
+	char *ext_allowed_types;   /* extension types attesters may request */
+	char *ext_expiry_precisions; /* expiration precisions, seconds */
+	long ext_expiry_max_future; /* seconds an expiry may lie ahead */
 };
 
 /* Fills c with defaults. */

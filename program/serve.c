@@ -16,6 +16,7 @@
 #include "api/api.h"
 #include "base/pp_err.h"
 #include "program/config.h"
+#include "issuer/ext_policy.h"
 #include "issuer/log.h"
 #include "issuer/metrics.h"
 #include "issuer/retire.h"
@@ -120,6 +121,23 @@ static void srv_tick(struct srv *s)
 	ks_keyset_unref(cur);
 	if (stale)
 		srv_reload(s, "key store changed or a key transition is due");
+}
+
+/* Slow key generation at start (a 0xDA7A key searches for safe primes):
+ * say so once, then every 30 s, so a quiet start is not taken for a hang. */
+static void srv_keygen_progress(void *ctx)
+{
+	int64_t *last = ctx;
+
+	if (*last == 0)
+		log_info("generating a key with safe primes; this takes seconds "
+			 "to minutes (import one with ppissuer keys import to "
+			 "skip this)");
+	else if (now_s() - *last >= 30)
+		log_info("still searching for safe primes");
+	else
+		return;
+	*last = now_s();
 }
 
 static void srv_report(void *ctx, const char *msg)
@@ -262,6 +280,8 @@ int srv_main(int argc, char **argv)
 	struct ks_keyset *ks = NULL;
 	struct ks_secret *secret = NULL;
 	struct ks_meta first;
+	struct ext_policy extp;
+	int64_t keygen_last = 0;
 	char err[512] = "", host[256], tls_host[256];
 	uint16_t port, tls_port = 0;
 	sigset_t set;
@@ -303,7 +323,10 @@ int srv_main(int argc, char **argv)
 		goto cleanup;
 	}
 	if (srv_schedule(&s, err, sizeof(err)) != 0 ||
-	    srv_types(&s, err, sizeof(err)) != 0) {
+	    srv_types(&s, err, sizeof(err)) != 0 ||
+	    extp_parse(s.cfg.ext_allowed_types, s.cfg.ext_expiry_precisions,
+		       s.cfg.ext_expiry_max_future, &extp, err,
+		       sizeof(err)) != 0) {
 		fprintf(stderr, "ppissuer serve: %s\n", err);
 		ret = 2;
 		goto cleanup;
@@ -324,6 +347,7 @@ int srv_main(int argc, char **argv)
 		goto cleanup;
 	}
 	ks_store_set_reporter(s.store, srv_report, NULL);
+	ks_store_set_progress(s.store, srv_keygen_progress, &keygen_last);
 	for (i = 0; i < s.n_types; i++) {
 		rc = ks_store_ensure_key(s.store, s.types[i]->type, now_s(),
 					 s.sched.overlap, &first, &created, err,
@@ -383,6 +407,7 @@ int srv_main(int argc, char **argv)
 	rc = svc_new(s.current, s.spent, &s.svc);
 	if (rc != 0)
 		goto cleanup;
+	svc_set_ext_policy(s.svc, &extp);
 	ao.svc = s.svc;
 	/* Clients, limits and the mutual-TLS listener (issue 6). */
 	ao.clients = s.clients.current;
