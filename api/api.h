@@ -22,6 +22,8 @@ struct api_opts {
 	long directory_max_age;       /* seconds */
 	int log_requests;
 	int log_client_address;
+	unsigned max_batch;           /* items in a generic batch */
+	unsigned max_amortized_batch; /* elements in an amortized batch */
 	struct svc *svc;              /* the issuer's services (issuer/service.h);
 				       * borrowed: outlives the server */
 	/* clients (api/auth.c) */

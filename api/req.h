@@ -26,6 +26,14 @@ enum api_role {
 	API_ROLE_METRICS,      /* any registered client, when metrics-auth is on */
 };
 
+/* A further media type a route accepts, with its own handler and body cap
+ * (cap_fn: the cap follows from the server's options). */
+struct api_media {
+	const char *content_type;
+	size_t (*cap_fn)(const struct api_opts *o);
+	api_handler_fn handler;
+};
+
 struct api_route {
 	const char *path;
 	const char *allow;        /* Allow header value */
@@ -35,6 +43,8 @@ struct api_route {
 	enum met_route metric;
 	api_handler_fn handler;
 	enum api_role role;
+	const struct api_media *media; /* further media types, or NULL */
+	size_t n_media;
 };
 
 enum { API_M_GET = 1, API_M_HEAD = 2, API_M_POST = 4 };
@@ -61,6 +71,8 @@ struct api_req {
 	const char *err_code;       /* static string for the log */
 	uint8_t *body;
 	size_t body_len;
+	size_t body_cap;            /* of the media type the body has */
+	api_handler_fn handler;     /* the route's handler for that type */
 	size_t discarded;           /* body bytes dropped past the cap */
 	int too_large;
 	int responded;
@@ -90,6 +102,10 @@ enum MHD_Result api_queue(struct api_req *r, unsigned status,
 /* Route handlers. */
 enum MHD_Result api_directory(struct api_req *r);
 enum MHD_Result api_token_request(struct api_req *r);
+enum MHD_Result api_token_request_generic_batch(struct api_req *r);
+enum MHD_Result api_token_request_amortized_batch(struct api_req *r);
+size_t api_generic_batch_cap(const struct api_opts *o);
+size_t api_amortized_batch_cap(const struct api_opts *o);
 enum MHD_Result api_healthz(struct api_req *r);
 enum MHD_Result api_readyz(struct api_req *r);
 enum MHD_Result api_metrics(struct api_req *r);

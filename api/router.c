@@ -6,22 +6,32 @@
 
 #define DIRECTORY_PATH "/.well-known/private-token-issuer-directory"
 
+/* Batches at the issuer request URI (draft-ietf-privacypass-batched-
+ * tokens): their caps follow from max-batch and max-amortized-batch. */
+static const struct api_media api_token_request_media[] = {
+	{ "application/private-token-generic-batch-request",
+	  api_generic_batch_cap, api_token_request_generic_batch },
+	{ "application/private-token-amortized-batch-request",
+	  api_amortized_batch_cap, api_token_request_amortized_batch },
+};
+
 /* Body caps: a TokenRequest is 259 bytes and a redemption a few hundred;
  * anything much larger is refused before it is read. */
 static const struct api_route api_routes[] = {
 	{ DIRECTORY_PATH, "GET, HEAD", API_M_GET | API_M_HEAD, 0, NULL,
-	  MET_ROUTE_DIRECTORY, api_directory, API_ROLE_NONE },
+	  MET_ROUTE_DIRECTORY, api_directory, API_ROLE_NONE, NULL, 0 },
 	{ "/token-request", "POST", API_M_POST, 4096,
 	  "application/private-token-request", MET_ROUTE_TOKEN_REQUEST,
-	  api_token_request, API_ROLE_ATTESTER },
+	  api_token_request, API_ROLE_ATTESTER, api_token_request_media,
+	  sizeof(api_token_request_media) / sizeof(api_token_request_media[0]) },
 	{ "/redeem", "POST", API_M_POST, 8192, "application/json",
-	  MET_ROUTE_REDEEM, api_redeem, API_ROLE_ORIGIN },
+	  MET_ROUTE_REDEEM, api_redeem, API_ROLE_ORIGIN, NULL, 0 },
 	{ "/healthz", "GET, HEAD", API_M_GET | API_M_HEAD, 0, NULL,
-	  MET_ROUTE_HEALTHZ, api_healthz, API_ROLE_NONE },
+	  MET_ROUTE_HEALTHZ, api_healthz, API_ROLE_NONE, NULL, 0 },
 	{ "/readyz", "GET, HEAD", API_M_GET | API_M_HEAD, 0, NULL,
-	  MET_ROUTE_READYZ, api_readyz, API_ROLE_NONE },
+	  MET_ROUTE_READYZ, api_readyz, API_ROLE_NONE, NULL, 0 },
 	{ "/metrics", "GET", API_M_GET, 0, NULL, MET_ROUTE_METRICS, api_metrics,
-	  API_ROLE_METRICS },
+	  API_ROLE_METRICS, NULL, 0 },
 };
 
 const struct api_route *api_route_find(const char *path, int redeem_enabled)

@@ -198,8 +198,46 @@ cleanup:
 
 /* First call for a request: route, method, media type and declared length
  * are checked before any body byte is read. */
+/* The largest body any media type of the route accepts: a declared length
+ * past it is refused before the type is looked at, as before. */
+static size_t media_cap_max(const struct api_req *r)
+{
+	size_t m = r->route->body_cap, i, c;
+
+	for (i = 0; i < r->route->n_media; i++) {
+		c = r->route->media[i].cap_fn(&r->srv->o);
+		if (c > m)
+			m = c;
+	}
+	return m;
+}
+
+/* Picks the handler and body cap of the media type ct names; 0 when the
+ * route takes no such type. */
+static int media_select(struct api_req *r, const char *ct)
+{
+	const struct api_media *m;
+	size_t i;
+
+	if (api_media_type_is(ct, r->route->content_type)) {
+		r->body_cap = r->route->body_cap;
+		r->handler = r->route->handler;
+		return 1;
+	}
+	for (i = 0; i < r->route->n_media; i++) {
+		m = &r->route->media[i];
+		if (!api_media_type_is(ct, m->content_type))
+			continue;
+		r->body_cap = m->cap_fn(&r->srv->o);
+		r->handler = m->handler;
+		return r->body_cap > 0;
+	}
+	return 0;
+}
+
 static enum MHD_Result on_headers(struct api_req *r, const char *url)
 {
+	unsigned long long declared = 0;
 	const char *ct, *cl;
 
 	r->route = api_route_find(url, svc_redeem_enabled(r->srv->o.svc));
@@ -214,24 +252,26 @@ static enum MHD_Result on_headers(struct api_req *r, const char *url)
 		if (r->responded || ret != MHD_YES)
 			return ret;
 	}
+	r->handler = r->route->handler;
 	if (!r->route->body_cap)
 		return MHD_YES;
 	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 					 MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl) {
 		char *end;
-		unsigned long long n;
 
 		errno = 0;
-		n = strtoull(cl, &end, 10);
-		if (errno || end == cl || n > r->route->body_cap)
+		declared = strtoull(cl, &end, 10);
+		if (errno || end == cl || declared > media_cap_max(r))
 			return api_respond_error(r, API_ERR_TOO_LARGE);
 	}
 	ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 					 MHD_HTTP_HEADER_CONTENT_TYPE);
-	if (!api_media_type_is(ct, r->route->content_type))
+	if (!media_select(r, ct))
 		return api_respond_error(r, API_ERR_MEDIA_TYPE);
-	r->body = malloc(r->route->body_cap);
+	if (cl && declared > r->body_cap)
+		return api_respond_error(r, API_ERR_TOO_LARGE);
+	r->body = malloc(r->body_cap);
 	if (!r->body)
 		return MHD_NO;
 	return MHD_YES;
@@ -269,7 +309,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
 			r->discarded += n;
 			return r->discarded > API_DISCARD_MAX ? MHD_NO : MHD_YES;
 		}
-		if (n > r->route->body_cap - r->body_len) {
+		if (n > r->body_cap - r->body_len) {
 			r->too_large = 1;
 			r->discarded = n;
 			return MHD_YES;
@@ -282,7 +322,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
 		return MHD_YES;
 	if (r->too_large)
 		return api_respond_error(r, API_ERR_TOO_LARGE);
-	return r->route->handler(r);
+	return r->handler(r);
 }
 
 /* last: nothing else is in flight, so the line need not wait for others */

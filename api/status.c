@@ -23,6 +23,10 @@ static const struct api_error api_errors[API_ERR_COUNT] = {
 	[API_ERR_EXTENSIONS] = { 422, "invalid_extensions", "Extensions are malformed, or their types are not in strictly increasing order" },
 	[API_ERR_EXT_NOT_ALLOWED] = { 422, "extension_not_allowed", "an extension type or expiration precision this issuer does not sign" },
 	[API_ERR_EXPIRY_RANGE] = { 422, "expiry_out_of_range", "the expiration is in the past or further ahead than this issuer signs" },
+	[API_ERR_BATCH_MALFORMED] = { 422, "invalid_batch", "malformed batch: length prefix, truncated or wrong-size request, trailing bytes, or no request" },
+	[API_ERR_BATCH_TOO_LARGE] = { 422, "batch_too_large", "more requests in the batch than this issuer takes at once" },
+	[API_ERR_BATCH_NONE_ISSUED] = { 400, "no_tokens_issued", "no request in the batch could be issued" },
+	[API_ERR_BATCH_ELEMENT] = { 422, "invalid_blinded_element", "a blinded element of the batch is not acceptable" },
 };
 
 const struct api_error *api_error_get(enum api_err e)
@@ -50,4 +54,24 @@ enum api_err api_err_from_issuance(enum iss_verdict v)
 {
 	return (unsigned)v < ISS_VERDICT_COUNT ? api_issue_errors[v]
 					       : API_ERR_INTERNAL;
+}
+
+/* Batch verdicts to answers (200 and 206 are not errors). */
+static const enum api_err api_batch_errors[ISSB_VERDICT_COUNT] = {
+	[ISSB_NONE] = API_ERR_INTERNAL,
+	[ISSB_ALL] = API_ERR_INTERNAL,    /* not an error; never asked */
+	[ISSB_SOME] = API_ERR_INTERNAL,   /* not an error; never asked */
+	[ISSB_NONE_ISSUED] = API_ERR_BATCH_NONE_ISSUED,
+	[ISSB_MALFORMED] = API_ERR_BATCH_MALFORMED,
+	[ISSB_UNSUPPORTED_TYPE] = API_ERR_TOKEN_TYPE,
+	[ISSB_TOO_MANY] = API_ERR_BATCH_TOO_LARGE,
+	[ISSB_UNKNOWN_KEY] = API_ERR_UNKNOWN_KEY,
+	[ISSB_BAD_ELEMENT] = API_ERR_BATCH_ELEMENT,
+	[ISSB_ERROR] = API_ERR_INTERNAL,
+};
+
+enum api_err api_err_from_batch(enum issb_verdict v)
+{
+	return (unsigned)v < ISSB_VERDICT_COUNT ? api_batch_errors[v]
+						: API_ERR_INTERNAL;
 }

@@ -3,6 +3,7 @@
 #define PP_API_STATUS_H
 
 #include "issuer/issuance.h"
+#include "issuer/issuance_batch.h"
 
 enum api_err {
 	API_ERR_NOT_FOUND,
@@ -25,6 +26,10 @@ enum api_err {
 	API_ERR_EXTENSIONS,
 	API_ERR_EXT_NOT_ALLOWED,
 	API_ERR_EXPIRY_RANGE,
+	API_ERR_BATCH_MALFORMED,
+	API_ERR_BATCH_TOO_LARGE,
+	API_ERR_BATCH_NONE_ISSUED,
+	API_ERR_BATCH_ELEMENT,
 	API_ERR_COUNT
 };
 
@@ -37,5 +42,7 @@ struct api_error {
 const struct api_error *api_error_get(enum api_err e);
 /* The answer to an issuance verdict other than ISS_OK. */
 enum api_err api_err_from_issuance(enum iss_verdict v);
+/* The answer to a batch verdict other than ISSB_ALL and ISSB_SOME. */
+enum api_err api_err_from_batch(enum issb_verdict v);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include "api/req.h"
 #include "issuer/issuance.h"
+#include "issuer/issuance_batch.h"
 
 /* POST /token-request: a TokenRequest in, its TokenResponse out (RFC 9578
  * sections 5 and 6); the issuance service decides, the table in status.c
@@ -19,4 +20,53 @@ enum MHD_Result api_token_request(struct api_req *r)
 			  res.response, res.response_len, "no-store");
 	memset(res.response, 0, res.response_len);
 	return ret;
+}
+
+/* The same URI with a batch (draft-ietf-privacypass-batched-tokens-07):
+ * 200 when every request was issued, 206 when some were (generic only),
+ * else the table's answer for the verdict. */
+static enum MHD_Result api_batch_answer(struct api_req *r, struct iss_batch *b,
+					const char *content_type)
+{
+	enum MHD_Result ret;
+
+	memcpy(r->key_id, b->key_id, sizeof(r->key_id));
+	if (b->verdict != ISSB_ALL && b->verdict != ISSB_SOME)
+		ret = api_respond_error(r, api_err_from_batch(b->verdict));
+	else
+		ret = api_respond(r, b->verdict == ISSB_ALL ? 200 : 206,
+				  content_type, b->response, b->response_len,
+				  "no-store");
+	iss_batch_clear(b);
+	return ret;
+}
+
+enum MHD_Result api_token_request_generic_batch(struct api_req *r)
+{
+	struct iss_batch b;
+
+	iss_batch_generic(r->srv->o.svc, r->body, r->body_len,
+			  r->srv->o.max_batch, &b);
+	return api_batch_answer(r, &b,
+				"application/private-token-generic-batch-response");
+}
+
+enum MHD_Result api_token_request_amortized_batch(struct api_req *r)
+{
+	struct iss_batch b;
+
+	iss_batch_amortized(r->srv->o.svc, r->body, r->body_len,
+			    r->srv->o.max_amortized_batch, &b);
+	return api_batch_answer(r, &b,
+				"application/private-token-amortized-batch-response");
+}
+
+size_t api_generic_batch_cap(const struct api_opts *o)
+{
+	return iss_batch_generic_body_cap(o->max_batch);
+}
+
+size_t api_amortized_batch_cap(const struct api_opts *o)
+{
+	return iss_batch_amortized_body_cap(o->max_amortized_batch);
 }

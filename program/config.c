@@ -40,6 +40,8 @@ static const struct cfg_item cfg_items[] = {
 	{ "reload-interval", L(reload_interval), "2", 1, 3600, "seconds between key-store change checks" },
 	{ "shutdown-timeout", L(shutdown_timeout), "10", 0, 600, "seconds in-flight requests get on SIGTERM" },
 	{ "max-published", L(max_published), "2", 1, 16, "keys per token type in the directory" },
+	{ "max-batch", L(max_batch), "100", 1, 1000, "token requests in one generic batch (larger batches: 422; the body cap follows)" },
+	{ "max-amortized-batch", L(max_amortized_batch), "100", 1, 1000, "blinded elements in one amortized batch (larger batches: 422; the body cap follows)" },
 	{ "token-types", S(token_types), "2", 0, 0, "token types served, comma-separated: numbers (2, 0x0002) or names (blind-rsa-2048)" },
 	{ "log-requests", B(log_requests), "true", 0, 0, "one JSON line per request on stderr" },
 	{ "log-client-address", B(log_client_address), "false", 0, 0, "include the client address in request logs" },

@@ -22,6 +22,8 @@ struct cfg {
 	long reload_interval;      /* seconds between key-store change checks */
 	long shutdown_timeout;     /* seconds to let in-flight requests finish */
 	long max_published;        /* keys per token type in the directory */
+	long max_batch;            /* requests in a generic batch */
+	long max_amortized_batch;  /* elements in an amortized batch */
 	char *token_types;         /* the token types served: "2", "2,5", names */
 	int log_requests;
 	int log_client_address;

@@ -404,6 +404,8 @@ int srv_main(int argc, char **argv)
 	ao.directory_max_age = s.cfg.directory_max_age;
 	ao.log_requests = s.cfg.log_requests;
 	ao.log_client_address = s.cfg.log_client_address;
+	ao.max_batch = (unsigned)s.cfg.max_batch;
+	ao.max_amortized_batch = (unsigned)s.cfg.max_amortized_batch;
 	rc = svc_new(s.current, s.spent, &s.svc);
 	if (rc != 0)
 		goto cleanup;
