@@ -49,7 +49,7 @@ void spent_hex(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* Counts a check-and-record answer. */
+/* Counts the answer of a spent_submit request. */
 static void spent_count(struct spent_store *s, int rc)
 {
 	atomic_fetch_add(&s->requests, 1);
@@ -61,13 +61,10 @@ static void spent_count(struct spent_store *s, int rc)
 		atomic_fetch_add(&s->unavailable, 1);
 }
 
-/* Counts the answer (when counted) and lets the caller out; the last one
- * out wakes a waiting shutdown (under mu, so the wake cannot fall between
- * its check and its wait). */
-static void spent_leave(struct spent_store *s, int counted, int rc)
+/* Lets a caller out; the last one out wakes a waiting shutdown (under mu,
+ * so the wake cannot fall between its check and its wait). */
+static void spent_leave(struct spent_store *s)
 {
-	if (counted)
-		spent_count(s, rc);
 	if (atomic_fetch_sub(&s->inflight, 1) == 1 && atomic_load(&s->stopping)) {
 		pthread_mutex_lock(&s->mu);
 		pthread_cond_broadcast(&s->idle);
@@ -83,7 +80,7 @@ static int spent_enter(struct spent_store *s)
 	atomic_fetch_add(&s->inflight, 1);
 	if (!atomic_load(&s->stopping))
 		return 1;
-	spent_leave(s, 0, 0);
+	spent_leave(s);
 	return 0;
 }
 
@@ -115,7 +112,7 @@ static void *spent_prober_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 		if (spent_enter(s)) {
 			s->ops->probe(s->impl);
-			spent_leave(s, 0, 0);
+			spent_leave(s);
 		}
 		pthread_mutex_lock(&s->mu);
 	}
@@ -219,33 +216,12 @@ cleanup:
 	return rc;
 }
 
-int spent_check_and_record(struct spent_store *s,
-			   const uint8_t key_id[SPENT_KEY_ID_LEN],
-			   const uint8_t nonce[SPENT_NONCE_LEN],
-			   int64_t expires_at)
-{
-	int rc;
-
-	if (s == NULL || key_id == NULL || nonce == NULL || expires_at <= 0)
-		return PP_ERR_ARG;
-	if (!spent_enter(s)) {
-		spent_count(s, PP_ERR_UNAVAILABLE);
-		return PP_ERR_UNAVAILABLE;
-	}
-	rc = s->ops->check_and_record(s->impl, key_id, nonce, expires_at);
-	/* a backend must never turn an unexpected failure into "recorded" */
-	if (rc != 0 && rc != PP_ERR_SPENT)
-		rc = PP_ERR_UNAVAILABLE;
-	spent_leave(s, 1, rc);
-	return rc;
-}
-
 /* What spent.c keeps of an asynchronous request until its answer. */
 struct spent_pending {
 	struct spent_store *s;
 	void (*done)(void *arg, int rc);
 	void *arg;
-	int counted;       /* a check-and-record (counted), or a lookup */
+	int counted;       /* a spent_submit (counted), or a lookup */
 };
 
 static void spent_pending_done(void *p, int rc)
@@ -257,11 +233,15 @@ static void spent_pending_done(void *p, int rc)
 	int counted = pd->counted;
 
 	free(pd);
+	/* a backend must never turn an unexpected failure into "recorded" */
 	if (rc != 0 && rc != PP_ERR_SPENT)
 		rc = PP_ERR_UNAVAILABLE;
+	/* counted before the answer, so a caller that has it sees it counted */
+	if (counted)
+		spent_count(s, rc);
 	/* leave only after the caller's callback: shutdown waits for it */
 	done(arg, rc);
-	spent_leave(s, counted, rc);
+	spent_leave(s);
 }
 
 /* Admits an asynchronous request: returns its pending record, or NULL
@@ -281,8 +261,10 @@ static struct spent_pending *spent_pending_new(struct spent_store *s,
 	}
 	pd = malloc(sizeof(*pd));
 	if (pd == NULL) {
+		if (counted)
+			spent_count(s, PP_ERR_UNAVAILABLE);
 		done(arg, PP_ERR_UNAVAILABLE);
-		spent_leave(s, counted, PP_ERR_UNAVAILABLE);
+		spent_leave(s);
 		return NULL;
 	}
 	pd->s = s;
@@ -318,31 +300,10 @@ int spent_contains_submit(struct spent_store *s,
 	if (s == NULL || key_id == NULL || nonce == NULL || done == NULL)
 		return PP_ERR_ARG;
 	pd = spent_pending_new(s, 0, done, arg);
-	if (pd == NULL)
-		return 0;
-	if (s->ops->contains_submit != NULL)
+	if (pd != NULL)
 		s->ops->contains_submit(s->impl, key_id, nonce,
 					spent_pending_done, pd);
-	else
-		spent_pending_done(pd, s->ops->contains(s->impl, key_id, nonce));
 	return 0;
-}
-
-int spent_contains(struct spent_store *s,
-		   const uint8_t key_id[SPENT_KEY_ID_LEN],
-		   const uint8_t nonce[SPENT_NONCE_LEN])
-{
-	int rc;
-
-	if (s == NULL || key_id == NULL || nonce == NULL)
-		return PP_ERR_ARG;
-	if (!spent_enter(s))
-		return PP_ERR_UNAVAILABLE;
-	rc = s->ops->contains(s->impl, key_id, nonce);
-	if (rc != 0 && rc != PP_ERR_SPENT)
-		rc = PP_ERR_UNAVAILABLE;
-	spent_leave(s, 0, rc);
-	return rc;
 }
 
 int spent_drop_key(struct spent_store *s,
@@ -360,7 +321,7 @@ int spent_drop_key(struct spent_store *s,
 	rc = s->ops->drop_key(s->impl, key_id, &n);
 	if (rc != 0)
 		rc = PP_ERR_UNAVAILABLE;
-	spent_leave(s, 0, rc);
+	spent_leave(s);
 	if (removed != NULL)
 		*removed = n;
 	return rc;
@@ -388,7 +349,7 @@ int spent_purge_expired_if(struct spent_store *s, int64_t now,
 	rc = s->ops->purge_expired(s->impl, now, may_drop, ctx, &n);
 	if (rc != 0)
 		rc = PP_ERR_UNAVAILABLE;
-	spent_leave(s, 0, rc);
+	spent_leave(s);
 	if (removed != NULL)
 		*removed = n;
 	return rc;
@@ -406,7 +367,7 @@ int spent_key_dropped(struct spent_store *s,
 	rc = s->ops->key_dropped(s->impl, key_id);
 	if (rc != 0 && rc != 1)
 		rc = PP_ERR_UNAVAILABLE;
-	spent_leave(s, 0, rc);
+	spent_leave(s);
 	return rc;
 }
 

@@ -22,7 +22,7 @@
  *
  * Backends:
  *   "lmdb"  (default) embedded, under <data_dir>/spent/. An answer of 0 is
- *           given only after the record is synced to disk. Concurrent callers
+ *           given only after the record is synced to disk. Concurrent requests
  *           share one write transaction and one sync (group commit).
  *   "redis" one SET NX EXAT per redemption, for several issuers sharing one
  *           store. The store's own I/O thread pipelines the commands over
@@ -34,6 +34,13 @@
  *           backend sets SIGPIPE to SIG_IGN if it is still SIG_DFL (hiredis
  *           writes to sockets with plain write(2); a dead server must not
  *           kill us).
+ *
+ * Redemptions and lookups have one path each, and neither blocks:
+ * spent_submit and spent_contains_submit queue the request and answer
+ * through a callback. spent_drop_key, spent_purge_expired(_if) and
+ * spent_key_dropped do block (a sweep, a tombstone lookup over a pooled
+ * connection): call them from maintenance or start-up threads, never from
+ * an event-loop thread or a done callback.
  *
  * Every function below is safe to call from many threads at once on one
  * store, except spent_open and spent_close. */
@@ -117,7 +124,7 @@ struct spent_health {
 /* Counters since open. For lmdb, records / commits is the group-commit
  * batching factor. */
 struct spent_stats {
-	uint64_t requests;     /* check-and-record calls answered */
+	uint64_t requests;     /* spent_submit requests answered */
 	uint64_t recorded;     /* answered 0 (first redemption, now durable) */
 	uint64_t spent;        /* answered PP_ERR_SPENT */
 	uint64_t unavailable;  /* answered PP_ERR_UNAVAILABLE */
@@ -141,9 +148,10 @@ struct spent_store; /* opaque */
 int spent_open(const struct spent_config *cfg, struct spent_store **out,
 	       char *err, size_t errlen);
 
-/* Stops accepting: every later call answers PP_ERR_UNAVAILABLE. Returns once
- * every request already queued has been answered (lmdb: written and synced)
- * and its caller has returned. Idempotent. */
+/* Stops accepting: every later call answers PP_ERR_UNAVAILABLE (a later
+ * spent_submit or spent_contains_submit through its done, before it
+ * returns). Returns once every request already queued has been answered
+ * (lmdb: written and synced) and its done has returned. Idempotent. */
 void spent_shutdown(struct spent_store *s);
 
 /* spent_shutdown, then frees the store. Calls already inside the store are
@@ -151,48 +159,47 @@ void spent_shutdown(struct spent_store *s);
  * accepted. */
 void spent_close(struct spent_store *s);
 
-/* The atomic check-and-record step. expires_at (unix seconds, > 0) is when
- * the record may go: the key's retirement, or SPENT_NO_EXPIRY.
- * Returns 0 when (key_id, nonce) was not recorded before and now is
- * (durably), PP_ERR_SPENT when it already was, PP_ERR_UNAVAILABLE when the
- * store cannot answer (nothing is known to be recorded; never treat this as
- * valid), PP_ERR_ARG for expires_at <= 0. Of any number of concurrent calls
- * with one pair, exactly one gets 0. */
-int spent_check_and_record(struct spent_store *s,
-			   const uint8_t key_id[SPENT_KEY_ID_LEN],
-			   const uint8_t nonce[SPENT_NONCE_LEN],
-			   int64_t expires_at);
-
-/* The same step without blocking the caller: queues the request and returns.
- * done(arg, rc) is called exactly once with what spent_check_and_record would
- * return: for lmdb from the store's writer thread once the batch holding the
- * request is synced, for redis from the store's I/O thread once Redis
- * answered (or the command timed out, or the connection failed), and when
- * the store refuses at once (shutting down, redis queue full) before
+/* The atomic check-and-record step, and the store's only way to record a
+ * redemption. It never blocks the caller: it queues the request and returns.
+ * expires_at (unix seconds, > 0) is when the record may go: the key's
+ * retirement, or SPENT_NO_EXPIRY.
+ *
+ * done(arg, rc) is called exactly once with the answer: 0 when (key_id,
+ * nonce) was not recorded before and now is (durably: lmdb has synced the
+ * transaction holding it, redis has acknowledged the SET), PP_ERR_SPENT
+ * when it already was, PP_ERR_UNAVAILABLE when the store cannot answer
+ * (nothing is known to be recorded; never treat this as valid). Every
+ * failure (I/O, map full, timeout, lost connection, shutting down, queue
+ * full, out of memory) is PP_ERR_UNAVAILABLE. Of any number of concurrent
+ * submissions of one pair, exactly one is answered 0.
+ *
+ * Where done runs: for lmdb on the store's writer thread once the batch
+ * holding the request is synced, for redis on the store's I/O thread once
+ * Redis answered (or the command timed out, or the connection failed), and
+ * when the store refuses at once (shutting down, redis queue full) before
  * spent_submit returns. done must be quick and must not call back into the
  * store; it typically hands the answer over and wakes the request (for
  * libmicrohttpd: suspend the connection before submitting, resume it in
- * done). With a small HTTP thread pool this is what lets many requests share
- * one commit: a blocked pool thread can only contribute one record to it.
- * Returns 0 (done will be or was called) or PP_ERR_ARG (done is not called).
- * spent_shutdown waits for every pending done to return. */
+ * done). A caller that needs the answer in line (a test, a tool) waits for
+ * done on a condition variable, never on the thread that runs done. With a
+ * small HTTP thread pool this is what lets many requests share one commit:
+ * a blocked pool thread could only contribute one record to it.
+ *
+ * The request is counted in spent_stats before done runs. Returns 0 (done
+ * will be or was called) or PP_ERR_ARG for a NULL argument or expires_at
+ * <= 0 (done is not called, nothing is counted). spent_shutdown waits for
+ * every pending done to return. */
 int spent_submit(struct spent_store *s, const uint8_t key_id[SPENT_KEY_ID_LEN],
 		 const uint8_t nonce[SPENT_NONCE_LEN], int64_t expires_at,
 		 void (*done)(void *arg, int rc), void *arg);
 
-/* Whether the pair is already recorded, without recording it: 0 (not spent),
- * PP_ERR_SPENT, or PP_ERR_UNAVAILABLE. With redis this waits for a round
- * trip: on an event-loop thread use spent_contains_submit. */
-int spent_contains(struct spent_store *s,
-		   const uint8_t key_id[SPENT_KEY_ID_LEN],
-		   const uint8_t nonce[SPENT_NONCE_LEN]);
-
-/* spent_contains without blocking the caller, with spent_submit's done
- * contract: done(arg, rc) runs exactly once with what spent_contains would
- * return; for redis from the store's I/O thread once Redis answered, for
- * lmdb (a read that never waits on a sync) before this returns. Not counted
- * in spent_stats. Returns 0 (done will be or was called) or PP_ERR_ARG
- * (done is not called). spent_shutdown waits for every pending done. */
+/* Whether the pair is already recorded, without recording it, with
+ * spent_submit's done contract: done(arg, rc) runs exactly once with 0 (not
+ * spent), PP_ERR_SPENT or PP_ERR_UNAVAILABLE; for redis on the store's I/O
+ * thread once Redis answered (EXISTS), for lmdb (a read that never waits on
+ * a sync) before this returns. Not counted in spent_stats. Returns 0 (done
+ * will be or was called) or PP_ERR_ARG (done is not called). spent_shutdown
+ * waits for every pending done. */
 int spent_contains_submit(struct spent_store *s,
 			  const uint8_t key_id[SPENT_KEY_ID_LEN],
 			  const uint8_t nonce[SPENT_NONCE_LEN],

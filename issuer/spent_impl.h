@@ -15,18 +15,14 @@ struct spent_status;
 
 struct spent_ops {
 	const char *name;
-	/* 0, PP_ERR_SPENT or PP_ERR_UNAVAILABLE */
-	int (*check_and_record)(void *impl, const uint8_t *key_id,
-				const uint8_t *nonce, int64_t expires_at);
-	/* Calls done(arg, rc) exactly once, maybe before returning. */
+	/* Queues a check-and-record; calls done(arg, rc) exactly once, maybe
+	 * before returning, with 0 only once the record is durable. */
 	void (*submit)(void *impl, const uint8_t *key_id, const uint8_t *nonce,
 		       int64_t expires_at, void (*done)(void *arg, int rc),
 		       void *arg);
-	/* 0 (absent), PP_ERR_SPENT or PP_ERR_UNAVAILABLE */
-	int (*contains)(void *impl, const uint8_t *key_id, const uint8_t *nonce);
-	/* The same answer through done(arg, rc), exactly once, maybe before
-	 * returning. NULL: the front calls contains and then done (a backend
-	 * whose lookup never waits on the network, such as lmdb). */
+	/* Whether the pair is recorded: done(arg, rc) exactly once, maybe
+	 * before returning (lmdb answers from a read transaction in line), with
+	 * 0 (absent), PP_ERR_SPENT or PP_ERR_UNAVAILABLE. */
 	void (*contains_submit)(void *impl, const uint8_t *key_id,
 				const uint8_t *nonce,
 				void (*done)(void *arg, int rc), void *arg);

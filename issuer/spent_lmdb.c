@@ -14,17 +14,18 @@
  * transaction and that readers would race with when a drop closes them, and
  * retirement is rare enough that a range delete in bounded chunks is cheap.
  *
- * Group commit: a request thread puts a waiter (its pair and a condition
- * variable, on its own stack) on a queue and sleeps. One writer thread takes
- * everything queued (up to max_batch), applies it in one write transaction
- * with MDB_NOOVERWRITE (a pair already present, or put earlier in the same
- * batch, answers "spent": the first in queue order wins), commits with a
- * sync, and only then wakes each waiter with its answer. While it syncs, new
- * requests gather for the next batch, so batches grow with load and the cost
- * of a sync is shared. If anything in the transaction fails, every waiter of
- * the batch gets PP_ERR_UNAVAILABLE and nothing of it is kept. Asynchronous
- * requests (spent_submit) ride in the same queue; their callbacks run on the
- * writer thread after the commit, outside the queue lock.
+ * Group commit: spent_submit puts a request (its pair and its callback, on
+ * the heap) on a queue and returns. One writer thread takes everything
+ * queued (up to max_batch), applies it in one write transaction with
+ * MDB_NOOVERWRITE (a pair already present, or put earlier in the same batch,
+ * answers "spent": the first in queue order wins), commits with a sync, and
+ * only then runs each request's callback with its answer, outside the queue
+ * lock. While it syncs, new requests gather for the next batch, so batches
+ * grow with load and the cost of a sync is shared. If anything in the
+ * transaction fails, every request of the batch gets PP_ERR_UNAVAILABLE and
+ * nothing of it is kept. Lookups (spent_contains_submit) never queue: they
+ * read in a read transaction and answer before returning, since a read never
+ * waits on a sync.
  *
  * The environment uses the default (synced) commit mode: no MDB_NOSYNC,
  * MDB_NOMETASYNC or MDB_MAPASYNC, so a commit returns after fdatasync.
@@ -62,18 +63,15 @@
 #define LM_MIN_RESERVE ((size_t)16 << 10)
 #define LM_MAX_RESERVE ((size_t)64 << 20)
 
-/* A queued request. A blocking caller keeps it on its stack and sleeps on
- * cond; an asynchronous one is heap-allocated, carries cb, and is freed by
- * the writer after cb has run. */
-struct lm_waiter {
+/* A queued request: allocated by lm_submit, freed by the writer after cb
+ * has run. */
+struct lm_request {
 	uint8_t key[LM_KEY_LEN];
 	int64_t expires_at;
 	int result;
-	int done;
-	pthread_cond_t cond;
 	void (*cb)(void *arg, int rc);
 	void *cb_arg;
-	struct lm_waiter *next;
+	struct lm_request *next;
 };
 
 static void lm_key(uint8_t out[LM_KEY_LEN], const uint8_t *key_id,
@@ -146,14 +144,14 @@ cleanup:
 	return rc;
 }
 
-/* One write transaction over the batch; sets each waiter's result. Returns
+/* One write transaction over the batch; sets each request's result. Returns
  * 0 or the LMDB error that made the whole batch fail. *seen gets the map size
  * the attempt ran with. */
-static int lm_batch_apply(struct lm_store *s, struct lm_waiter *batch,
+static int lm_batch_apply(struct lm_store *s, struct lm_request *batch,
 			  size_t *seen)
 {
 	MDB_txn *txn = NULL;
-	struct lm_waiter *w;
+	struct lm_request *w;
 	uint8_t val[8];
 	int rc;
 
@@ -193,7 +191,7 @@ static void *lm_writer_main(void *arg)
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		struct lm_waiter *batch, *last, *w, *next, *async;
+		struct lm_request *batch, *last, *w, *next;
 		size_t n = 0, seen = 0;
 		int rc;
 
@@ -202,7 +200,7 @@ static void *lm_writer_main(void *arg)
 		if (s->head == NULL)
 			break; /* stopping, and nothing left to answer */
 
-		/* take up to max_batch waiters, in queue order */
+		/* take up to max_batch requests, in queue order */
 		batch = last = s->head;
 		n = 1;
 		while (last->next != NULL && n < s->max_batch) {
@@ -230,45 +228,29 @@ static void *lm_writer_main(void *arg)
 			lm_report(s, rc, what);
 		}
 
-		pthread_mutex_lock(&s->mu);
 		if (rc == 0) {
+			pthread_mutex_lock(&s->mu);
 			s->commits++;
 			s->commit_records += n;
 			if (n > s->max_seen)
 				s->max_seen = n;
+			pthread_mutex_unlock(&s->mu);
 		}
-		/* a blocking waiter cannot leave before it sees done under mu,
-		 * so the list stays valid until we unlock; asynchronous ones are
-		 * ours and move to a list of callbacks to run unlocked */
-		async = NULL;
+		/* the batch is off the queue and ours: answer it unlocked, in
+		 * queue order */
 		for (w = batch; w != NULL; w = next) {
 			next = w->next;
-			if (rc != 0)
-				w->result = PP_ERR_UNAVAILABLE;
-			if (w->cb != NULL) {
-				w->next = async;
-				async = w;
-				continue;
-			}
-			w->done = 1;
-			pthread_cond_signal(&w->cond);
+			w->cb(w->cb_arg, rc == 0 ? w->result : PP_ERR_UNAVAILABLE);
+			free(w);
 		}
-		if (async != NULL) {
-			pthread_mutex_unlock(&s->mu);
-			for (w = async; w != NULL; w = next) {
-				next = w->next;
-				w->cb(w->cb_arg, w->result);
-				free(w);
-			}
-			pthread_mutex_lock(&s->mu);
-		}
+		pthread_mutex_lock(&s->mu);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
 }
 
 /* Appends w to the queue; the caller holds mu and has checked stopping. */
-static void lm_enqueue(struct lm_store *s, struct lm_waiter *w)
+static void lm_enqueue(struct lm_store *s, struct lm_request *w)
 {
 	if (s->tail != NULL) {
 		s->tail->next = w;
@@ -280,42 +262,12 @@ static void lm_enqueue(struct lm_store *s, struct lm_waiter *w)
 	s->tail = w;
 }
 
-static int lm_check_and_record(void *impl, const uint8_t *key_id,
-			       const uint8_t *nonce, int64_t expires_at)
-{
-	struct lm_store *s = impl;
-	struct lm_waiter w;
-	int rc;
-
-	memset(&w, 0, sizeof(w));
-	lm_key(w.key, key_id, nonce);
-	w.expires_at = expires_at;
-	if (pthread_cond_init(&w.cond, NULL) != 0)
-		return PP_ERR_UNAVAILABLE;
-
-	pthread_mutex_lock(&s->mu);
-	if (s->stopping || !s->writer_running) {
-		pthread_mutex_unlock(&s->mu);
-		rc = PP_ERR_UNAVAILABLE;
-		goto cleanup;
-	}
-	lm_enqueue(s, &w);
-	while (!w.done)
-		pthread_cond_wait(&w.cond, &s->mu);
-	rc = w.result;
-	pthread_mutex_unlock(&s->mu);
-
-cleanup:
-	pthread_cond_destroy(&w.cond);
-	return rc;
-}
-
 static void lm_submit(void *impl, const uint8_t *key_id, const uint8_t *nonce,
 		      int64_t expires_at, void (*cb)(void *arg, int rc),
 		      void *arg)
 {
 	struct lm_store *s = impl;
-	struct lm_waiter *w = calloc(1, sizeof(*w));
+	struct lm_request *w = calloc(1, sizeof(*w));
 
 	if (w == NULL) {
 		cb(arg, PP_ERR_UNAVAILABLE);
@@ -336,7 +288,11 @@ static void lm_submit(void *impl, const uint8_t *key_id, const uint8_t *nonce,
 	pthread_mutex_unlock(&s->mu);
 }
 
-static int lm_contains(void *impl, const uint8_t *key_id, const uint8_t *nonce)
+/* Answers in line from a read transaction: a read never waits on a sync,
+ * so this is quick enough for a loop thread. */
+static void lm_contains_submit(void *impl, const uint8_t *key_id,
+			       const uint8_t *nonce,
+			       void (*cb)(void *arg, int rc), void *arg)
 {
 	struct lm_store *s = impl;
 	uint8_t key[LM_KEY_LEN];
@@ -363,7 +319,7 @@ cleanup:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
 	pthread_rwlock_unlock(&s->txn_lock);
-	return rc;
+	cb(arg, rc);
 }
 
 static void lm_stats(void *impl, struct spent_stats *out)
@@ -455,7 +411,7 @@ static int lm_env_open(struct lm_store *s, const char *path, char *err,
 	if (rc != 0)
 		goto fail;
 	/* NOTLS: read transactions are not tied to a thread, so a reader slot
-	 * is released when spent_contains finishes, whatever the thread pool */
+	 * is released when a lookup finishes, whatever the thread pool */
 	rc = mdb_env_open(s->env, path, MDB_NOTLS, 0600);
 	if (rc != 0)
 		goto fail;
@@ -583,9 +539,8 @@ cleanup:
 
 const struct spent_ops spent_lmdb_ops = {
 	.name = "lmdb",
-	.check_and_record = lm_check_and_record,
 	.submit = lm_submit,
-	.contains = lm_contains,
+	.contains_submit = lm_contains_submit,
 	.drop_key = lm_drop_key,
 	.purge_expired = lm_purge_expired,
 	.key_dropped = lm_key_dropped,

@@ -15,7 +15,7 @@
 #define LM_KEY_LEN (SPENT_KEY_ID_LEN + SPENT_NONCE_LEN)
 #define LM_PATH_MAX 4096
 
-struct lm_waiter;
+struct lm_request;
 
 struct lm_store {
 	MDB_env *env;
@@ -35,7 +35,7 @@ struct lm_store {
 	int mu_ok;
 	pthread_cond_t wake;       /* to the writer: work queued, or stop */
 	int wake_ok;
-	struct lm_waiter *head, *tail;
+	struct lm_request *head, *tail;
 	int stopping;
 	int writer_running;
 	pthread_t writer;

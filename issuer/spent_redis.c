@@ -15,10 +15,10 @@
  * probe go through the store's I/O thread (spent_redis_async.c), which
  * pipelines them over one async connection and enforces timeout_ms per
  * command, so no HTTP loop thread ever waits for Redis; spent_submit and
- * spent_contains_submit only queue. The blocking calls (check-and-record,
- * contains, the probe) queue and wait. Dropping a key's records and the
- * tombstone lookup use a small pool of blocking connections
- * (spent_redis_pool.c) on the maintenance paths.
+ * spent_contains_submit only queue. The probe, on the front's probe
+ * thread, queues and waits. Dropping a key's records and the tombstone
+ * lookup use a small pool of blocking connections (spent_redis_pool.c) on
+ * the maintenance paths.
  *
  * Every new connection, async or pooled, runs AUTH and SELECT as
  * configured and first checks that the server can keep what it
@@ -99,8 +99,9 @@ static void rd_wait_done(void *arg, int rc)
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* rd_io_submit, then waits for the answer. Never from a done callback
- * (that aborts: it would wait for itself). */
+/* rd_io_submit, then waits for the answer: for the probe, which runs on
+ * the front's probe thread. Never from a done callback (that aborts: it
+ * would wait for itself). */
 static int rd_io_call(struct rd_store *s, enum rd_kind kind, const char *key,
 		      size_t klen, int64_t expires_at, int *lost)
 {
@@ -126,16 +127,6 @@ static int rd_io_call(struct rd_store *s, enum rd_kind kind, const char *key,
 	return w.rc;
 }
 
-static int rd_check_and_record(void *impl, const uint8_t *key_id,
-			       const uint8_t *nonce, int64_t expires_at)
-{
-	struct rd_store *s = impl;
-	char key[RD_KEY_MAX];
-	size_t klen = rd_key(s, key_id, nonce, key);
-
-	return rd_io_call(s, RD_SET, key, klen, expires_at, NULL);
-}
-
 /* Queues the SET; done runs on the I/O thread once Redis answered. */
 static void rd_submit(void *impl, const uint8_t *key_id, const uint8_t *nonce,
 		      int64_t expires_at, void (*cb)(void *arg, int rc),
@@ -148,15 +139,7 @@ static void rd_submit(void *impl, const uint8_t *key_id, const uint8_t *nonce,
 	rd_io_submit(s, RD_SET, key, klen, expires_at, cb, arg, NULL);
 }
 
-static int rd_contains(void *impl, const uint8_t *key_id, const uint8_t *nonce)
-{
-	struct rd_store *s = impl;
-	char key[RD_KEY_MAX];
-	size_t klen = rd_key(s, key_id, nonce, key);
-
-	return rd_io_call(s, RD_EXISTS, key, klen, 0, NULL);
-}
-
+/* Queues the EXISTS; done runs on the I/O thread once Redis answered. */
 static void rd_contains_submit(void *impl, const uint8_t *key_id,
 			       const uint8_t *nonce,
 			       void (*cb)(void *arg, int rc), void *arg)
@@ -403,9 +386,7 @@ cleanup:
 
 const struct spent_ops spent_redis_ops = {
 	.name = "redis",
-	.check_and_record = rd_check_and_record,
 	.submit = rd_submit,
-	.contains = rd_contains,
 	.contains_submit = rd_contains_submit,
 	.drop_key = rd_drop_key,
 	.purge_expired = rd_purge_expired,

@@ -2,7 +2,7 @@
  * pieces its files call in each other.
  *
  *   spent_redis.c         settings, open/stop/free, key names, the ops table,
- *                         the blocking calls that wait for the I/O thread
+ *                         the probe's wait for the I/O thread
  *   spent_redis_async.c   the I/O thread: request queue, pipelined commands,
  *                         deadlines, reconnects (one async connection)
  *   spent_redis_conn.c    the async connection's hand-shake (AUTH, SELECT,

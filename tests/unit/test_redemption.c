@@ -25,6 +25,7 @@
 #include "keys/maintain.h"
 #include "tu.h"
 #include "tu_redis.h"
+#include "tu_spent.h"
 
 /* An issuer key as the test uses it: the client's public key and the
  * issuer's signer. */
@@ -300,7 +301,7 @@ Test(redemption, valid_when_first_redeemed)
 	cr_expect_arr_eq(r.key_id, t_key.id, 32);
 	cr_expect_arr_eq(r.nonce, token + 2, 32);
 	/* recorded under (key id, nonce) */
-	cr_expect_eq(spent_contains(t_store, t_key.id, token + 2), PP_ERR_SPENT);
+	cr_expect_eq(tu_spent_contains(t_store, t_key.id, token + 2), PP_ERR_SPENT);
 
 	/* without a challenge, any other fresh token is valid too */
 	token_default(token, chal, sizeof(chal), &clen);
@@ -371,7 +372,7 @@ Test(redemption, invalid_when_signature_bad)
 		cr_assert_eq(t_redeem(&t_svc, t_ks, token, sizeof(token), NULL, 0,
 					1, &r), 0, "%s", cases[i].what);
 		expect_verdict(&r, RDM_INVALID, "bad_signature", cases[i].what);
-		cr_expect_eq(spent_contains(t_store, t_key.id, token + 2), 0,
+		cr_expect_eq(tu_spent_contains(t_store, t_key.id, token + 2), 0,
 			     "%s", cases[i].what);
 	}
 	cr_expect_eq(store_requests(), 0, "a bad token reached the store");
@@ -690,7 +691,7 @@ Test(redemption, answers_through_callback_when_submitted)
 	cr_expect_eq(v.by[RDM_INVALID], 1);
 	cr_expect_str_eq(rdm_reason_name(v.last.reason), "bad_signature");
 	cr_expect_eq(v.errors, 0);
-	cr_expect_eq(spent_contains(t_store, t_key.id, token + 2), 0);
+	cr_expect_eq(tu_spent_contains(t_store, t_key.id, token + 2), 0);
 
 	cr_expect_eq(t_submit(&t_svc, t_ks, token, sizeof(token), NULL,
 				       0, 1, NULL, &v), PP_ERR_ARG);

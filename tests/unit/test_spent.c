@@ -19,6 +19,7 @@
 #include "issuer/spent.h"
 #include "tu.h"
 #include "tu_redis.h"
+#include "tu_spent.h"
 
 #define RACE_THREADS 16
 
@@ -136,21 +137,21 @@ static void check_first_then_spent(struct spent_store *s)
 	t_nonce(n1, 1, 0xa5);
 	t_nonce(n2, 2, 0xa5);
 
-	cr_expect_eq(spent_contains(s, k1, n1), 0);
-	cr_expect_eq(spent_check_and_record(s, k1, n1, exp), 0);
-	cr_expect_eq(spent_check_and_record(s, k1, n1, exp), PP_ERR_SPENT);
-	cr_expect_eq(spent_check_and_record(s, k1, n1, exp), PP_ERR_SPENT);
-	cr_expect_eq(spent_contains(s, k1, n1), PP_ERR_SPENT);
+	cr_expect_eq(tu_spent_contains(s, k1, n1), 0);
+	cr_expect_eq(tu_spent_record(s, k1, n1, exp), 0);
+	cr_expect_eq(tu_spent_record(s, k1, n1, exp), PP_ERR_SPENT);
+	cr_expect_eq(tu_spent_record(s, k1, n1, exp), PP_ERR_SPENT);
+	cr_expect_eq(tu_spent_contains(s, k1, n1), PP_ERR_SPENT);
 	/* the same nonce under another key is another token */
-	cr_expect_eq(spent_check_and_record(s, k2, n1, exp), 0);
-	cr_expect_eq(spent_check_and_record(s, k2, n1, exp), PP_ERR_SPENT);
+	cr_expect_eq(tu_spent_record(s, k2, n1, exp), 0);
+	cr_expect_eq(tu_spent_record(s, k2, n1, exp), PP_ERR_SPENT);
 	/* another nonce under the first key */
-	cr_expect_eq(spent_contains(s, k1, n2), 0);
-	cr_expect_eq(spent_check_and_record(s, k1, n2, exp), 0);
+	cr_expect_eq(tu_spent_contains(s, k1, n2), 0);
+	cr_expect_eq(tu_spent_record(s, k1, n2, exp), 0);
 	/* a record without an expiry is a caller bug */
-	cr_expect_eq(spent_check_and_record(s, k1, n2, 0), PP_ERR_ARG);
-	cr_expect_eq(spent_check_and_record(s, k2, n2, -5), PP_ERR_ARG);
-	cr_expect_eq(spent_contains(s, k2, n2), 0);
+	cr_expect_eq(tu_spent_record(s, k1, n2, 0), PP_ERR_ARG);
+	cr_expect_eq(tu_spent_record(s, k2, n2, -5), PP_ERR_ARG);
+	cr_expect_eq(tu_spent_contains(s, k2, n2), 0);
 }
 
 struct race_arg {
@@ -169,8 +170,8 @@ static void race_pair(unsigned p, uint8_t key[32], uint8_t nonce[32])
 	t_nonce(nonce, p, 0x3c);
 }
 
-/* Every thread redeems every pair, each starting at a different pair so the
- * threads collide all the time. */
+/* Every thread redeems every pair (spent_submit, then waits for done),
+ * each starting at a different pair so the threads collide all the time. */
 static void *race_main(void *arg)
 {
 	struct race_arg *a = arg;
@@ -185,7 +186,7 @@ static void *race_main(void *arg)
 			int rc;
 
 			race_pair(p, key, nonce);
-			rc = spent_check_and_record(a->s, key, nonce, exp);
+			rc = tu_spent_record(a->s, key, nonce, exp);
 			if (rc == 0)
 				atomic_fetch_add(&a->wins[p], 1);
 			else if (rc != PP_ERR_SPENT)
@@ -240,7 +241,7 @@ static void *fill_main(void *arg)
 		uint8_t nonce[32];
 
 		t_nonce(nonce, i, a->salt);
-		if (spent_check_and_record(a->s, a->key, nonce, exp) != 0)
+		if (tu_spent_record(a->s, a->key, nonce, exp) != 0)
 			atomic_fetch_add(a->bad, 1);
 	}
 	return NULL;
@@ -296,20 +297,20 @@ static void check_drop_key(struct spent_store *s, uint32_t count)
 	cr_expect_eq(removed, count);
 	for (i = 0; i < count; i += count / 50 + 1) {
 		t_nonce(nonce, i, 0x01);
-		cr_expect_eq(spent_contains(s, victim, nonce), 0, "nonce %u", i);
+		cr_expect_eq(tu_spent_contains(s, victim, nonce), 0, "nonce %u", i);
 	}
 	for (i = 0; i < 10; i++) {
 		t_nonce(nonce, i, 0x01);
-		cr_expect_eq(spent_contains(s, below, nonce), PP_ERR_SPENT);
-		cr_expect_eq(spent_contains(s, above, nonce), PP_ERR_SPENT);
-		cr_expect_eq(spent_contains(s, other, nonce), PP_ERR_SPENT);
+		cr_expect_eq(tu_spent_contains(s, below, nonce), PP_ERR_SPENT);
+		cr_expect_eq(tu_spent_contains(s, above, nonce), PP_ERR_SPENT);
+		cr_expect_eq(tu_spent_contains(s, other, nonce), PP_ERR_SPENT);
 	}
 	/* nothing left: a second drop removes nothing */
 	cr_expect_eq(spent_drop_key(s, victim, &removed), 0);
 	cr_expect_eq(removed, 0);
 	/* the key's tokens could be recorded again (were it to verify) */
 	t_nonce(nonce, 0, 0x01);
-	cr_expect_eq(spent_check_and_record(s, victim, nonce, t_later()), 0);
+	cr_expect_eq(tu_spent_record(s, victim, nonce, t_later()), 0);
 }
 
 /* ---- lmdb ------------------------------------------------------------------ */
@@ -365,11 +366,11 @@ Test(spent_lmdb, records_survive_when_reopened)
 	s = t_open_lmdb();
 	for (i = 0; i < 300; i++) {
 		t_nonce(nonce, i, 0x07);
-		cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()),
+		cr_expect_eq(tu_spent_record(s, key, nonce, t_later()),
 			     PP_ERR_SPENT, "nonce %u", i);
 	}
 	t_nonce(nonce, 300, 0x07);
-	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
+	cr_expect_eq(tu_spent_record(s, key, nonce, t_later()), 0);
 	spent_close(s);
 }
 
@@ -424,7 +425,7 @@ Test(spent_lmdb, answers_unavailable_when_map_full)
 	t_key(key, 0x55);
 	for (i = 0; i < 20000; i++) {
 		t_nonce(nonce, i, 0x09);
-		rc = spent_check_and_record(s, key, nonce, t_later());
+		rc = tu_spent_record(s, key, nonce, t_later());
 		if (rc != 0) {
 			full_at = i;
 			break;
@@ -433,12 +434,12 @@ Test(spent_lmdb, answers_unavailable_when_map_full)
 	cr_assert_eq(rc, PP_ERR_UNAVAILABLE, "map never filled");
 	cr_assert_gt(full_at, 10);
 	/* the failed pair was not recorded; the earlier ones still are */
-	cr_expect_eq(spent_contains(s, key, nonce), 0);
-	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()),
+	cr_expect_eq(tu_spent_contains(s, key, nonce), 0);
+	cr_expect_eq(tu_spent_record(s, key, nonce, t_later()),
 		     PP_ERR_UNAVAILABLE);
 	for (i = 0; i < full_at; i++) {
 		t_nonce(nonce, i, 0x09);
-		cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()),
+		cr_expect_eq(tu_spent_record(s, key, nonce, t_later()),
 			     PP_ERR_SPENT, "nonce %u", i);
 	}
 	spent_stats_get(s, &st);
@@ -447,7 +448,7 @@ Test(spent_lmdb, answers_unavailable_when_map_full)
 	/* dropping the key frees room again */
 	cr_expect_eq(spent_drop_key(s, key, NULL), 0);
 	t_nonce(nonce, full_at, 0x09);
-	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
+	cr_expect_eq(tu_spent_record(s, key, nonce, t_later()), 0);
 	spent_close(s);
 }
 
@@ -474,10 +475,10 @@ Test(spent_lmdb, grows_map_when_full_below_max)
 	s = t_open_cfg(&cfg);
 	for (i = 0; i < 8000; i += 97) {
 		t_nonce(nonce, i, 0x0a);
-		cr_expect_eq(spent_contains(s, key, nonce), PP_ERR_SPENT);
+		cr_expect_eq(tu_spent_contains(s, key, nonce), PP_ERR_SPENT);
 	}
 	t_nonce(nonce, 8000, 0x0a);
-	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
+	cr_expect_eq(tu_spent_record(s, key, nonce, t_later()), 0);
 	spent_close(s);
 }
 
@@ -498,14 +499,14 @@ static void *drain_main(void *arg)
 	t_key(key, 0x77);
 	for (i = 0; i < 1000000; i++) {
 		t_nonce(nonce, i, a->salt);
-		a->last = spent_check_and_record(a->s, key, nonce, t_later());
+		a->last = tu_spent_record(a->s, key, nonce, t_later());
 		if (a->last != 0)
 			break;
 		a->ok++;
 	}
 	/* once shut down, it stays shut */
 	t_nonce(nonce, i + 1, a->salt);
-	a->late_ok = spent_check_and_record(a->s, key, nonce, t_later()) == 0;
+	a->late_ok = tu_spent_record(a->s, key, nonce, t_later()) == 0;
 	return NULL;
 }
 
@@ -547,7 +548,7 @@ Test(spent_lmdb, keeps_every_answered_record_when_shut_down_under_load)
 	for (i = 0; i < 8; i++) {
 		for (j = 0; j < args[i].ok; j++) {
 			t_nonce(nonce, j, args[i].salt);
-			cr_expect_eq(spent_contains(s, key, nonce), PP_ERR_SPENT,
+			cr_expect_eq(tu_spent_contains(s, key, nonce), PP_ERR_SPENT,
 				     "thread %u nonce %u", i, j);
 		}
 	}
@@ -657,8 +658,8 @@ Test(spent_lmdb, batches_widely_when_requests_submitted)
 	cr_expect_eq(t.other, 0);
 	cr_expect_eq(t.mixed_threads, 0, "callbacks ran on several threads");
 	cr_expect(!pthread_equal(t.writer, pthread_self()));
-	/* the answer counters move after each callback returns; shutdown
-	 * waits for that */
+	/* each request is counted before its callback runs; shutdown waits
+	 * for the callbacks to return */
 	spent_shutdown(s);
 	spent_stats_get(s, &st);
 	cr_expect_eq(st.recorded, 2 * per);
@@ -732,7 +733,7 @@ Test(spent_lmdb, answers_every_submission_when_shut_down)
 	/* and they are on disk */
 	s = t_open_lmdb();
 	t_nonce(nonce, 2999, 0x02);
-	cr_expect_eq(spent_contains(s, key, nonce), PP_ERR_SPENT);
+	cr_expect_eq(tu_spent_contains(s, key, nonce), PP_ERR_SPENT);
 	spent_close(s);
 	tally_destroy(&t);
 }
@@ -763,7 +764,7 @@ Test(spent_lmdb, purges_only_expired_when_asked)
 	cr_expect_eq(removed, n / 2);
 	for (i = 0; i < n; i += 7) {
 		t_nonce(nonce, i, 0x11);
-		cr_expect_eq(spent_contains(s, key, nonce), i % 2 ? PP_ERR_SPENT : 0,
+		cr_expect_eq(tu_spent_contains(s, key, nonce), i % 2 ? PP_ERR_SPENT : 0,
 			     "nonce %u", i);
 	}
 	cr_expect_eq(spent_purge_expired(s, (int64_t)time(NULL), &removed), 0);
@@ -857,7 +858,7 @@ Test(spent_lmdb, reports_map_full_and_never_grows_past_max)
 	t_key(key, 0x5a);
 	for (i = 0; i < 100000 && rc == 0; i++) {
 		t_nonce(nonce, i, 0x0b);
-		rc = spent_check_and_record(s, key, nonce, t_later());
+		rc = tu_spent_record(s, key, nonce, t_later());
 	}
 	cr_assert_eq(rc, PP_ERR_UNAVAILABLE, "map never filled");
 	spent_stats_get(s, &st);
@@ -887,7 +888,7 @@ Test(spent_lmdb, reports_map_full_and_never_grows_past_max)
 	cr_expect_str_eq(h.message, "");
 	cr_expect_geq(h.errors[SPENT_CAUSE_MAP_FULL], 1, "counts stay");
 	t_nonce(nonce, 0, 0x0b);
-	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
+	cr_expect_eq(tu_spent_record(s, key, nonce, t_later()), 0);
 	spent_close(s);
 }
 
@@ -908,7 +909,7 @@ Test(spent_lmdb, starts_at_max_when_initial_size_above_it)
 	t_key(key, 0x5b);
 	for (i = 0; i < 100000 && rc == 0; i++) {
 		t_nonce(nonce, i, 0x0c);
-		rc = spent_check_and_record(s, key, nonce, t_later());
+		rc = tu_spent_record(s, key, nonce, t_later());
 	}
 	cr_expect_eq(rc, PP_ERR_UNAVAILABLE);
 	cr_expect_lt(i, 3000, "%u records fit in 128 KiB", i);
@@ -942,7 +943,7 @@ static void check_tombstones(struct spent_store *s)
 	cr_expect_eq(spent_key_dropped(s, a), 1);
 	/* tombstones are no records */
 	t_nonce(nonce, 0, 0x01);
-	cr_expect_eq(spent_contains(s, a, nonce), 0);
+	cr_expect_eq(tu_spent_contains(s, a, nonce), 0);
 	cr_expect_eq(spent_key_dropped(NULL, a), PP_ERR_ARG);
 	cr_expect_eq(spent_key_dropped(s, NULL), PP_ERR_ARG);
 }
@@ -1016,20 +1017,20 @@ Test(spent_lmdb, purges_only_allowed_keys_and_leaves_tombstones_when_asked)
 	cr_expect_eq(spent_key_dropped(s, b), 0);
 	cr_expect_eq(spent_key_dropped(s, c), 0);
 	t_nonce(nonce, 5, 0x11);
-	cr_expect_eq(spent_contains(s, a, nonce), 0);
-	cr_expect_eq(spent_contains(s, b, nonce), PP_ERR_SPENT);
+	cr_expect_eq(tu_spent_contains(s, a, nonce), 0);
+	cr_expect_eq(tu_spent_contains(s, b, nonce), PP_ERR_SPENT);
 
 	/* no predicate: every expired record, with its tombstone */
 	cr_assert_eq(spent_purge_expired(s, (int64_t)time(NULL), &removed), 0);
 	cr_expect_eq(removed, n);
 	cr_expect_eq(spent_key_dropped(s, b), 1);
-	cr_expect_eq(spent_contains(s, b, nonce), 0);
+	cr_expect_eq(tu_spent_contains(s, b, nonce), 0);
 	/* far in the future: the live record goes, the one without expiry stays */
 	cr_assert_eq(spent_purge_expired(s, INT64_MAX - 1, &removed), 0);
 	cr_expect_eq(removed, 1);
 	t_nonce(nonce, 0, 0x11);
-	cr_expect_eq(spent_contains(s, c, nonce), PP_ERR_SPENT);
-	cr_expect_eq(spent_check_and_record(s, c, nonce, SPENT_NO_EXPIRY), PP_ERR_SPENT);
+	cr_expect_eq(tu_spent_contains(s, c, nonce), PP_ERR_SPENT);
+	cr_expect_eq(tu_spent_record(s, c, nonce, SPENT_NO_EXPIRY), PP_ERR_SPENT);
 	cr_expect_eq(spent_key_dropped(s, c), 1);
 	spent_close(s);
 	tally_destroy(&t);
@@ -1141,10 +1142,10 @@ Test(spent_redis, leaves_expiry_to_redis_when_purged)
 
 	t_key(key, 0x4e);
 	t_nonce(nonce, 1, 0x00);
-	cr_assert_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
+	cr_assert_eq(tu_spent_record(s, key, nonce, t_later()), 0);
 	cr_expect_eq(spent_purge_expired(s, (int64_t)time(NULL), &removed), 0);
 	cr_expect_eq(removed, 0);
-	cr_expect_eq(spent_contains(s, key, nonce), PP_ERR_SPENT);
+	cr_expect_eq(tu_spent_contains(s, key, nonce), PP_ERR_SPENT);
 	spent_close(s);
 }
 
@@ -1193,7 +1194,7 @@ Test(spent_redis, stores_one_key_with_expiry_when_recorded)
 	s = t_open_cfg(&cfg);
 	t_key(key, 0xab);
 	t_nonce(nonce, 7, 0xcd);
-	cr_assert_eq(spent_check_and_record(s, key, nonce, exp), 0);
+	cr_assert_eq(tu_spent_record(s, key, nonce, exp), 0);
 
 	strcpy(name, "ppt:");
 	for (i = 0; i < 32; i++)
@@ -1232,8 +1233,8 @@ Test(spent_redis, drops_only_own_prefix_when_prefix_has_glob_characters)
 	cr_expect_eq(removed, 30);
 	for (i = 0; i < 30; i++) {
 		t_nonce(nonce, i, 0x01);
-		cr_expect_eq(spent_contains(a, key, nonce), 0);
-		cr_expect_eq(spent_contains(b, key, nonce), PP_ERR_SPENT);
+		cr_expect_eq(tu_spent_contains(a, key, nonce), 0);
+		cr_expect_eq(tu_spent_contains(b, key, nonce), PP_ERR_SPENT);
 	}
 	spent_close(a);
 	spent_close(b);
@@ -1264,11 +1265,11 @@ Test(spent_redis, authenticates_and_selects_when_configured)
 
 	t_key(key, 0x21);
 	t_nonce(nonce, 1, 0x00);
-	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
-	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), PP_ERR_SPENT);
-	cr_expect_eq(spent_check_and_record(wrong, key, nonce, t_later()),
+	cr_expect_eq(tu_spent_record(s, key, nonce, t_later()), 0);
+	cr_expect_eq(tu_spent_record(s, key, nonce, t_later()), PP_ERR_SPENT);
+	cr_expect_eq(tu_spent_record(wrong, key, nonce, t_later()),
 		     PP_ERR_UNAVAILABLE);
-	cr_expect_eq(spent_contains(wrong, key, nonce), PP_ERR_UNAVAILABLE);
+	cr_expect_eq(tu_spent_contains(wrong, key, nonce), PP_ERR_UNAVAILABLE);
 
 	strcpy(name, "db3:");
 	for (i = 0; i < 32; i++)
@@ -1298,7 +1299,7 @@ static int t_timed_record(struct spent_store *s, uint32_t i, double *secs)
 
 	t_key(key, 0x31);
 	t_nonce(nonce, i, 0x00);
-	rc = spent_check_and_record(s, key, nonce, t_later());
+	rc = tu_spent_record(s, key, nonce, t_later());
 	*secs = t_now() - t0;
 	return rc;
 }
@@ -1337,7 +1338,7 @@ Test(spent_redis, answers_unavailable_then_recovers_when_server_restarts)
 	}
 	t_key(key, 0x31);
 	t_nonce(nonce, 0, 0x00);
-	cr_expect_eq(spent_contains(s, key, nonce), PP_ERR_UNAVAILABLE);
+	cr_expect_eq(tu_spent_contains(s, key, nonce), PP_ERR_UNAVAILABLE);
 	cr_expect_eq(spent_drop_key(s, key, &removed), PP_ERR_UNAVAILABLE);
 
 	tu_redis_start(&t_redis);   /* same port and directory */
@@ -1345,10 +1346,10 @@ Test(spent_redis, answers_unavailable_then_recovers_when_server_restarts)
 	/* AOF with everysec: the record acknowledged before the kill -9 of
 	 * the Redis process is still there (it was written to the AOF before
 	 * the reply) */
-	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), PP_ERR_SPENT);
+	cr_expect_eq(tu_spent_record(s, key, nonce, t_later()), PP_ERR_SPENT);
 	t_nonce(nonce, 0, 0x01);
-	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
-	cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()), PP_ERR_SPENT);
+	cr_expect_eq(tu_spent_record(s, key, nonce, t_later()), 0);
+	cr_expect_eq(tu_spent_record(s, key, nonce, t_later()), PP_ERR_SPENT);
 	spent_stats_get(s, &st);
 	cr_expect_geq(st.reconnects, 2);
 	cr_expect_gt(st.unavailable, 0);
@@ -1414,7 +1415,7 @@ static int t_record_one(struct spent_store *s, uint32_t i)
 
 	t_key(key, 0x3d);
 	t_nonce(nonce, i, 0x00);
-	return spent_check_and_record(s, key, nonce, t_later());
+	return tu_spent_record(s, key, nonce, t_later());
 }
 
 /* A Redis without an append-only file, or with appendfsync no, is refused
@@ -1593,8 +1594,8 @@ Test(spent_redis, sets_no_expiry_when_key_has_no_retirement)
 
 	t_key(key, 0xee);
 	t_nonce(nonce, 1, 0xee);
-	cr_assert_eq(spent_check_and_record(s, key, nonce, SPENT_NO_EXPIRY), 0);
-	cr_expect_eq(spent_check_and_record(s, key, nonce, SPENT_NO_EXPIRY), PP_ERR_SPENT);
+	cr_assert_eq(tu_spent_record(s, key, nonce, SPENT_NO_EXPIRY), 0);
+	cr_expect_eq(tu_spent_record(s, key, nonce, SPENT_NO_EXPIRY), PP_ERR_SPENT);
 	strcpy(name, "pp:spent:");
 	for (i = 0; i < 32; i++)
 		strcat(name, "ee");
@@ -1607,7 +1608,7 @@ Test(spent_redis, sets_no_expiry_when_key_has_no_retirement)
 	redisFree(raw);
 	cr_expect_eq(spent_purge_expired_if(s, INT64_MAX - 1, NULL, NULL, &removed), 0);
 	cr_expect_eq(removed, 0);
-	cr_expect_eq(spent_contains(s, key, nonce), PP_ERR_SPENT);
+	cr_expect_eq(tu_spent_contains(s, key, nonce), PP_ERR_SPENT);
 	spent_close(s);
 }
 
@@ -1852,7 +1853,7 @@ static uint32_t pause_check_records(struct spent_store *s, struct slot_set *ss,
 			  "request %u answered 0 but %s is not in redis", i, name);
 		freeReplyObject(r);
 		t_nonce(nonce, i, salt);
-		cr_expect_eq(spent_check_and_record(s, key, nonce, t_later()),
+		cr_expect_eq(tu_spent_record(s, key, nonce, t_later()),
 			     PP_ERR_SPENT, "request %u", i);
 	}
 	redisFree(raw);
@@ -2040,7 +2041,7 @@ static void check_contains_submit(struct spent_store *s)
 	cr_assert_eq(spent_contains_submit(s, key, nonce, tally_done, &t), 0);
 	tally_wait(&t, 1);
 	cr_expect_eq(t.ok, 1);
-	cr_assert_eq(spent_check_and_record(s, key, nonce, t_later()), 0);
+	cr_assert_eq(tu_spent_record(s, key, nonce, t_later()), 0);
 	cr_assert_eq(spent_contains_submit(s, key, nonce, tally_done, &t), 0);
 	tally_wait(&t, 2);
 	cr_expect_eq(t.spent, 1);
@@ -2121,8 +2122,8 @@ Test(spent, accepts_null_when_closed_or_asked)
 	spent_shutdown(NULL);
 	spent_stats_get(NULL, &st);
 	cr_expect_eq(st.requests, 0);
-	cr_expect_eq(spent_check_and_record(NULL, key, nonce, 1), PP_ERR_ARG);
-	cr_expect_eq(spent_contains(NULL, key, nonce), PP_ERR_ARG);
+	cr_expect_eq(tu_spent_record(NULL, key, nonce, 1), PP_ERR_ARG);
+	cr_expect_eq(tu_spent_contains(NULL, key, nonce), PP_ERR_ARG);
 	cr_expect_eq(spent_drop_key(NULL, key, &removed), PP_ERR_ARG);
 	cr_expect_eq(removed, 0);
 	removed = 5;
