@@ -1,4 +1,5 @@
 #include "issuer/issuance.h"
+#include "issuer/issuance_int.h"
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -39,9 +40,17 @@ static enum iss_verdict iss_verdict_of(int rc)
 void iss_issue(struct svc *s, const uint8_t *req, size_t len,
 	       struct iss_result *out)
 {
+	struct ks_keyset *ks = ks_current_get(s->keys);
+
+	iss_issue_in(s, ks, req, len, out);
+	ks_keyset_unref(ks);
+}
+
+void iss_issue_in(struct svc *s, struct ks_keyset *ks, const uint8_t *req,
+		  size_t len, struct iss_result *out)
+{
 	const struct tt_ops *tt;
 	const struct ks_entry *e;
-	struct ks_keyset *ks;
 	uint8_t tid;
 	uint64_t t0;
 	int rc;
@@ -74,7 +83,6 @@ void iss_issue(struct svc *s, const uint8_t *req, size_t len,
 			return;
 		}
 	}
-	ks = ks_current_get(s->keys);
 	e = ks_keyset_signer(ks, tt->type, tid);
 	if (e == NULL) {
 		rc = PP_ERR_UNKNOWN_KEY;
@@ -89,7 +97,6 @@ void iss_issue(struct svc *s, const uint8_t *req, size_t len,
 	met_token_issued(e->meta.key_id);
 	memcpy(out->key_id, e->meta.id_hex, sizeof(out->key_id));
 cleanup:
-	ks_keyset_unref(ks);
 	if (rc != 0) {
 		OPENSSL_cleanse(out->response, sizeof(out->response));
 		out->response_len = 0;

@@ -12,6 +12,7 @@
 #include "crypto/token.h"
 #include "crypto/token_types.h"
 #include "crypto/varint.h"
+#include "issuer/issuance_int.h"
 #include "issuer/metrics.h"
 #include "issuer/service_int.h"
 #include "keys/keyset.h"
@@ -39,46 +40,6 @@ void iss_batch_clear(struct iss_batch *b)
 	}
 	free(b->items);
 	batch_reset(b);
-}
-
-/* One item of a generic batch against the batch's snapshot: the steps of
- * iss_issue (issuance.c) for a fixed-size TokenRequest, which is all a
- * generic batch can carry (crypto/batch.h). */
-static enum iss_verdict batch_issue_one(struct ks_keyset *ks, const uint8_t *req,
-					size_t len, struct iss_result *res,
-					struct iss_batch *out)
-{
-	const struct tt_ops *tt;
-	const struct ks_entry *e;
-	uint8_t tid;
-	uint64_t t0;
-	int rc;
-
-	res->response_len = 0;
-	rc = tok_request_header(req, len, &tt, &tid);
-	if (rc == PP_ERR_TOKEN_TYPE)
-		return ISS_UNSUPPORTED_TYPE;   /* registered, not served */
-	if (rc != 0 || tt->request_variable)
-		return rc == 0 ? ISS_UNSUPPORTED_TYPE : ISS_BAD_LENGTH;
-	e = ks_keyset_signer(ks, tt->type, tid);
-	if (e == NULL)
-		return ISS_UNKNOWN_KEY;
-	t0 = now_us();
-	rc = tt_issue(e->signer, req, len, res->response, sizeof(res->response),
-		      &res->response_len);
-	if (rc != 0) {
-		OPENSSL_cleanse(res->response, sizeof(res->response));
-		res->response_len = 0;
-		ERR_clear_error();
-		return rc == PP_ERR_MSG_RANGE ? ISS_BAD_ELEMENT :
-		       rc == PP_ERR_LENGTH ? ISS_BAD_LENGTH : ISS_ERROR;
-	}
-	met_sign_latency(now_us() - t0);
-	met_token_issued(e->meta.key_id);
-	res->token_type = tt->type;
-	if (out->key_id[0] == '\0')
-		memcpy(out->key_id, e->meta.id_hex, sizeof(out->key_id));
-	return ISS_OK;
 }
 
 static enum issb_verdict batch_parse_verdict(int rc)
@@ -131,8 +92,13 @@ void iss_batch_generic(struct svc *s, const uint8_t *req, size_t len,
 	ks = ks_current_get(s->keys);
 	for (i = 0; i < count; i++) {
 		(void)gbatch_request_next(&rd, &item, &item_len);
-		out->items[i] = batch_issue_one(ks, item, item_len, &res, out);
-		if (out->items[i] == ISS_OK) {
+		/* the single path, against the batch's snapshot */
+		iss_issue_in(s, ks, item, item_len, &res);
+		out->items[i] = res.verdict;
+		if (res.verdict == ISS_OK) {
+			if (out->key_id[0] == '\0')
+				memcpy(out->key_id, res.key_id,
+				       sizeof(out->key_id));
 			gbatch_response_add(&w, res.token_type, res.response,
 					    res.response_len);
 			out->issued++;
