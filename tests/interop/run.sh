@@ -67,6 +67,7 @@ healthy() {
 start_server() {
 	mkdir -m 0700 "$tmp/data" || return 1
 	"$bin" serve --listen "127.0.0.1:$port" --data-dir "$tmp/data" \
+		${PP_INTEROP_TYPES:+--token-types "$PP_INTEROP_TYPES"} \
 		>"$tmp/stdout" 2>"$tmp/stderr" &
 	pid=$!
 	deadline=$(($(date +%s) + start_timeout))
@@ -105,7 +106,7 @@ while :; do
 	exit 1
 done
 
-"$node" "$here/interop.mjs" "http://127.0.0.1:$port" "$count"
+"$node" "$here/${PP_INTEROP_SCRIPT:-interop.mjs}" "http://127.0.0.1:$port" "$count"
 status=$?
 
 # Graceful shutdown is part of the contract: SIGTERM, then exit status 0.
@@ -137,5 +138,12 @@ fi
 
 if [ "$status" -ne 0 ]; then
 	show_server_log
+fi
+# Then the VOPRF types 0x0005 and 0x0001 (voprf.mjs: @noble/curves and
+# privacypass-ts clients) against a server that serves 2,5,1.
+if [ "$status" -eq 0 ] && [ -z "${PP_INTEROP_SCRIPT:-}" ]; then
+	PP_INTEROP_SCRIPT=voprf.mjs PP_INTEROP_TYPES=2,5,1 \
+		PP_INTEROP_TOKENS=${PP_INTEROP_VOPRF_TOKENS:-20} sh "$0"
+	status=$?
 fi
 exit "$status"
