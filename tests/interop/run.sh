@@ -146,4 +146,10 @@ if [ "$status" -eq 0 ] && [ -z "${PP_INTEROP_SCRIPT:-}" ]; then
 		PP_INTEROP_TOKENS=${PP_INTEROP_VOPRF_TOKENS:-20} sh "$0"
 	status=$?
 fi
+# Then token type 0xDA7A: da7a.mjs starts its own server (2,0xDA7A) with the
+# committed safe-prime key imported, so it never searches for primes.
+if [ "$status" -eq 0 ] && [ -z "${PP_INTEROP_SCRIPT:-}" ]; then
+	PP_BIN="$bin" "$node" "$here/da7a.mjs" "${PP_INTEROP_DA7A_TOKENS:-24}"
+	status=$?
+fi
 exit "$status"
