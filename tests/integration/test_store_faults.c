@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 
 #include "../unit/tu.h"
 #include "../unit/tu_redis.h"
+#include "../unit/tu_spent.h"
 #include "crypto/b64.h"
 #include "base/pp_err.h"
 #include "crypto/token.h"
@@ -131,36 +133,95 @@ Test(store_faults, lmdb_disk_full_is_seen_and_recovers)
 	th_dir_cleanup(&s);
 }
 
+/* The answers to a window of submissions. */
+struct sf_window {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned answered, failed;
+};
+
+static void sf_window_done(void *arg, int rc)
+{
+	struct sf_window *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->answered++;
+	if (rc != 0)
+		w->failed++;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Submits n fresh nonces under key at once, so that they share commits, and
+ * waits for every answer; returns how many failed. */
+static unsigned sf_record_window(struct spent_store *sp, const uint8_t key[32],
+				 uint32_t *next, unsigned n, int64_t exp)
+{
+	struct sf_window w = { .answered = 0, .failed = 0 };
+	uint8_t nonce[32];
+	unsigned i;
+
+	cr_assert_eq(pthread_mutex_init(&w.mu, NULL), 0);
+	cr_assert_eq(pthread_cond_init(&w.cv, NULL), 0);
+	for (i = 0; i < n; i++) {
+		memset(nonce, 0, sizeof(nonce));
+		memcpy(nonce, next, sizeof(*next));
+		(*next)++;
+		cr_assert_eq(spent_submit(sp, key, nonce, exp, sf_window_done, &w), 0);
+	}
+	pthread_mutex_lock(&w.mu);
+	while (w.answered < n)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
+	return w.failed;
+}
+
+/* Fills the lmdb store under data_dir (1 MiB map, at its maximum) through
+ * the library: windows of submissions (they share commits) while they fit,
+ * then single records until one does not. */
+static void sf_fill_store(const char *data_dir)
+{
+	int64_t exp = (int64_t)time(NULL) + 86400;
+	struct spent_config cfg;
+	struct spent_store *sp = NULL;
+	uint8_t key[32], nonce[32];
+	uint32_t next = 0;
+	char err[256];
+	int rc = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.data_dir = data_dir;
+	cfg.lmdb_map_size = 1 << 20;
+	cfg.lmdb_map_max = 1 << 20;
+	cr_assert_eq(spent_open(&cfg, &sp, err, sizeof(err)), 0, "%s", err);
+	memset(key, 0x42, sizeof(key));
+	while (next < 100000 && sf_record_window(sp, key, &next, 256, exp) == 0)
+		;
+	while (next < 100000 && rc == 0) {
+		memset(nonce, 0, sizeof(nonce));
+		memcpy(nonce, &next, sizeof(next));
+		next++;
+		rc = tu_spent_record(sp, key, nonce, exp);
+	}
+	cr_assert_eq(rc, PP_ERR_UNAVAILABLE);
+	spent_close(sp);
+}
+
 /* A store filled to lmdb-map-max-mb: 503 with the cause and what to do in
  * the log; the data file never grows past the maximum. The store is filled
  * beforehand through the library, which is much faster than HTTP. */
 Test(store_faults, lmdb_map_full_at_its_maximum)
 {
-	struct spent_config cfg;
-	struct spent_store *sp = NULL;
 	struct th_server s;
 	struct th_client c;
-	char err[256], tok[600], path[420], *body;
-	uint8_t key[32], nonce[32];
+	char tok[600], path[420], *body;
 	struct stat fst;
-	uint32_t i;
-	int rc = 0;
 
 	th_dir_init(&s);
 	cr_assert_eq(mkdir(s.data_dir, 0700), 0);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.data_dir = s.data_dir;
-	cfg.lmdb_map_size = 1 << 20;
-	cfg.lmdb_map_max = 1 << 20;
-	cr_assert_eq(spent_open(&cfg, &sp, err, sizeof(err)), 0, "%s", err);
-	memset(key, 0x42, sizeof(key));
-	for (i = 0; i < 100000 && rc == 0; i++) {
-		memset(nonce, 0, sizeof(nonce));
-		memcpy(nonce, &i, sizeof(i));
-		rc = spent_check_and_record(sp, key, nonce, (int64_t)time(NULL) + 86400);
-	}
-	cr_assert_eq(rc, PP_ERR_UNAVAILABLE);
-	spent_close(sp);
+	sf_fill_store(s.data_dir);
 
 	th_server_start(&s, (const char *[]){ "--lmdb-map-mb", "1",
 					      "--lmdb-map-max-mb", "1", NULL }, NULL);
