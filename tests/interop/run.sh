@@ -152,4 +152,11 @@ if [ "$status" -eq 0 ] && [ -z "${PP_INTEROP_SCRIPT:-}" ]; then
 	PP_BIN="$bin" "$node" "$here/da7a.mjs" "${PP_INTEROP_DA7A_TOKENS:-24}"
 	status=$?
 fi
+# Then batches (batch.mjs): generic batches of type 2 (privacypass-ts) and
+# amortized batches of types 5 and 1 (@noble/curves) on a server with 2,5,1.
+if [ "$status" -eq 0 ] && [ -z "${PP_INTEROP_SCRIPT:-}" ]; then
+	PP_INTEROP_SCRIPT=batch.mjs PP_INTEROP_TYPES=2,5,1 \
+		PP_INTEROP_TOKENS=${PP_INTEROP_BATCH_TOKENS:-20} sh "$0"
+	status=$?
+fi
 exit "$status"
