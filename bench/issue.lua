@@ -8,7 +8,8 @@ local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 package.path = dir .. "?.lua;" .. package.path
 local stat = require("wrkstat")
 
-local REC = 259
+-- record size: 259 (type 2), or BENCH_REQ_LEN (bench/voprf.sh: 35, 52)
+local REC = tonumber(os.getenv("BENCH_REQ_LEN") or "") or 259
 local reqs, n, i = {}, 0, 0
 local interval, next_at = 0, 0
 
@@ -17,7 +18,7 @@ function init(args)
    local data = f:read("*a")
    f:close()
    n = math.floor(#data / REC)
-   assert(n > 0 and n * REC == #data, "request file is not 259-byte records")
+   assert(n > 0 and n * REC == #data, "request file is not " .. REC .. "-byte records")
    local hdr = { ["Content-Type"] = "application/private-token-request" }
    for k = 0, n - 1 do
       reqs[k + 1] = wrk.format("POST", "/token-request", hdr,

@@ -11,7 +11,9 @@ local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 package.path = dir .. "?.lua;" .. package.path
 local stat = require("wrkstat")
 
-local LINE = 473 -- 472 base64url characters and a newline
+-- 472 base64url characters and a newline (type 2), or BENCH_TOKEN_LINE
+-- (bench/voprf.sh: 217 for type 5, 197 for type 1)
+local LINE = tonumber(os.getenv("BENCH_TOKEN_LINE") or "") or 473
 local threads = {}
 local next_id = 0
 
