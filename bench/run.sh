@@ -482,8 +482,8 @@ row "Redis redemptions/s, --threads $rd_threads" "$(kv "$rd4" rate)"
 row "  latency" "$(lat "$rd4")"
 cpu_say "$rd4" nowarn
 say ""
-. "$here/voprf.sh"  # token types 0x0005 and 0x0001 beside their limits
 . "$here/da7a.sh"   # token type 0xDA7A issuance beside type 0x0002's
+. "$here/voprf.sh"  # token types 0x0005 and 0x0001 beside their limits
 
 # ---- 5. targets ------------------------------------------------------------
 
