@@ -9,6 +9,7 @@
 #include "crypto/token.h"
 #include "crypto/token_types.h"
 #include "issuer/ext_policy.h"
+#include "issuer/redeem_body.h"
 #include "tu.h"
 #include "tu_keys.h"
 
@@ -453,4 +454,49 @@ Test(tt_pbrsa, fixture_key_tokens_verify_only_with_their_extensions)
 	}
 	EVP_PKEY_free(pk);
 	fixture_close(&f);
+}
+
+/* POST /redeem's "extensions" member: base64url, bounded, told apart from
+ * its absence. */
+Test(tt_pbrsa, redeem_body_reads_extensions)
+{
+	static const struct {
+		const char *body;
+		int ok, has;
+		size_t len;
+	} cases[] = {
+		{ "{\"token\":\"QUJD\"}", 1, 0, 0 },
+		{ "{\"token\":\"QUJD\",\"extensions\":\"AAA\"}", 1, 1, 2 },
+		{ "{\"token\":\"QUJD\",\"extensions\":\"AAA=\"}", 1, 1, 2 },
+		{ "{\"extensions\":\"\",\"token\":\"QUJD\"}", 1, 1, 0 },
+		{ "{\"token\":\"QUJD\",\"extensions\":\"A+A=\"}", 0, 0, 0 },
+		{ "{\"token\":\"QUJD\",\"extensions\":null}", 0, 0, 0 },
+		{ "{\"token\":\"QUJD\",\"extensions\":[]}", 0, 0, 0 },
+		{ "{\"token\":\"QUJD\",\"extensions\":\"AAA\",\"extensions\":\"AAA\"}",
+		  0, 0, 0 },
+	};
+	struct rdm_input in;
+	char *big;
+	size_t i, n = 4 * (REDEEM_MAX_EXTENSIONS / 3 + 2);
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *err = rdm_body_parse((const uint8_t *)cases[i].body,
+						 strlen(cases[i].body), &in);
+
+		cr_expect_eq(err == NULL, cases[i].ok, "%s: %s", cases[i].body,
+			     err ? err : "ok");
+		cr_expect_eq(in.has_extensions, cases[i].has, "%s",
+			     cases[i].body);
+		cr_expect_eq(in.extensions_len, cases[i].len, "%s",
+			     cases[i].body);
+	}
+	/* past the cap: refused, not truncated */
+	big = malloc(n + 64);
+	cr_assert(big != NULL);
+	i = (size_t)snprintf(big, 64, "{\"token\":\"QUJD\",\"extensions\":\"");
+	memset(big + i, 'A', n);
+	memcpy(big + i + n, "\"}", 3);
+	cr_expect(rdm_body_parse((const uint8_t *)big, strlen(big), &in) != NULL);
+	cr_expect_eq(in.has_extensions, 0);
+	free(big);
 }
