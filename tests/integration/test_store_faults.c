@@ -218,6 +218,7 @@ Test(store_faults, lmdb_map_full_at_its_maximum)
 	struct th_client c;
 	char tok[600], path[420], *body;
 	struct stat fst;
+	unsigned i;
 
 	th_dir_init(&s);
 	cr_assert_eq(mkdir(s.data_dir, 0700), 0);
@@ -226,8 +227,18 @@ Test(store_faults, lmdb_map_full_at_its_maximum)
 	th_server_start(&s, (const char *[]){ "--lmdb-map-mb", "1",
 					      "--lmdb-map-max-mb", "1", NULL }, NULL);
 	th_client_init(&c, &s);
-	th_issue(&s, &c, tok, sizeof(tok));
-	cr_assert_eq(th_redeem(&s, tok, NULL, 0), 503);
+	/* a reopened store may have a few pages free again: redeem until the
+	 * maximum is reached, which must be soon and must answer 503 */
+	for (i = 0; i < 50; i++) {
+		long st;
+
+		th_issue(&s, &c, tok, sizeof(tok));
+		st = th_redeem(&s, tok, NULL, 0);
+		if (st == 503)
+			break;
+		cr_assert_eq(st, 200, "redemption %u answered %ld", i, st);
+	}
+	cr_assert_lt(i, 50, "the store never reached its maximum");
 	cr_expect(th_log_contains(&s, "[map_full]: spent store full at its maximum of 1 MiB"),
 		  "no log line names the cause");
 	cr_expect(th_log_contains(&s, "raise lmdb-map-max-mb"));

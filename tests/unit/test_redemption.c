@@ -501,7 +501,7 @@ Test(redemption, invalid_when_token_malformed)
 		{ "type only", 2, 0, 0, "malformed" },
 		{ "one byte short", TOK_TOKEN_LEN - 1, 0, 0, "malformed" },
 		{ "one byte long", TOK_TOKEN_LEN + 1, 0, 0, "malformed" },
-		{ "type 1 (VOPRF)", TOK_TOKEN_LEN, 1, 0x0001, "unsupported_token_type" },
+		{ "type 0x0003 (not served)", TOK_TOKEN_LEN, 1, 0x0003, "unsupported_token_type" },
 		/* served (pbrsa-2048), but no key of the set has its id */
 		{ "type 0xda7a", TOK_TOKEN_LEN, 1, 0xda7a, "unknown_key" },
 	};
