@@ -38,6 +38,7 @@ struct bsig_pool {
 
 struct bsig_signer {
 	struct bsig_pool pool;
+	struct bsig_raw raw;  /* raw.sign set: the private op is elsewhere */
 	size_t mod_len;
 	uint8_t n[BSIG_MAX_MODULUS]; /* big-endian modulus, for the range check */
 };
@@ -202,15 +203,16 @@ static void pool_release(struct bsig_slot *sl)
 
 /* ---- issuer: BlindSign ---- */
 
-static int signer_slot_prepare(struct bsig_slot *sl)
+static int signer_slot_prepare(struct bsig_slot *sl, int raw)
 {
-	sl->op = EVP_PKEY_CTX_new_from_pkey(NULL, sl->pkey, NULL);
+	if (!raw)
+		sl->op = EVP_PKEY_CTX_new_from_pkey(NULL, sl->pkey, NULL);
 	sl->check = EVP_PKEY_CTX_new_from_pkey(NULL, sl->pkey, NULL);
-	if (sl->op == NULL || sl->check == NULL)
+	if ((!raw && sl->op == NULL) || sl->check == NULL)
 		return PP_ERR_NOMEM;
 	/* RSASP1 and RSAVP1: raw modular exponentiation, no padding */
-	if (EVP_PKEY_sign_init(sl->op) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_padding(sl->op, RSA_NO_PADDING) <= 0 ||
+	if ((!raw && (EVP_PKEY_sign_init(sl->op) <= 0 ||
+		      EVP_PKEY_CTX_set_rsa_padding(sl->op, RSA_NO_PADDING) <= 0)) ||
 	    EVP_PKEY_verify_recover_init(sl->check) <= 0 ||
 	    EVP_PKEY_CTX_set_rsa_padding(sl->check, RSA_NO_PADDING) <= 0)
 		return PP_ERR_KEY;
@@ -264,7 +266,7 @@ int bsig_signer_new(EVP_PKEY *pkey, unsigned nslots, struct bsig_signer **out)
 			rc = PP_ERR_NOMEM;
 			goto cleanup;
 		}
-		rc = signer_slot_prepare(s->pool.slots[i]);
+		rc = signer_slot_prepare(s->pool.slots[i], 0);
 		if (rc != 0)
 			goto cleanup;
 	}
@@ -281,10 +283,76 @@ cleanup:
 	return rc;
 }
 
+int bsig_signer_new_raw(const EVP_PKEY *pub, const struct bsig_raw *raw,
+			unsigned nslots, struct bsig_signer **out)
+{
+	struct bsig_signer *s = NULL;
+	EVP_PKEY *pk = bsig_pkey_unconst(pub);
+	BIGNUM *n = NULL;
+	unsigned i;
+	int rc;
+
+	if (out == NULL || raw == NULL || raw->sign == NULL)
+		abort(); /* misuse: nothing would own raw->ctx */
+	*out = NULL;
+	if (pub == NULL || nslots > BSIG_MAX_SLOTS) {
+		rc = PP_ERR_ARG;
+		goto cleanup;
+	}
+	if (EVP_PKEY_get_base_id(pub) != EVP_PKEY_RSA) {
+		rc = PP_ERR_KEY;
+		goto cleanup;
+	}
+	rc = bsig_key_public(pub, &n, NULL);
+	if (rc != 0)
+		goto cleanup;
+	s = OPENSSL_zalloc(sizeof(*s));
+	if (s == NULL) {
+		rc = PP_ERR_NOMEM;
+		goto cleanup;
+	}
+	s->raw = *raw;
+	raw = NULL;   /* s owns the context now */
+	s->mod_len = (size_t)BN_num_bytes(n);
+	if (BN_bn2binpad(n, s->n, (int)s->mod_len) < 0) {
+		rc = PP_ERR_INTERNAL;
+		goto cleanup;
+	}
+	s->pool.nslots = nslots ? nslots : pool_default_slots();
+	s->pool.slots = OPENSSL_zalloc(s->pool.nslots * sizeof(*s->pool.slots));
+	if (s->pool.slots == NULL) {
+		rc = PP_ERR_NOMEM;
+		goto cleanup;
+	}
+	for (i = 0; i < s->pool.nslots; i++) {
+		s->pool.slots[i] = slot_new(pk);
+		if (s->pool.slots[i] == NULL) {
+			rc = PP_ERR_NOMEM;
+			goto cleanup;
+		}
+		rc = signer_slot_prepare(s->pool.slots[i], 1);
+		if (rc != 0)
+			goto cleanup;
+	}
+	*out = s;
+	s = NULL;
+	rc = 0;
+cleanup:
+	if (raw && raw->release)
+		raw->release(raw->ctx);
+	BN_free(n);
+	bsig_signer_free(s);
+	if (rc != 0)
+		ERR_clear_error();
+	return rc;
+}
+
 void bsig_signer_free(struct bsig_signer *s)
 {
 	if (s == NULL)
 		return;
+	if (s->raw.release)
+		s->raw.release(s->raw.ctx);
 	pool_free(&s->pool);
 	OPENSSL_free(s);
 }
@@ -313,12 +381,20 @@ int bsig_blind_sign(struct bsig_signer *s, const uint8_t *blinded,
 	if (memcmp(blinded, s->n, s->mod_len) >= 0)
 		return PP_ERR_MSG_RANGE;
 
-	sl = pool_acquire(&s->pool);
 	sig_len = s->mod_len;
-	if (EVP_PKEY_sign(sl->op, out, &sig_len, blinded, blinded_len) <= 0 ||
-	    sig_len != s->mod_len) {
-		rc = PP_ERR_INTERNAL;
-		goto cleanup;
+	if (s->raw.sign) {
+		/* the device does RSASP1; no slot is held while it works */
+		rc = s->raw.sign(s->raw.ctx, blinded, blinded_len, out, out_cap);
+		if (rc != 0)
+			goto cleanup;
+		sl = pool_acquire(&s->pool);
+	} else {
+		sl = pool_acquire(&s->pool);
+		if (EVP_PKEY_sign(sl->op, out, &sig_len, blinded,
+				  blinded_len) <= 0 || sig_len != s->mod_len) {
+			rc = PP_ERR_INTERNAL;
+			goto cleanup;
+		}
 	}
 	/* RFC 9474 4.3: a fault in the CRT computation must never leave
 	 * the process, it would reveal a factor of n */

@@ -41,6 +41,26 @@ struct bsig_signer; /* opaque; holds the private key */
  * the private key are cleared when freed with bsig_signer_free. */
 int bsig_signer_new(EVP_PKEY *pkey, unsigned nslots, struct bsig_signer **out);
 void bsig_signer_free(struct bsig_signer *s);
+
+/* A raw RSA private operation done outside the process (a PKCS#11 token):
+ * sign writes out = in^d mod n, mod_len bytes each, or returns a PP_ERR_*
+ * (PP_ERR_UNAVAILABLE when the device cannot answer now). It is called from
+ * many threads at once. release (may be NULL) is called with ctx when the
+ * signer is freed. */
+struct bsig_raw {
+	int (*sign)(void *ctx, const uint8_t *in, size_t len, uint8_t *out,
+		    size_t cap);
+	void (*release)(void *ctx);
+	void *ctx;
+};
+
+/* A signer whose private operation is raw->sign, for the public key pub
+ * (type RSA, as spki_decode gives; not taken over). bsig_blind_sign runs the
+ * same range check before and the same s^e mod n == m check after, in
+ * software, on every signature. The signer owns raw->ctx from the call on,
+ * also when it fails (release is called). */
+int bsig_signer_new_raw(const EVP_PKEY *pub, const struct bsig_raw *raw,
+			unsigned nslots, struct bsig_signer **out);
 size_t bsig_signer_modulus_len(const struct bsig_signer *s);
 
 /* BlindSign: blind_sig = blinded^d mod n, via CRT with blinding, followed by

@@ -141,6 +141,27 @@ int tt_signer_new(const struct tt_ops *ops, const struct tt_secret *priv,
 	return key_wrap(ops, 1, impl, out);
 }
 
+int tt_signer_new_ext(const struct tt_ops *ops, const uint8_t *pub,
+		      size_t pub_len, const struct tt_raw_op *raw,
+		      unsigned slots, struct tt_key **out)
+{
+	void *impl = NULL;
+	int rc;
+
+	*out = NULL;
+	if (raw == NULL || raw->sign == NULL)
+		return PP_ERR_ARG;
+	if (ops == NULL || pub == NULL || ops->signer_new_ext == NULL) {
+		if (raw->release)
+			raw->release(raw->ctx);
+		return ops == NULL || pub == NULL ? PP_ERR_ARG : PP_ERR_KEY;
+	}
+	rc = ops->signer_new_ext(pub, pub_len, raw, slots, &impl);
+	if (rc != 0)
+		return rc;
+	return key_wrap(ops, 1, impl, out);
+}
+
 int tt_verifier_new(const struct tt_ops *ops, const uint8_t *pub,
 		    size_t pub_len, const struct tt_secret *priv,
 		    struct tt_key **out)

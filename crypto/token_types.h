@@ -31,6 +31,18 @@ struct tt_secret {
 int tt_secret_new(const uint8_t *data, size_t len, struct tt_secret **out);
 void tt_secret_free(struct tt_secret *s);
 
+/* A private operation done outside the process (keys/pkcs11.c: an HSM), for
+ * types that can sign with one: for RSA types, out = in^d mod n over
+ * modulus-length byte strings. sign is called from many threads at once;
+ * release (may be NULL) frees ctx when the signer goes. crypto/ never
+ * loads or calls the device itself: the callback comes from keys/. */
+struct tt_raw_op {
+	int (*sign)(void *ctx, const uint8_t *in, size_t len, uint8_t *out,
+		    size_t cap);
+	void (*release)(void *ctx);
+	void *ctx;
+};
+
 struct tt_ops {
 	uint16_t type;              /* code point */
 	const char *name;           /* "blind-rsa-2048": logs, CLI, metrics */
@@ -68,6 +80,13 @@ struct tt_ops {
 	/* ---- prepared keys, built once per snapshot ---- */
 	int (*signer_new)(const uint8_t *priv, size_t len, unsigned slots,
 			  void **impl);
+	/* A signer from the public form and an external private operation,
+	 * which it takes over (released also on failure). Whatever checks
+	 * the type runs on its own signatures run on these too. NULL for
+	 * types that cannot sign outside the process. */
+	int (*signer_new_ext)(const uint8_t *pub, size_t pub_len,
+			      const struct tt_raw_op *raw, unsigned slots,
+			      void **impl);
 	/* priv is NULL unless private_verify. */
 	int (*verifier_new)(const uint8_t *pub, size_t pub_len,
 			    const uint8_t *priv, size_t priv_len, void **impl);
@@ -112,6 +131,11 @@ struct tt_key;
 
 int tt_signer_new(const struct tt_ops *ops, const struct tt_secret *priv,
 		  unsigned slots, struct tt_key **out);
+/* A signer over an external private operation (ops->signer_new_ext), which
+ * it takes over, also on failure. PP_ERR_KEY when the type has none. */
+int tt_signer_new_ext(const struct tt_ops *ops, const uint8_t *pub,
+		      size_t pub_len, const struct tt_raw_op *raw,
+		      unsigned slots, struct tt_key **out);
 /* priv may be NULL unless ops->private_verify. */
 int tt_verifier_new(const struct tt_ops *ops, const uint8_t *pub,
 		    size_t pub_len, const struct tt_secret *priv,

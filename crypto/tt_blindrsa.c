@@ -96,6 +96,32 @@ static int br_signer_new(const uint8_t *priv, size_t len, unsigned slots,
 	return rc;
 }
 
+/* The private operation in an HSM; the public key from the public form. */
+static int br_signer_new_ext(const uint8_t *pub, size_t pub_len,
+			     const struct tt_raw_op *raw, unsigned slots,
+			     void **impl)
+{
+	struct bsig_raw br = { raw->sign, raw->release, raw->ctx };
+	struct bsig_signer *s = NULL;
+	EVP_PKEY *pkey = NULL;
+	int rc;
+
+	*impl = NULL;
+	rc = br_public_check(pub, pub_len);
+	if (rc == 0)
+		rc = spki_decode(pub, pub_len, &pkey);
+	if (rc != 0) {
+		if (raw->release)
+			raw->release(raw->ctx);
+		ERR_clear_error();
+		return rc;
+	}
+	rc = bsig_signer_new_raw(pkey, &br, slots, &s);
+	EVP_PKEY_free(pkey);
+	*impl = s;
+	return rc;
+}
+
 static int br_verifier_new(const uint8_t *pub, size_t pub_len,
 			   const uint8_t *priv, size_t priv_len, void **impl)
 {
@@ -171,6 +197,7 @@ const struct tt_ops tt_blind_rsa = {
 	.public_form = br_public_form,
 	.public_check = br_public_check,
 	.signer_new = br_signer_new,
+	.signer_new_ext = br_signer_new_ext,
 	.verifier_new = br_verifier_new,
 	.signer_free = br_signer_free,
 	.verifier_free = br_verifier_free,

@@ -34,6 +34,19 @@ void ks_store_set_progress(struct ks_store *st, void (*fn)(void *ctx),
 	st->progress_ctx = ctx;
 }
 
+void ks_store_set_external(struct ks_store *st, const struct ks_external *x)
+{
+	memset(&st->ext, 0, sizeof(st->ext));
+	if (x)
+		st->ext = *x;
+}
+
+/* Whether new keys of tt go to the external maker (a PKCS#11 token). */
+static int use_external(const struct ks_store *st, const struct tt_ops *tt)
+{
+	return st->ext.make != NULL && tt->signer_new_ext != NULL;
+}
+
 /* A fresh private key of the type: the test hook, else the type's own
  * generation, with progress where the type reports it. */
 static int keygen_one(struct ks_store *st, const struct tt_ops *tt,
@@ -115,7 +128,7 @@ int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
 	struct tt_secret *priv = NULL;
 	size_t n = 0;
 	char lerr[256], why[200] = "";
-	int rc, attempt, locked = 0;
+	int rc, attempt, locked = 0, ext;
 
 	if (out)
 		memset(out, 0, sizeof(*out));
@@ -124,6 +137,7 @@ int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
 	rc = check_args(st, token_type, now, not_before, err, errlen);
 	if (rc != 0)
 		return rc;
+	ext = use_external(st, tt);
 	rc = ks_store_lock(st, err, errlen);
 	if (rc != 0)
 		return rc;
@@ -139,13 +153,19 @@ int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
 		tt_secret_free(priv);
 		priv = NULL;
 		meta_init(&m, token_type, now, not_before);
-		rc = keygen_one(st, tt, &priv);
-		if (rc == 0 && priv == NULL)
-			rc = PP_ERR_INTERNAL;
-		if (rc == 0)
-			rc = tt->check(priv->p, priv->len, why, sizeof(why));
-		if (rc == 0)
-			rc = ks_key_meta(tt, priv, &m);
+		if (ext) {
+			rc = st->ext.make(st->ext.ctx, tt, &m, why, sizeof(why));
+			if (rc == 0)
+				ks_meta_set_ids(&m);
+		} else {
+			rc = keygen_one(st, tt, &priv);
+			if (rc == 0 && priv == NULL)
+				rc = PP_ERR_INTERNAL;
+			if (rc == 0)
+				rc = tt->check(priv->p, priv->len, why, sizeof(why));
+			if (rc == 0)
+				rc = ks_key_meta(tt, priv, &m);
+		}
 		if (rc != 0) {
 			pp_errf(err, errlen, "key generation failed: %s",
 				why[0] ? why : pp_err_str(rc));
@@ -153,6 +173,8 @@ int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
 		}
 		if (find_conflict(list, n, &m, now) == NULL)
 			break;
+		if (ext && st->ext.drop)
+			st->ext.drop(st->ext.ctx, &m);
 		rc = PP_ERR_EXISTS;
 	}
 	if (rc != 0) {
@@ -161,7 +183,13 @@ int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
 			KEYGEN_ATTEMPTS);
 		goto cleanup;
 	}
-	rc = ks_key_store(st, priv, &m, err, errlen);
+	if (ext) {
+		rc = ks_meta_write(st, &m, 0, err, errlen);
+		if (rc != 0 && st->ext.drop)
+			st->ext.drop(st->ext.ctx, &m);
+	} else {
+		rc = ks_key_store(st, priv, &m, err, errlen);
+	}
 	if (rc == 0 && out)
 		*out = m;
 cleanup:
@@ -227,7 +255,20 @@ int ks_store_import(struct ks_store *st, const uint8_t *key, size_t len,
 		rc = PP_ERR_EXISTS;
 		goto cleanup;
 	}
-	rc = ks_key_store(st, priv, &m, err, errlen);
+	if (st->ext.put && tt->signer_new_ext) {
+		/* into the token; the store keeps the metadata only */
+		rc = st->ext.put(st->ext.ctx, tt, priv, &m, why, sizeof(why));
+		if (rc != 0) {
+			pp_errf(err, errlen, "cannot import into the token: %s",
+				why[0] ? why : pp_err_str(rc));
+			goto cleanup;
+		}
+		rc = ks_meta_write(st, &m, 0, err, errlen);
+		if (rc != 0 && st->ext.drop)
+			st->ext.drop(st->ext.ctx, &m);
+	} else {
+		rc = ks_key_store(st, priv, &m, err, errlen);
+	}
 	if (rc == 0 && out)
 		*out = m;
 cleanup:

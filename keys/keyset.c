@@ -12,6 +12,7 @@
 #include "keys/directory.h"
 #include "keys/keyset.h"
 #include "keys/lifecycle.h"
+#include "keys/pkcs11.h"
 #include "keys/store_int.h"
 
 #define DEFAULT_URI "/token-request"
@@ -34,6 +35,7 @@ struct build {
 	struct kl_view *v;
 	size_t nw;
 	struct tt_secret **pk; /* per w[]: private keys that are needed */
+	struct p11 *p11;       /* for keys in a token */
 	size_t *idx;           /* preference order (indices into w) */
 };
 
@@ -148,7 +150,19 @@ static int settle_private(struct ks_store *st, struct build *b,
 	char why[400] = "";
 	int rc;
 
-	if (b->kept[k] == NULL) {
+	if (b->kept[k] == NULL && b->w[i].external) {
+		/* a token key: no private key here, only whether it is there */
+		if (b->p11 == NULL) {
+			rc = PP_ERR_CONFIG;
+			snprintf(why, sizeof(why), "it is in PKCS#11 token '%s'; "
+				 "give --pkcs11-module, --pkcs11-token and "
+				 "--pkcs11-pin-file", b->w[i].p11.token);
+		} else {
+			rc = p11_key_check(b->p11, &b->w[i], why, sizeof(why));
+		}
+		if (rc == 0)
+			return 0;
+	} else if (b->kept[k] == NULL) {
 		rc = ks_store_key_load(st, &b->w[i], &b->pk[i], why, sizeof(why));
 		if (rc == 0)
 			return 0;
@@ -215,12 +229,13 @@ static void entry_clear(struct ks_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
-static int entry_fill(struct ks_store *st, struct ks_entry *e,
-		      const struct ks_meta *m, const struct kl_view *v,
-		      const struct tt_secret *priv, const struct ks_entry *keep,
-		      int64_t sign_until, unsigned slots, char *err,
-		      size_t errlen)
+static int entry_fill(struct ks_store *st, struct p11 *p11,
+		      struct ks_entry *e, const struct ks_meta *m,
+		      const struct kl_view *v, const struct tt_secret *priv,
+		      const struct ks_entry *keep, int64_t sign_until,
+		      unsigned slots, char *err, size_t errlen)
 {
+	char why[300] = "";
 	const struct tt_ops *tt = tt_find(m->token_type);
 	int pending = v->state == KS_PENDING && v->published;
 	int rc = 0;
@@ -241,6 +256,9 @@ static int entry_fill(struct ks_store *st, struct ks_entry *e,
 	if (rc == 0 && (v->state == KS_ACTIVE || pending || sign_until)) {
 		if (keep && keep->signer)
 			e->signer = tt_key_ref(keep->signer);
+		else if (m->external && p11)
+			rc = p11_signer_new(p11, m, slots, &e->signer, why,
+					    sizeof(why));
 		else if (priv)
 			rc = tt_signer_new(tt, priv, slots, &e->signer);
 	}
@@ -254,7 +272,7 @@ static int entry_fill(struct ks_store *st, struct ks_entry *e,
 	ERR_clear_error();
 	if (rc != 0) {
 		ks_report(st, err, errlen, "key %.16s left out: cannot prepare "
-			  "it (%s)", m->id_hex, pp_err_str(rc));
+			  "it (%s)", m->id_hex, why[0] ? why : pp_err_str(rc));
 		entry_clear(e);
 	}
 	return rc;
@@ -407,9 +425,11 @@ int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 	if (err && errlen)
 		err[0] = '\0';
 	memset(&b, 0, sizeof(b));
+	b.p11 = o ? o->p11 : NULL;
 	ks = calloc(1, sizeof(*ks));
 	if (ks == NULL)
 		return PP_ERR_NOMEM;
+	ks->p11 = b.p11;
 	ks->refs_ = 1;
 	rc = ks_store_fingerprint(st, ks->fingerprint);
 	if (rc == 0)
@@ -439,12 +459,14 @@ int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 		int64_t until = handover_end(b.w, b.v, b.nw, k, now);
 		struct ks_entry *e = &ks->entries[ks->n];
 
-		if (entry_fill(st, e, &b.w[k], &b.v[k], b.pk[k],
+		if (entry_fill(st, b.p11, e, &b.w[k], &b.v[k], b.pk[k],
 			       b.keep[a], until,
 			       o ? o->signer_slots : 0, err, errlen) != 0)
 			continue;
 		entry_settle(&b, a, e, ks);
 		signers += e->signer != NULL && e->state == KS_ACTIVE;
+		ks->n_token_signers += e->signer != NULL &&
+				       e->state == KS_ACTIVE && e->meta.external;
 		if (until && (next_handover == 0 || until < next_handover))
 			next_handover = until;
 		ks->n++;
@@ -465,7 +487,7 @@ int ks_keyset_build(struct ks_store *st, const struct ks_keyset_opts *o,
 		}
 		/* could not sign: it still verifies from its metadata */
 		v.published = 0;
-		if (entry_fill(st, &ks->entries[ks->n], &b.all[i], &v, NULL,
+		if (entry_fill(st, NULL, &ks->entries[ks->n], &b.all[i], &v, NULL,
 			       NULL, 0, 0, err, errlen) != 0)
 			continue;
 		entry_settle(&b, i, &ks->entries[ks->n], ks);

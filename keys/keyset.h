@@ -15,6 +15,7 @@
 
 struct tt_ops;
 struct tt_key;
+struct p11;
 
 struct ks_entry {
 	struct ks_meta meta;            /* id, truncated id, type, times;
@@ -57,6 +58,9 @@ struct ks_keyset {
 	size_t n_kept;              /* entries kept from the previous snapshot
 				     * because their files could not be read */
 	int64_t next_change;        /* when a state transition is due (0 = none) */
+	struct p11 *p11;            /* the PKCS#11 backend its token keys sign
+				     * with (not owned), or NULL */
+	int n_token_signers;        /* active keys that sign in a token */
 	/* reference count; private to keyset.c */
 	unsigned long refs_;
 };
@@ -73,6 +77,10 @@ struct ks_keyset_opts {
 	 * keeps the entry it had there, signer included: a transient fault
 	 * of a key file changes nothing a client sees. */
 	const struct ks_keyset *prev;
+	/* The PKCS#11 backend (keys/pkcs11.h) for keys whose metadata puts
+	 * them in a token; NULL: such keys cannot sign (they still verify).
+	 * It must outlive every snapshot built with it. */
+	struct p11 *p11;
 	/* Asked for every key the snapshot would hold (may be NULL): 1 when the
 	 * key was retired before and its spent records dropped (it is left out
 	 * for good, whatever its metadata says now, e.g. after a restore from

@@ -12,6 +12,10 @@
 #include "keys/store_int.h"
 
 #define META_FORMAT 1
+/* Format 2 adds "pkcs11" (the key's private half is in a token); it is
+ * written only for such keys, so file keys stay readable by older
+ * versions, and older versions refuse keys they could not sign with. */
+#define META_FORMAT_P11 2
 #define TIME_MAX 253402300799LL /* 9999-12-31T23:59:59Z */
 
 _Static_assert(KS_PUB_MAX == TT_PUB_MAX, "KS_PUB_MAX must match TT_PUB_MAX");
@@ -84,10 +88,68 @@ void ks_meta_set_ids(struct ks_meta *m)
 	m->truncated_id = tt_truncated_id(m->key_id);
 }
 
+static void hex_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hex_nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* The "pkcs11" object of format 2. */
+static json_t *p11_encode(const struct ks_p11_ref *r)
+{
+	char id[2 * KS_P11_ID_MAX + 1];
+
+	hex_encode(r->id, r->id_len, id);
+	return json_pack("{s:s, s:s, s:s}", "token", r->token, "id", id,
+			 "label", r->label);
+}
+
+static int p11_decode(json_t *o, struct ks_p11_ref *r)
+{
+	const char *tok = json_string_value(json_object_get(o, "token"));
+	const char *id = json_string_value(json_object_get(o, "id"));
+	const char *label = json_string_value(json_object_get(o, "label"));
+	size_t i, n;
+
+	if (!json_is_object(o) || tok == NULL || id == NULL || label == NULL ||
+	    strlen(tok) == 0 || strlen(tok) >= sizeof(r->token) ||
+	    strlen(label) >= sizeof(r->label))
+		return PP_ERR_CORRUPT;
+	n = strlen(id);
+	if (n == 0 || n % 2 || n / 2 > sizeof(r->id))
+		return PP_ERR_CORRUPT;
+	for (i = 0; i < n / 2; i++) {
+		int hi = hex_nibble(id[2 * i]), lo = hex_nibble(id[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return PP_ERR_CORRUPT;
+		r->id[i] = (uint8_t)(hi << 4 | lo);
+	}
+	r->id_len = n / 2;
+	strcpy(r->token, tok);
+	strcpy(r->label, label);
+	return 0;
+}
+
 int ks_meta_encode(const struct ks_meta *m, char **out, size_t *len)
 {
 	char pk[2 * KS_PUB_MAX];
-	json_t *o = NULL;
+	json_t *o = NULL, *p = NULL;
 	char *s = NULL;
 	int rc;
 
@@ -97,7 +159,8 @@ int ks_meta_encode(const struct ks_meta *m, char **out, size_t *len)
 	if (rc != 0)
 		return rc;
 	o = json_pack("{s:i, s:s, s:i, s:I, s:I, s:I, s:s, s:s}",
-		      "format", META_FORMAT, "key-id", m->id_hex,
+		      "format", m->external ? META_FORMAT_P11 : META_FORMAT,
+		      "key-id", m->id_hex,
 		      "token-type", (int)m->token_type,
 		      "created", (json_int_t)m->created,
 		      "not-before", (json_int_t)m->not_before,
@@ -105,6 +168,13 @@ int ks_meta_encode(const struct ks_meta *m, char **out, size_t *len)
 		      "state", ks_state_name(m->state), "public-key", pk);
 	if (o == NULL)
 		return PP_ERR_NOMEM;
+	if (m->external) {
+		p = p11_encode(&m->p11);
+		if (p == NULL || json_object_set_new(o, "pkcs11", p) != 0) {
+			json_decref(o);
+			return PP_ERR_NOMEM;
+		}
+	}
 	s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (s == NULL)
@@ -135,7 +205,7 @@ int ks_meta_decode(const uint8_t *buf, size_t len, const char *expect_id,
 	json_t *o, *v;
 	const char *what = NULL, *s;
 	const struct tt_ops *tt;
-	json_int_t type;
+	json_int_t type, format;
 
 	memset(out, 0, sizeof(*out));
 	o = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -145,10 +215,18 @@ int ks_meta_decode(const uint8_t *buf, size_t len, const char *expect_id,
 		return PP_ERR_CORRUPT;
 	}
 	v = json_object_get(o, "format");
-	if (!json_is_integer(v) || json_integer_value(v) != META_FORMAT) {
+	format = json_is_integer(v) ? json_integer_value(v) : -1;
+	if (format != META_FORMAT && format != META_FORMAT_P11) {
 		what = "an unknown format";
 		goto bad;
 	}
+	v = json_object_get(o, "pkcs11");
+	if ((format == META_FORMAT_P11) != (v != NULL) ||
+	    (v && p11_decode(v, &out->p11) != 0)) {
+		what = "an invalid PKCS#11 reference";
+		goto bad;
+	}
+	out->external = v != NULL;
 	v = json_object_get(o, "token-type");
 	type = json_is_integer(v) ? json_integer_value(v) : -1;
 	tt = type >= 0 && type <= 0xffff ? tt_find((uint16_t)type) : NULL;

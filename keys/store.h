@@ -31,6 +31,17 @@ enum ks_state {
 	KS_RETIRED,   /* gone from the directory and from verification */
 };
 
+/* Where a key's private half lives when it is not in a key file: a PKCS#11
+ * token (keys/pkcs11.h). Recorded in the metadata (format 2). */
+#define KS_P11_LABEL_MAX 64
+#define KS_P11_ID_MAX 32
+struct ks_p11_ref {
+	char token[33];                     /* token label (CK_TOKEN_INFO) */
+	char label[KS_P11_LABEL_MAX + 1];   /* CKA_LABEL of the key objects */
+	uint8_t id[KS_P11_ID_MAX];          /* CKA_ID of the key objects */
+	size_t id_len;
+};
+
 struct ks_meta {
 	uint8_t key_id[32];
 	char id_hex[65];
@@ -43,6 +54,8 @@ struct ks_meta {
 	uint8_t pub[KS_PUB_MAX];  /* the type's public key form (the directory's
 				   * token-key); key id = SHA-256 of it */
 	size_t pub_len;
+	int external;           /* private key in a token, no key file */
+	struct ks_p11_ref p11;  /* when external */
 };
 
 /* "pending", "active", "retiring", "retired". */
@@ -200,6 +213,26 @@ int ks_store_fingerprint(struct ks_store *st, char out[65]);
  * rotation and ks_store_ensure_key) runs. NULL: say nothing. */
 void ks_store_set_progress(struct ks_store *st, void (*fn)(void *ctx),
 			   void *ctx);
+
+/* ---- keys whose private half lives outside the store ----
+ * With an external maker set (keys/pkcs11.c), ks_store_generate creates
+ * new keys through make (which fills m's public key, m->external and
+ * m->p11) and ks_store_import writes the key through put; the store then
+ * writes only the metadata. drop undoes make or put when the key is not
+ * kept (a truncated-id collision, a failed write). Types without
+ * signer_new_ext in the token-type table keep their key files. */
+struct tt_ops;
+struct ks_external {
+	int (*make)(void *ctx, const struct tt_ops *tt, struct ks_meta *m,
+		    char *why, size_t whylen);
+	int (*put)(void *ctx, const struct tt_ops *tt,
+		   const struct tt_secret *priv, struct ks_meta *m, char *why,
+		   size_t whylen);
+	void (*drop)(void *ctx, const struct ks_meta *m);
+	void *ctx;
+};
+/* x NULL: keys go to key files again. x is copied. */
+void ks_store_set_external(struct ks_store *st, const struct ks_external *x);
 
 /* ---- test hook ---- */
 /* Replaces key generation (NULL restores it): fn returns a new private key

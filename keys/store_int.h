@@ -34,6 +34,7 @@ struct ks_store {
 	void *keygen_ctx;
 	void (*progress)(void *ctx);   /* slow key generation is alive */
 	void *progress_ctx;
+	struct ks_external ext;        /* ext.make set: new keys in a token */
 };
 
 /* Reports a problem with one entry to the store's reporter and to err. */

@@ -72,6 +72,9 @@ static const struct cfg_item cfg_items[] = {
 	{ "ext-allowed-types", S(ext_allowed_types), "0x0001", 0, 0, "token type 0xDA7A: extension types an attester may request, comma-separated (0x0001 = expiration; empty = none)" },
 	{ "ext-expiry-precisions", S(ext_expiry_precisions), "3600,86400", 0, 0, "token type 0xDA7A: expiration precisions (seconds) signed, comma-separated" },
 	{ "ext-expiry-max-future", L(ext_expiry_max_future), "604800", 1, 31536000, "token type 0xDA7A: seconds an expiration may lie in the future" },
+	{ "pkcs11-module", S(pkcs11_module), NULL, 0, 0, "PKCS#11 module (.so) whose token holds the signing keys; new keys are made there" },
+	{ "pkcs11-token", S(pkcs11_token), NULL, 0, 0, "label of the PKCS#11 token" },
+	{ "pkcs11-pin-file", S(pkcs11_pin_file), NULL, 0, 0, "file with the token's user PIN, mode 0600 (or PPISSUER_PKCS11_PIN)" },
 };
 
 #define N_ITEMS (sizeof(cfg_items) / sizeof(cfg_items[0]))
@@ -376,6 +379,12 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
 	}
 	if (c->tls_listen && (!c->tls_cert || !c->tls_key)) {
 		pp_errf(err, errlen, "tls-listen needs tls-cert and tls-key");
+		return PP_ERR_CONFIG;
+	}
+	if ((c->pkcs11_module != NULL) != (c->pkcs11_token != NULL) ||
+	    (c->pkcs11_pin_file && !c->pkcs11_module)) {
+		pp_errf(err, errlen, "pkcs11-module and pkcs11-token go together "
+			"(pkcs11-pin-file needs them)");
 		return PP_ERR_CONFIG;
 	}
 	if (!c->tls_listen && (c->tls_cert || c->tls_key || c->tls_client_ca)) {

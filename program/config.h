@@ -59,6 +59,11 @@ struct cfg {
 	char *ext_allowed_types;   /* extension types attesters may request */
 	char *ext_expiry_precisions; /* expiration precisions, seconds */
 	long ext_expiry_max_future; /* seconds an expiry may lie ahead */
+	/* signing keys in a PKCS#11 token (keys/pkcs11.h); the PIN comes from
+	 * pkcs11_pin_file or PPISSUER_PKCS11_PIN, never from a flag */
+	char *pkcs11_module;       /* path of the module, NULL: no token */
+	char *pkcs11_token;        /* token label */
+	char *pkcs11_pin_file;     /* file holding the user PIN (mode 0600) */
 };
 
 /* Fills c with defaults. */

@@ -27,6 +27,7 @@
 #include "keys/keyset.h"
 #include "keys/lifecycle.h"
 #include "keys/maintain.h"
+#include "keys/pkcs11.h"
 #include "keys/store.h"
 
 struct srv {
@@ -43,6 +44,7 @@ struct srv {
 	const struct tt_ops *types[16];  /* token types served (token-types) */
 	size_t n_types;
 	struct svc *svc;             /* what api/ calls */
+	struct p11 *p11;             /* keys in a PKCS#11 token, or NULL */
 };
 
 static int64_t now_s(void)
@@ -348,6 +350,22 @@ int srv_main(int argc, char **argv)
 	}
 	ks_store_set_reporter(s.store, srv_report, NULL);
 	ks_store_set_progress(s.store, srv_keygen_progress, &keygen_last);
+	if (s.cfg.pkcs11_module) {
+		struct p11_config pc = { s.cfg.pkcs11_module, s.cfg.pkcs11_token,
+					 s.cfg.pkcs11_pin_file, 0 };
+
+		rc = p11_open(&pc, &s.p11, err, sizeof(err));
+		if (rc != 0) {
+			log_error("cannot use the PKCS#11 token: %s", err);
+			ret = rc == PP_ERR_CONFIG || rc == PP_ERR_AUTH ||
+			      rc == PP_ERR_PERM ? 2 : 1;
+			goto cleanup;
+		}
+		/* first keys and scheduled rotations are made in the token */
+		p11_store_attach(s.p11, s.store);
+		log_info("pkcs11: token '%s' of %s: new keys are made in the "
+			 "token", s.cfg.pkcs11_token, s.cfg.pkcs11_module);
+	}
 	for (i = 0; i < s.n_types; i++) {
 		rc = ks_store_ensure_key(s.store, s.types[i]->type, now_s(),
 					 s.sched.overlap, &first, &created, err,
@@ -374,6 +392,7 @@ int srv_main(int argc, char **argv)
 	s.kopts.signer_slots = 0;
 	s.kopts.max_published = (unsigned)s.cfg.max_published;
 	s.kopts.overlap = s.sched.overlap;
+	s.kopts.p11 = s.p11;
 	rt_init(&s.retire, s.spent);
 	s.kopts.retired_before = rt_retired_before;
 	s.kopts.retired_ctx = &s.retire;
@@ -460,6 +479,7 @@ cleanup:
 	rt_free(&s.retire);
 	spent_close(s.spent);
 	ks_store_close(s.store);
+	p11_close(s.p11);   /* after every snapshot that signs with it */
 	free(s.request_uri);
 	cfg_free(&s.cfg);
 	return ret;
