@@ -15,7 +15,7 @@ VECTORS ?= tests/vectors
 FUZZ_TIME ?= 10
 PREFIX ?= /usr/local
 
-PKGS := openssl libmicrohttpd jansson libsodium lmdb hiredis gnutls
+PKGS := openssl libmicrohttpd jansson libsodium lmdb hiredis gnutls libcurl
 TEST_PKGS := criterion libcurl
 
 CC ?= cc

@@ -4,6 +4,7 @@
 
 #include "program/cli_clients.h"
 #include "program/cli_keys.h"
+#include "program/gate.h"
 #include "program/serve.h"
 
 static void usage(FILE *f)
@@ -15,6 +16,7 @@ static void usage(FILE *f)
 		"  serve      run the issuer HTTP service\n"
 		"  keys       manage issuer keys (generate, list, rotate, ...)\n"
 		"  clients    manage attesters and origins\n"
+		"  gate       run the forward-auth gate for an origin\n"
 		"  version    print the version\n"
 		"\n"
 		"Run 'ppissuer <command> --help' for a command's options.\n");
@@ -42,6 +44,8 @@ int main(int argc, char **argv)
 		return cli_keys_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "clients"))
 		return cli_clients_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "gate"))
+		return gate_main(argc - 1, argv + 1);
 	fprintf(stderr, "ppissuer: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;
