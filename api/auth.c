@@ -77,35 +77,58 @@ static int identify(struct api_req *r, const struct cl_registry *reg,
 	return rc;
 }
 
-static enum MHD_Result limit(struct api_req *r, const struct cl_client *c)
+enum MHD_Result api_auth_refuse(struct api_req *r, enum rl_why why,
+				unsigned retry)
 {
 	static const enum met_limit met_of[] = {
 		[RL_RATE] = MET_LIMIT_RATE, [RL_QUOTA] = MET_LIMIT_QUOTA,
 		[RL_GLOBAL] = MET_LIMIT_GLOBAL,
 	};
-	struct rl_limits lim;
+	char val[16];
+
+	met_client_limited(r->has_lim ? r->client : NULL, met_of[why]);
+	snprintf(val, sizeof(val), "%u", retry);
+	return api_respond_error_hdr(r, why == RL_QUOTA ? API_ERR_QUOTA : API_ERR_RATE,
+				     MHD_HTTP_HEADER_RETRY_AFTER, val);
+}
+
+int api_auth_take(struct api_req *r, unsigned long n, enum rl_why *why,
+		  unsigned *retry)
+{
+	*why = RL_OK;
+	*retry = 0;
+	if (!r->srv->o.limits || n == 0)
+		return 0;
+	return rl_take_n(r->srv->o.limits, r->has_lim ? r->client : NULL,
+			 r->has_lim ? &r->lim : NULL, n, why, retry);
+}
+
+void api_auth_refund(struct api_req *r, unsigned long n)
+{
+	if (r->srv->o.limits)
+		rl_refund(r->srv->o.limits, r->has_lim ? r->client : NULL,
+			  r->has_lim ? &r->lim : NULL, n);
+}
+
+static enum MHD_Result limit(struct api_req *r, const struct cl_client *c)
+{
 	enum rl_why why;
 	unsigned retry;
-	char val[16];
 	int rc;
 
-	if (!r->srv->o.limits)
-		return MHD_YES;
 	if (c) {
-		lim.rate = c->rate;
-		lim.burst = c->burst;
-		lim.quota = c->quota;
+		r->lim.rate = c->rate;
+		r->lim.burst = c->burst;
+		r->lim.quota = c->quota;
+		r->has_lim = 1;
 	}
-	rc = rl_take(r->srv->o.limits, c ? c->name : NULL, c ? &lim : NULL, &why,
-		     &retry);
+	/* a batch pays for its other tokens once it is read (api_auth_take) */
+	rc = api_auth_take(r, 1, &why, &retry);
 	if (rc == 0)
 		return MHD_YES;
 	if (rc != PP_ERR_RATE)
 		return api_respond_error(r, API_ERR_INTERNAL);
-	met_client_limited(c ? c->name : NULL, met_of[why]);
-	snprintf(val, sizeof(val), "%u", retry);
-	return api_respond_error_hdr(r, why == RL_QUOTA ? API_ERR_QUOTA : API_ERR_RATE,
-				     MHD_HTTP_HEADER_RETRY_AFTER, val);
+	return api_auth_refuse(r, why, retry);
 }
 
 static int role_allows(enum api_role need, enum cl_role have)

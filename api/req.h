@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "api/status.h"
 #include "issuer/metrics.h"
+#include "issuer/ratelimit.h"
 #include "issuer/redemption.h"
 
 struct pub_doc;
@@ -79,6 +80,10 @@ struct api_req {
 	struct pub_doc *doc;        /* held while a response points into it */
 	char key_id[65];            /* hex of the key used, for the log */
 	char client[65];            /* authenticated client name, for the log */
+	struct rl_limits lim;       /* its limits, when has_lim */
+	int has_lim;
+	enum rl_why limit_why;      /* why a batch's tokens were refused */
+	unsigned limit_retry;
 	int authorized;             /* passed api_auth_check as that client */
 	/* redemption waiting on the spent store (connection suspended) */
 	struct api_listener_thread *loop;  /* resumes the suspended connection */
@@ -115,6 +120,16 @@ enum MHD_Result api_redeem(struct api_req *r);
  * the body is read (api/auth.c). Returns what on_headers returns; when it
  * answered (401, 403, 429), r->responded is set. */
 enum MHD_Result api_auth_check(struct api_req *r);
+/* Charges n more units (the other tokens of a batch) to the request's
+ * client and the global limit: 0, or PP_ERR_RATE with why and retry set
+ * (nothing charged). */
+int api_auth_take(struct api_req *r, unsigned long n, enum rl_why *why,
+		  unsigned *retry);
+/* Gives n units back (taken with api_auth_take or with the headers). */
+void api_auth_refund(struct api_req *r, unsigned long n);
+/* The 429 answer (with Retry-After) for a refusal. */
+enum MHD_Result api_auth_refuse(struct api_req *r, enum rl_why why,
+				unsigned retry);
 /* Per-client counters once a request is complete. */
 void api_auth_done(const struct api_req *r);
 

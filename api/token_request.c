@@ -22,6 +22,20 @@ enum MHD_Result api_token_request(struct api_req *r)
 	return ret;
 }
 
+/* A batch's first token was charged with its headers; the others are
+ * charged here, before anything is signed, all or nothing: a refused batch
+ * gives its first unit back. */
+static int api_batch_admit(void *ctx, size_t items)
+{
+	struct api_req *r = ctx;
+
+	if (items <= 1 ||
+	    api_auth_take(r, items - 1, &r->limit_why, &r->limit_retry) == 0)
+		return 0;
+	api_auth_refund(r, 1);
+	return 1;
+}
+
 /* The same URI with a batch (draft-ietf-privacypass-batched-tokens-07):
  * 200 when every request was issued, 206 when some were (generic only),
  * else the table's answer for the verdict. */
@@ -31,7 +45,9 @@ static enum MHD_Result api_batch_answer(struct api_req *r, struct iss_batch *b,
 	enum MHD_Result ret;
 
 	memcpy(r->key_id, b->key_id, sizeof(r->key_id));
-	if (b->verdict != ISSB_ALL && b->verdict != ISSB_SOME)
+	if (b->verdict == ISSB_LIMITED)
+		ret = api_auth_refuse(r, r->limit_why, r->limit_retry);
+	else if (b->verdict != ISSB_ALL && b->verdict != ISSB_SOME)
 		ret = api_respond_error(r, api_err_from_batch(b->verdict));
 	else
 		ret = api_respond(r, b->verdict == ISSB_ALL ? 200 : 206,
@@ -43,20 +59,22 @@ static enum MHD_Result api_batch_answer(struct api_req *r, struct iss_batch *b,
 
 enum MHD_Result api_token_request_generic_batch(struct api_req *r)
 {
+	struct iss_admit admit = { api_batch_admit, r };
 	struct iss_batch b;
 
 	iss_batch_generic(r->srv->o.svc, r->body, r->body_len,
-			  r->srv->o.max_batch, &b);
+			  r->srv->o.max_batch, &admit, &b);
 	return api_batch_answer(r, &b,
 				"application/private-token-generic-batch-response");
 }
 
 enum MHD_Result api_token_request_amortized_batch(struct api_req *r)
 {
+	struct iss_admit admit = { api_batch_admit, r };
 	struct iss_batch b;
 
 	iss_batch_amortized(r->srv->o.svc, r->body, r->body_len,
-			    r->srv->o.max_amortized_batch, &b);
+			    r->srv->o.max_amortized_batch, &admit, &b);
 	return api_batch_answer(r, &b,
 				"application/private-token-amortized-batch-response");
 }

@@ -47,8 +47,14 @@ static enum issb_verdict batch_parse_verdict(int rc)
 	return rc == PP_ERR_TOKEN_TYPE ? ISSB_UNSUPPORTED_TYPE : ISSB_MALFORMED;
 }
 
+static int batch_admitted(const struct iss_admit *admit, size_t n)
+{
+	return admit == NULL || admit->fn == NULL || admit->fn(admit->ctx, n) == 0;
+}
+
 void iss_batch_generic(struct svc *s, const uint8_t *req, size_t len,
-		       unsigned max_n, struct iss_batch *out)
+		       unsigned max_n, const struct iss_admit *admit,
+		       struct iss_batch *out)
 {
 	struct gbatch_reader rd;
 	struct gbatch_writer w;
@@ -67,6 +73,10 @@ void iss_batch_generic(struct svc *s, const uint8_t *req, size_t len,
 	out->count = count;
 	if (count > max_n || count > ISSB_MAX_ITEMS) {
 		out->verdict = ISSB_TOO_MANY;
+		return;
+	}
+	if (!batch_admitted(admit, count)) {
+		out->verdict = ISSB_LIMITED;
 		return;
 	}
 	/* The response's size is known before anything is signed: every
@@ -141,7 +151,8 @@ static size_t amortized_count(const struct tt_ops *tt, const uint8_t *req,
 }
 
 void iss_batch_amortized(struct svc *s, const uint8_t *req, size_t len,
-			 unsigned max_n, struct iss_batch *out)
+			 unsigned max_n, const struct iss_admit *admit,
+			 struct iss_batch *out)
 {
 	const struct tt_ops *tt;
 	const struct ks_entry *e;
@@ -170,6 +181,10 @@ void iss_batch_amortized(struct svc *s, const uint8_t *req, size_t len,
 	}
 	if (n == 0) {
 		out->verdict = ISSB_MALFORMED;
+		return;
+	}
+	if (!batch_admitted(admit, n)) {
+		out->verdict = ISSB_LIMITED;
 		return;
 	}
 	ks = ks_current_get(s->keys);

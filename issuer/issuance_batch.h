@@ -35,6 +35,7 @@ enum issb_verdict {
 	ISSB_TOO_MANY,          /* more items than the limit */
 	ISSB_UNKNOWN_KEY,       /* amortized: no signing key with that id */
 	ISSB_BAD_ELEMENT,       /* amortized: an element is not acceptable */
+	ISSB_LIMITED,           /* the admission hook refused the batch */
 	ISSB_ERROR,             /* the issuer's fault */
 	ISSB_VERDICT_COUNT
 };
@@ -50,13 +51,23 @@ struct iss_batch {
 	char key_id[65];            /* hex id of the first key used, or "" */
 };
 
+/* Called once a batch's size is known and before anything is signed, so
+ * that rate limits and quotas count tokens, not requests: returns 0 to go
+ * on, non-zero to refuse the batch (ISSB_LIMITED). NULL: admit all. */
+struct iss_admit {
+	int (*fn)(void *ctx, size_t items);
+	void *ctx;
+};
+
 /* Answers a GenericBatchTokenRequest of at most max_n items. out is always
  * filled; release it with iss_batch_clear. */
 void iss_batch_generic(struct svc *s, const uint8_t *req, size_t len,
-		       unsigned max_n, struct iss_batch *out);
+		       unsigned max_n, const struct iss_admit *admit,
+		       struct iss_batch *out);
 /* Answers an AmortizedBatchTokenRequest of at most max_n elements. */
 void iss_batch_amortized(struct svc *s, const uint8_t *req, size_t len,
-			 unsigned max_n, struct iss_batch *out);
+			 unsigned max_n, const struct iss_admit *admit,
+			 struct iss_batch *out);
 /* Wipes and frees what a result holds and clears it. Accepts a cleared or
  * zeroed result. */
 void iss_batch_clear(struct iss_batch *b);

@@ -158,8 +158,8 @@ static unsigned ceil_seconds(int64_t ns)
 /* Checks one bucket at now; on admission *next is its new tat, on refusal
  * *wait_ns is how long until a request would be admitted. */
 static int bucket_check(const struct rl_bucket *b, double rate,
-			unsigned long burst, int64_t now, int64_t *next,
-			int64_t *wait_ns)
+			unsigned long burst, unsigned long n, int64_t now,
+			int64_t *next, int64_t *wait_ns)
 {
 	double t_d = (double)NS_PER_S / rate;
 	int64_t t, tau, tat;
@@ -172,6 +172,12 @@ static int bucket_check(const struct rl_bucket *b, double rate,
 	tau = burst > (unsigned long)(INT64_MAX / 4 / t) ? INT64_MAX / 4 :
 	      (int64_t)burst * t;
 	tat = b->tat > now ? b->tat : now;
+	/* n units cost n emission intervals; more than a burst never fits */
+	if (n > (unsigned long)(tau / t)) {
+		*wait_ns = tau;
+		return 0;
+	}
+	t *= (int64_t)n;
 	if (tat + t - now > tau) {
 		*wait_ns = tat + t - now - tau;
 		return 0;
@@ -183,6 +189,13 @@ static int bucket_check(const struct rl_bucket *b, double rate,
 int rl_take(struct rl_limiter *l, const char *client,
 	    const struct rl_limits *lim, enum rl_why *why,
 	    unsigned *retry_after_s)
+{
+	return rl_take_n(l, client, lim, 1, why, retry_after_s);
+}
+
+int rl_take_n(struct rl_limiter *l, const char *client,
+	      const struct rl_limits *lim, unsigned long n, enum rl_why *why,
+	      unsigned *retry_after_s)
 {
 	struct rl_entry *e = NULL;
 	struct rl_time now;
@@ -206,14 +219,16 @@ int rl_take(struct rl_limiter *l, const char *client,
 			e->used = 0;
 		}
 	}
-	if (limited_client && lim->quota && e->used >= lim->quota) {
+	if (limited_client && lim->quota && (e->used >= lim->quota ||
+					     n > lim->quota - e->used)) {
 		*why = RL_QUOTA;
 		*retry_after_s = ceil_seconds((DAY_S - now.unix_s % DAY_S) * NS_PER_S);
 		rc = PP_ERR_RATE;
 		goto cleanup;
 	}
 	if (limited_client && lim->rate > 0 &&
-	    !bucket_check(&e->bucket, lim->rate, lim->burst, now.mono_ns, &c_next, &wait)) {
+	    !bucket_check(&e->bucket, lim->rate, lim->burst, n, now.mono_ns,
+			  &c_next, &wait)) {
 		*why = RL_RATE;
 		*retry_after_s = ceil_seconds(wait);
 		rc = PP_ERR_RATE;
@@ -223,7 +238,7 @@ int rl_take(struct rl_limiter *l, const char *client,
 	if (l->o.global.rate > 0) {
 		pthread_mutex_lock(&l->global_mu);
 		if (!bucket_check(&l->global, l->o.global.rate, l->o.global.burst,
-				  now.mono_ns, &g_next, &wait)) {
+				  n, now.mono_ns, &g_next, &wait)) {
 			pthread_mutex_unlock(&l->global_mu);
 			*why = RL_GLOBAL;
 			*retry_after_s = ceil_seconds(wait);
@@ -236,11 +251,41 @@ int rl_take(struct rl_limiter *l, const char *client,
 	if (limited_client && lim->rate > 0)
 		e->bucket.tat = c_next;
 	if (e)
-		e->used++;
+		e->used += n;
 cleanup:
 	if (e)
 		pthread_mutex_unlock(&e->mu);
 	return rc;
+}
+
+/* One unit's emission interval at rate (see bucket_check). */
+static int64_t interval_ns(double rate)
+{
+	double t_d = (double)NS_PER_S / rate;
+
+	return t_d > (double)(DAY_S * 366LL * NS_PER_S) ? DAY_S * 366LL * NS_PER_S :
+	       t_d < 1 ? 1 : (int64_t)t_d;
+}
+
+void rl_refund(struct rl_limiter *l, const char *client,
+	       const struct rl_limits *lim, unsigned long n)
+{
+	struct rl_entry *e = client ? entry_get(l, client, 0) : NULL;
+
+	if (n == 0)
+		return;
+	if (e) {
+		pthread_mutex_lock(&e->mu);
+		e->used = e->used > n ? e->used - n : 0;
+		if (lim && lim->rate > 0)
+			e->bucket.tat -= (int64_t)n * interval_ns(lim->rate);
+		pthread_mutex_unlock(&e->mu);
+	}
+	if (l->o.global.rate > 0) {
+		pthread_mutex_lock(&l->global_mu);
+		l->global.tat -= (int64_t)n * interval_ns(l->o.global.rate);
+		pthread_mutex_unlock(&l->global_mu);
+	}
 }
 
 unsigned long rl_used_today(struct rl_limiter *l, const char *client)

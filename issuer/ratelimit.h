@@ -51,6 +51,17 @@ int rl_take(struct rl_limiter *l, const char *client,
 	    const struct rl_limits *lim, enum rl_why *why,
 	    unsigned *retry_after_s);
 
+/* The same for n units at once (a batch of n tokens): admitted whole, or
+ * refused with nothing counted. */
+int rl_take_n(struct rl_limiter *l, const char *client,
+	      const struct rl_limits *lim, unsigned long n, enum rl_why *why,
+	      unsigned *retry_after_s);
+
+/* Gives back n units taken earlier today (a batch refused after its first
+ * token was charged with its headers). */
+void rl_refund(struct rl_limiter *l, const char *client,
+	       const struct rl_limits *lim, unsigned long n);
+
 /* Requests admitted today (UTC) for client; 0 when unknown. */
 unsigned long rl_used_today(struct rl_limiter *l, const char *client);
 

@@ -458,3 +458,57 @@ Test(batch, amortized_refusals_answer_422_and_415, .init = start_voprf)
 	expect_error(&r, 415, "unsupported_media_type");
 	th_resp_free(&r);
 }
+
+/* Limits count tokens, not requests: a batch of n tokens uses n of an
+ * attester's quota, is refused whole (429, nothing signed) when fewer are
+ * left, and a refused batch uses none. */
+static void post_as(const char *secret, const void *body, size_t len,
+		    struct th_resp *r)
+{
+	char auth[128];
+	const char *hdr[] = { CT_GENERIC, auth, NULL };
+
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
+	cr_assert_eq(th_http(&srv, "POST", "/token-request", hdr, body, len, r), 0);
+}
+
+Test(batch, tokens_of_a_batch_count_against_the_quota, .init = start_default)
+{
+	struct th_client c[3];
+	struct th_resp r;
+	uint8_t body[1024];
+	char *secret;
+	size_t len, i;
+
+	secret = th_clients_add(&srv, "batcher", "attester",
+				(const char *[]){ "--quota", "5/day", NULL });
+	/* the registry is reloaded within reload-interval */
+	th_sleep_ms(2500);
+	len = make_generic(c, 3, NULL, body, sizeof(body));
+	post_as(secret, body, len, &r);
+	cr_assert_eq(r.status, 200, "first batch of 3: %ld", r.status);
+	th_resp_free(&r);
+	for (i = 0; i < 3; i++)
+		th_client_free(&c[i]);
+
+	/* 2 left: a batch of 3 is refused whole */
+	len = make_generic(c, 3, NULL, body, sizeof(body));
+	post_as(secret, body, len, &r);
+	expect_error(&r, 429, "quota_exceeded");
+	th_resp_free(&r);
+	for (i = 0; i < 3; i++)
+		th_client_free(&c[i]);
+
+	/* the refused batch used nothing: 2 still fit, then nothing */
+	len = make_generic(c, 2, NULL, body, sizeof(body));
+	post_as(secret, body, len, &r);
+	cr_assert_eq(r.status, 200, "batch of the last 2: %ld", r.status);
+	th_resp_free(&r);
+	len = make_generic(c, 1, NULL, body, sizeof(body));
+	post_as(secret, body, len, &r);
+	expect_error(&r, 429, "quota_exceeded");
+	th_resp_free(&r);
+	for (i = 0; i < 2; i++)
+		th_client_free(&c[i]);
+	free(secret);
+}

@@ -192,9 +192,10 @@ Test(server, token_request_errors_are_documented_4xx)
 	expect_error(&r, 415, "unsupported_media_type");
 	th_resp_free(&r);
 
-	/* unsupported token type */
+	/* a token type this issuer does not serve */
 	memcpy(req, c.request, 259);
-	req[1] = 0x01;
+	req[0] = 0x0a;
+	req[1] = 0x0a;
 	cr_assert_eq(th_http(&srv, "POST", "/token-request", (const char *[]){ CT_REQ, NULL },
 			     req, 259, &r), 0);
 	expect_error(&r, 422, "unsupported_token_type");

@@ -237,3 +237,43 @@ Test(ratelimit, quota_holds_exactly_under_concurrency)
 	cr_assert_eq(rl_used_today(r.l, "shared"), 1000);
 	rl_free(r.l);
 }
+
+/* A batch takes n units at once: admitted whole or refused with nothing
+ * counted, by rate, global rate and quota alike; a refund gives them back. */
+Test(ratelimit, n_units_are_taken_whole_or_not_at_all)
+{
+	struct fake_clock clk;
+	struct rl_limiter *l = limiter(&clk, 100, 12);
+	struct rl_limits lim = { .rate = 10, .burst = 10, .quota = 0 };
+	struct rl_limits q = { .rate = 0, .burst = 0, .quota = 8 };
+	enum rl_why why;
+	unsigned retry;
+
+	cr_expect_eq(rl_take_n(l, "a", &lim, 6, &why, &retry), 0);
+	cr_expect_eq(rl_take_n(l, "a", &lim, 5, &why, &retry), PP_ERR_RATE);
+	cr_expect_eq(why, RL_RATE);
+	cr_expect_geq(retry, 1u);
+	cr_expect_eq(rl_take_n(l, "a", &lim, 4, &why, &retry), 0);
+	cr_expect_eq(rl_take_n(l, "a", &lim, 1, &why, &retry), PP_ERR_RATE);
+	/* more than a burst never fits */
+	advance(&clk, 10 * S_NS);
+	cr_expect_eq(rl_take_n(l, "a", &lim, 11, &why, &retry), PP_ERR_RATE);
+	rl_refund(l, "a", &lim, 4);
+	cr_expect_eq(rl_used_today(l, "a"), 6);
+
+	/* the global bucket (burst 12) counts units too */
+	advance(&clk, 10 * S_NS);
+	cr_expect_eq(rl_take_n(l, "b", NULL, 12, &why, &retry), 0);
+	cr_expect_eq(rl_take_n(l, "c", NULL, 1, &why, &retry), PP_ERR_RATE);
+	cr_expect_eq(why, RL_GLOBAL);
+
+	/* the quota counts units, and a refused batch uses none */
+	advance(&clk, 10 * S_NS);
+	cr_expect_eq(rl_take_n(l, "d", &q, 5, &why, &retry), 0);
+	cr_expect_eq(rl_take_n(l, "d", &q, 4, &why, &retry), PP_ERR_RATE);
+	cr_expect_eq(why, RL_QUOTA);
+	cr_expect_eq(rl_used_today(l, "d"), 5);
+	cr_expect_eq(rl_take_n(l, "d", &q, 3, &why, &retry), 0);
+	cr_expect_eq(rl_used_today(l, "d"), 8);
+	rl_free(l);
+}
