@@ -11,6 +11,7 @@
 #include "issuer/metrics_int.h"
 #include "issuer/spent.h"
 #include "keys/keyset.h"
+#include "keys/pkcs11.h"
 
 /* The statuses the server can answer with; anything else counts as "other". */
 static const unsigned met_statuses[] = {
@@ -178,6 +179,44 @@ static const char *state_name(enum ks_state s)
 	return "unknown";
 }
 
+/* The PKCS#11 backend: operations, errors and the token's own signing
+ * latency (the raw operation, without the software check), beside the
+ * file-key latency of ppissuer_sign_duration_seconds. Only once a token
+ * was opened. */
+static void met_hsm_render(struct met_buf *b)
+{
+	struct p11_stats st;
+	size_t i;
+
+	if (!p11_in_use())
+		return;
+	p11_stats_get(&st);
+	out(b, "# HELP ppissuer_hsm_operations_total Raw RSA operations asked of the PKCS#11 token, by result.\n"
+	       "# TYPE ppissuer_hsm_operations_total counter\n"
+	       "ppissuer_hsm_operations_total{backend=\"pkcs11\",result=\"ok\"} %llu\n"
+	       "ppissuer_hsm_operations_total{backend=\"pkcs11\",result=\"error\"} %llu\n"
+	       "# HELP ppissuer_hsm_errors_total Failed PKCS#11 operations.\n"
+	       "# TYPE ppissuer_hsm_errors_total counter\n"
+	       "ppissuer_hsm_errors_total{backend=\"pkcs11\"} %llu\n"
+	       "# HELP ppissuer_hsm_recoveries_total PKCS#11 sessions reopened after a fault.\n"
+	       "# TYPE ppissuer_hsm_recoveries_total counter\n"
+	       "ppissuer_hsm_recoveries_total{backend=\"pkcs11\"} %llu\n"
+	       "# HELP ppissuer_hsm_sign_duration_seconds Signing latency in the PKCS#11 token.\n"
+	       "# TYPE ppissuer_hsm_sign_duration_seconds histogram\n",
+	    (unsigned long long)(st.ops - st.errors),
+	    (unsigned long long)st.errors, (unsigned long long)st.errors,
+	    (unsigned long long)st.recoveries);
+	for (i = 0; i < P11_LAT_BUCKETS; i++)
+		out(b, "ppissuer_hsm_sign_duration_seconds_bucket{backend=\"pkcs11\",le=\"%.6f\"} %llu\n",
+		    (double)p11_lat_le_us[i] / 1e6,
+		    (unsigned long long)st.lat_bucket[i]);
+	out(b, "ppissuer_hsm_sign_duration_seconds_bucket{backend=\"pkcs11\",le=\"+Inf\"} %llu\n"
+	       "ppissuer_hsm_sign_duration_seconds_sum{backend=\"pkcs11\"} %.6f\n"
+	       "ppissuer_hsm_sign_duration_seconds_count{backend=\"pkcs11\"} %llu\n",
+	    (unsigned long long)st.lat_bucket[P11_LAT_BUCKETS],
+	    (double)st.lat_sum_us / 1e6, (unsigned long long)st.lat_count);
+}
+
 /* The spent store's failures by cause (every cause, zeros included, so a
  * rate() starts from 0) and whether it can record now. */
 static void met_spent_render(struct met_buf *b, struct spent_store *spent)
@@ -279,6 +318,7 @@ char *met_render(const struct ks_keyset *ks, struct spent_store *spent,
 		    (long long)e->meta.not_before);
 	}
 	met_spent_render(&b, spent);
+	met_hsm_render(&b);
 	met_clients_render_into(&b);
 	if (b.oom) {
 		free(b.p);

@@ -10,17 +10,21 @@
 #include "base/pp_err.h"
 #include "crypto/token.h"
 #include "crypto/token_types.h"
+#include "keys/pkcs11.h"
 #include "program/cli_keys.h"
 #include "program/cli_keys_int.h"
 
 enum {
 	O_DATA_DIR = 256, O_SECRET_FILE, O_NOW, O_NOT_BEFORE, O_JSON, O_LEAD,
 	O_OVERLAP, O_LIFETIME, O_IF_DUE, O_IMMEDIATELY, O_FORMAT, O_MAX_AGE,
-	O_MAX_PUBLISHED, O_TYPE, O_HELP,
+	O_MAX_PUBLISHED, O_TYPE, O_HELP, O_PKCS11, O_P11_MODULE, O_P11_TOKEN,
+	O_P11_PIN_FILE,
 };
 
 #define BIT(o) (1u << ((o) - O_DATA_DIR))
 #define COMMON (BIT(O_DATA_DIR) | BIT(O_SECRET_FILE) | BIT(O_NOW) | BIT(O_HELP))
+#define P11 (BIT(O_PKCS11) | BIT(O_P11_MODULE) | BIT(O_P11_TOKEN) | \
+	     BIT(O_P11_PIN_FILE))
 
 struct cmd {
 	const char *name;
@@ -33,11 +37,12 @@ struct cmd {
 
 static const struct cmd cmds[] = {
 	{ "generate", cli_keys_generate, COMMON | BIT(O_NOT_BEFORE) |
-	  BIT(O_LEAD) | BIT(O_TYPE), NULL, "add a new key", 1 },
+	  BIT(O_LEAD) | BIT(O_TYPE) | P11, NULL, "add a new key", 1 },
 	{ "list", cli_keys_list, COMMON | BIT(O_JSON) | BIT(O_OVERLAP) |
 	  BIT(O_MAX_PUBLISHED), NULL, "show every key and its state", 1 },
 	{ "rotate", cli_keys_rotate, COMMON | BIT(O_LEAD) | BIT(O_OVERLAP) |
-	  BIT(O_LIFETIME) | BIT(O_IF_DUE) | BIT(O_MAX_AGE) | BIT(O_TYPE), NULL,
+	  BIT(O_LIFETIME) | BIT(O_IF_DUE) | BIT(O_MAX_AGE) | BIT(O_TYPE) | P11,
+	  NULL,
 	  "add the next key; the current one retires after it takes over", 1 },
 	{ "retire", cli_keys_retire, COMMON | BIT(O_OVERLAP) |
 	  BIT(O_IMMEDIATELY), "ID", "stop a key signing", 1 },
@@ -46,7 +51,7 @@ static const struct cmd cmds[] = {
 	{ "export", cli_keys_export, COMMON | BIT(O_FORMAT), "ID",
 	  "print a key's public part", 1 },
 	{ "import", cli_keys_import, COMMON | BIT(O_NOT_BEFORE) | BIT(O_LEAD) |
-	  BIT(O_TYPE), "FILE", "add an existing private key", 1 },
+	  BIT(O_TYPE) | P11, "FILE", "add an existing private key", 1 },
 	{ "seal", cli_keys_seal, COMMON, NULL,
 	  "encrypt the stored private keys with the key secret", 0 },
 };
@@ -67,6 +72,10 @@ static const struct option long_opts[] = {
 	{ "max-published", required_argument, NULL, O_MAX_PUBLISHED },
 	{ "type", required_argument, NULL, O_TYPE },
 	{ "help", no_argument, NULL, O_HELP },
+	{ "pkcs11", no_argument, NULL, O_PKCS11 },
+	{ "pkcs11-module", required_argument, NULL, O_P11_MODULE },
+	{ "pkcs11-token", required_argument, NULL, O_P11_TOKEN },
+	{ "pkcs11-pin-file", required_argument, NULL, O_P11_PIN_FILE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -96,6 +105,14 @@ static const char *const opt_help[] = {
 	"--type T                token type, as a number (2, 0x0002) or a name\n"
 	"                          (blind-rsa-2048); default 2",
 	"--help                  this text",
+	"--pkcs11                make the key in the PKCS#11 token (generate,\n"
+	"                          rotate: RSA-2048 made there, never extractable;\n"
+	"                          import: FILE written into the token); the\n"
+	"                          store keeps only its public key and reference",
+	"--pkcs11-module PATH    PKCS#11 module (PPISSUER_PKCS11_MODULE)",
+	"--pkcs11-token LABEL    token label (PPISSUER_PKCS11_TOKEN)",
+	"--pkcs11-pin-file FILE  the user PIN, mode 0600 (PPISSUER_PKCS11_PIN_FILE,\n"
+	"                          or the PIN in PPISSUER_PKCS11_PIN)",
 };
 
 static const char *opt_name(int val)
@@ -174,6 +191,31 @@ static void progress(void *ctx)
 		fflush(stderr);
 		k->progress_last_ms = now;
 	}
+}
+
+/* --pkcs11: the token the new key goes into. */
+static int cli_keys_p11(struct cli_keys *k)
+{
+	struct p11_config pc = { k->p11_module, k->p11_token, k->p11_pin_file,
+				 2 };
+	int rc;
+
+	if (k->p11_module == NULL || k->p11_token == NULL) {
+		fprintf(stderr, "ppissuer keys: --pkcs11 needs --pkcs11-module "
+			"PATH and --pkcs11-token LABEL (or PPISSUER_PKCS11_MODULE "
+			"and PPISSUER_PKCS11_TOKEN)\n");
+		return 2;
+	}
+	if (k->tt->signer_new_ext == NULL) {
+		fprintf(stderr, "ppissuer keys: %s keys cannot sign in a PKCS#11 "
+			"token\n", k->tt->name);
+		return 2;
+	}
+	rc = p11_open(&pc, &k->p11, k->err, sizeof(k->err));
+	if (rc != 0)
+		return cli_keys_fail(k, "PKCS#11", rc);
+	p11_store_attach(k->p11, k->st);
+	return 0;
 }
 
 int cli_keys_open(struct cli_keys *k, int open_store)
@@ -258,6 +300,12 @@ static int load_env(struct cli_keys *k)
 		k->data_dir = "./data";
 	k->now = (int64_t)time(NULL);
 	k->tt = tt_find(TOK_TYPE_BLIND_RSA);
+	s = getenv("PPISSUER_PKCS11_MODULE");
+	k->p11_module = s && *s ? s : NULL;
+	s = getenv("PPISSUER_PKCS11_TOKEN");
+	k->p11_token = s && *s ? s : NULL;
+	s = getenv("PPISSUER_PKCS11_PIN_FILE");
+	k->p11_pin_file = s && *s ? s : NULL;
 	k->max_age = KL_DEFAULT_MAX_AGE;
 	k->max_published = KL_DEFAULT_MAX_PUBLISHED;
 	kl_schedule_default(&k->sched);
@@ -292,6 +340,10 @@ static int parse_opt(struct cli_keys *k, int o, const char *val)
 	case O_JSON: k->json = 1; return 0;
 	case O_IF_DUE: k->if_due = 1; return 0;
 	case O_IMMEDIATELY: k->immediately = 1; return 0;
+	case O_PKCS11: k->pkcs11 = 1; return 0;
+	case O_P11_MODULE: k->p11_module = val; return 0;
+	case O_P11_TOKEN: k->p11_token = val; return 0;
+	case O_P11_PIN_FILE: k->p11_pin_file = val; return 0;
 	case O_LEAD: return set_duration(&k->sched.lead, "lead", val);
 	case O_OVERLAP: return set_duration(&k->sched.overlap, "overlap", val);
 	case O_LIFETIME: return set_duration(&k->sched.lifetime, "lifetime", val);
@@ -373,8 +425,11 @@ int cli_keys_main(int argc, char **argv)
 	if (kl_schedule_check(&k.sched, k.max_age, k.err, sizeof(k.err)) != 0)
 		return cli_keys_fail(&k, "schedule", PP_ERR_CONFIG);
 	rc = cli_keys_open(&k, c->opens_store);
+	if (rc == 0 && k.pkcs11)
+		rc = cli_keys_p11(&k);
 	if (rc == 0)
 		rc = c->fn(&k);
+	p11_close(k.p11);
 	if (k.progress_dots)
 		fputs(rc == 0 ? " done\n" : "\n", stderr);
 	ks_store_close(k.st);

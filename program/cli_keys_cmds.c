@@ -80,6 +80,9 @@ static void print_added(const struct cli_keys *k, const char *verb,
 	when(m->not_before, k->now, w, sizeof(w));
 	printf("%s key %s (truncated id 0x%02x)\n", verb, m->id_hex,
 	       m->truncated_id);
+	if (m->external)
+		printf("  in PKCS#11 token '%s' as %s\n", m->p11.token,
+		       m->p11.label);
 	if (m->not_before > k->now)
 		printf("  pending: published now, signs from %s\n", w);
 	else
@@ -243,7 +246,7 @@ int cli_keys_list(struct cli_keys *k)
 	for (i = 0; i < w.n; i++) {
 		char why[CLI_ERR_LEN];
 
-		if (w.v[i].state != KS_RETIRED &&
+		if (w.v[i].state != KS_RETIRED && !w.m[i].external &&
 		    ks_store_key_check(k->st, &w.m[i], why, sizeof(why)) != 0)
 			fprintf(stderr, "ppissuer keys: warning: %s\n", why);
 	}

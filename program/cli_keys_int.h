@@ -11,6 +11,7 @@
 #define CLI_ERR_LEN 512
 
 struct tt_ops;
+struct p11;
 
 struct cli_keys {
 	/* options */
@@ -20,6 +21,11 @@ struct cli_keys {
 	const char *format;        /* export: spki-b64url or pem */
 	const char *arg;           /* the positional ID or FILE */
 	const struct tt_ops *tt;   /* --type: the token type of new keys */
+	int pkcs11;                /* --pkcs11: new keys go into the token */
+	const char *p11_module;    /* --pkcs11-module (PPISSUER_PKCS11_MODULE) */
+	const char *p11_token;     /* --pkcs11-token (PPISSUER_PKCS11_TOKEN) */
+	const char *p11_pin_file;  /* --pkcs11-pin-file (..._PIN_FILE) */
+	struct p11 *p11;           /* open while a --pkcs11 command runs */
 	int json;
 	int if_due;
 	int immediately;
