@@ -357,7 +357,7 @@ static int build_gather(struct ks_store *st, const struct ks_keyset_opts *o,
 	b->kept = calloc(b->n_all + n_failed + 1, sizeof(*b->kept));
 	b->noverify = calloc(b->n_all + n_failed + 1, 1);
 	/* a key may be both unjudgeable and unloadable: room for both */
-	b->unavail = calloc(2 * b->n_all + n_failed + 1, sizeof(*b->unavail));
+	b->unavail = calloc(2 * (b->n_all + n_failed) + 1, sizeof(*b->unavail));
 	if (b->kept == NULL || b->noverify == NULL || b->unavail == NULL) {
 		rc = PP_ERR_NOMEM;
 		goto cleanup;
