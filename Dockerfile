@@ -11,7 +11,7 @@ RUN apt-get update \
 	&& DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 		build-essential pkg-config \
 		libssl-dev libmicrohttpd-dev libjansson-dev libsodium-dev \
-		liblmdb-dev libhiredis-dev \
+		liblmdb-dev libhiredis-dev libcurl4-openssl-dev \
 	&& rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -36,7 +36,7 @@ FROM debian:bookworm-slim
 
 RUN apt-get update \
 	&& DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-		libssl3 libmicrohttpd12 libjansson4 libsodium23 liblmdb0 libhiredis0.14 \
+		libssl3 libmicrohttpd12 libjansson4 libsodium23 liblmdb0 libhiredis0.14 libcurl4 \
 	&& apt-get clean \
 	&& rm -rf /var/lib/apt/lists/* /var/log/apt /var/log/dpkg.log \
 	&& groupadd --system --gid 10001 ppissuer \

@@ -4,7 +4,7 @@
 set -u
 pkgs="build-essential pkg-config libssl-dev libmicrohttpd-dev libjansson-dev
 libsodium-dev liblmdb-dev libhiredis-dev libgnutls28-dev libcriterion-dev libcurl4-openssl-dev
-clang libclang-rt-14-dev curl openssl redis-server wrk cppcheck libp11-kit-dev softhsm2 opensc"
+clang libclang-rt-14-dev curl openssl redis-server wrk cppcheck libp11-kit-dev softhsm2 opensc nginx"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
