@@ -494,6 +494,8 @@ int p11_open(const struct p11_config *c, struct p11 **out, char *err,
 	int rc;
 
 	*out = NULL;
+	if (sodium_init() < 0)   /* the PIN lives in sodium_malloc'd memory */
+		return PP_ERR_INTERNAL;
 	if (c == NULL || c->module == NULL || c->token == NULL ||
 	    c->token[0] == '\0' || strlen(c->token) > 32) {
 		pp_errf(err, errlen, "PKCS#11 needs --pkcs11-module PATH and "
