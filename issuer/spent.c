@@ -403,6 +403,16 @@ void spent_stats_get(struct spent_store *s, struct spent_stats *out)
 	s->ops->stats(s->impl, out);
 }
 
+size_t spent_nodes_get(struct spent_store *s, struct spent_node_stats *out,
+		       size_t max)
+{
+	if (out != NULL && max > 0)
+		memset(out, 0, max * sizeof(*out));
+	if (s == NULL || s->ops->nodes == NULL || out == NULL)
+		return 0;
+	return s->ops->nodes(s->impl, out, max);
+}
+
 const char *spent_backend_name(const struct spent_store *s)
 {
 	return s != NULL ? s->ops->name : "none";

@@ -79,6 +79,16 @@ struct spent_config {
 	 * AOF is on with appendfsync always or everysec and the server is a
 	 * master. 1: accept any Redis (a crash may forget redeemed tokens). */
 	int redis_allow_volatile;
+	/* Redis Cluster: "HOST:PORT[,HOST:PORT...]" seed nodes, or NULL/"" for
+	 * a single Redis (redis_host/redis_port). With a cluster, redis_db must
+	 * be 0; the topology is read with CLUSTER SLOTS at start and again
+	 * after MOVED or a lost node. */
+	const char *redis_cluster;
+	/* Replicas that must confirm a record (WAIT) before it is answered 0:
+	 * < 0 = the default (0 for a single Redis, 1 for a cluster). When WAIT
+	 * cannot confirm them in time the answer is PP_ERR_UNAVAILABLE and the
+	 * record stays (a retry then gets PP_ERR_SPENT). At most 16. */
+	int redis_min_replicas;
 };
 
 /* expires_at for a record of a key with no scheduled retirement: lmdb keeps
@@ -101,6 +111,9 @@ enum spent_cause {
 	SPENT_CAUSE_READONLY,      /* redis: a replica, or writes refused */
 	SPENT_CAUSE_MISCONF,       /* redis: its own persistence is failing */
 	SPENT_CAUSE_ERROR,         /* redis: another error reply */
+	SPENT_CAUSE_REPLICAS,      /* redis: WAIT saw too few replicas in time */
+	SPENT_CAUSE_CLUSTER,       /* redis cluster: no topology, CLUSTERDOWN,
+				    * too many redirections */
 	SPENT_CAUSE_COUNT
 };
 
@@ -133,6 +146,27 @@ struct spent_stats {
 	uint64_t max_batch;    /* lmdb: most records in one transaction */
 	uint64_t map_grows;    /* lmdb: times the map was enlarged */
 	uint64_t reconnects;   /* redis: connections (re)established */
+	uint64_t retries;      /* redis: commands re-sent after a lost reply */
+	uint64_t retried_own;  /* redis: retries that found our own record (0) */
+	uint64_t moved;        /* redis cluster: MOVED redirections */
+	uint64_t ask;          /* redis cluster: ASK redirections */
+	uint64_t topology;     /* redis cluster: topology reads that succeeded */
+	uint64_t waits;        /* redis: WAIT commands answered */
+	uint64_t wait_failures; /* redis: WAITs that saw too few replicas */
+};
+
+#define SPENT_NODE_ADDR_MAX 272   /* "host:port" */
+#define SPENT_NODES_MAX 32        /* redis nodes (cluster masters) tracked */
+
+/* One Redis node the store talks to (the single Redis, or a cluster
+ * master), for metrics. */
+struct spent_node_stats {
+	char addr[SPENT_NODE_ADDR_MAX];
+	int master;            /* serves slots in the current topology */
+	int connected;
+	uint64_t commands;     /* replies received (SET, EXISTS, WAIT, ...) */
+	uint64_t errors;       /* error replies and lost or timed-out commands */
+	uint64_t latency_us;   /* sum of send-to-reply times of the replies */
 };
 
 struct spent_store; /* opaque */
@@ -212,8 +246,8 @@ int spent_contains_submit(struct spent_store *s,
  * the sweep), so a failure part-way leaves the tombstone, never records
  * without one. Returns 0 or PP_ERR_UNAVAILABLE; *removed (may be NULL) gets
  * the number of records removed, also on a partial failure. With Redis
- * Cluster this only sweeps the node it is connected to; the records' expiry
- * covers the rest. */
+ * Cluster the tombstone goes to the master of its slot and every master is
+ * swept. */
 int spent_drop_key(struct spent_store *s,
 		   const uint8_t key_id[SPENT_KEY_ID_LEN], uint64_t *removed);
 
@@ -254,6 +288,11 @@ const char *spent_cause_name(enum spent_cause c);
 
 /* Copies the counters (out is cleared first). */
 void spent_stats_get(struct spent_store *s, struct spent_stats *out);
+
+/* Copies up to max nodes' counters into out (cleared first) and returns
+ * how many there are (0 for lmdb). */
+size_t spent_nodes_get(struct spent_store *s, struct spent_node_stats *out,
+		       size_t max);
 
 /* "lmdb" or "redis". */
 const char *spent_backend_name(const struct spent_store *s);

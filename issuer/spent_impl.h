@@ -40,6 +40,8 @@ struct spent_ops {
 	void (*probe)(void *impl);
 	/* Adds the backend's own counters (commits, reconnects, ...) to out. */
 	void (*stats)(void *impl, struct spent_stats *out);
+	/* Copies per-node counters (may be NULL: no nodes). */
+	size_t (*nodes)(void *impl, struct spent_node_stats *out, size_t max);
 	/* Called once no caller is inside the backend any more. */
 	void (*stop)(void *impl);
 	void (*free)(void *impl);

@@ -1,11 +1,13 @@
-/* The shared spent-token store: Redis, for several issuers behind a load
- * balancer.
+/* The shared spent-token store: Redis (one server, or a Redis Cluster),
+ * for several issuers behind a load balancer.
  *
  * One key per record, <prefix><key id hex>:<nonce hex>, so records spread
  * over a Redis Cluster's slots. Check-and-record is a single
- * SET <key> 1 NX EXAT <expires_at> (Redis >= 6.2): "OK" means recorded, nil
- * means it was there already. Redis applies it atomically, so of concurrent
- * redemptions of one token exactly one gets "OK", across every issuer. The
+ * SET <key> <request id> NX GET EXAT <expires_at> (Redis >= 7.0): nil means
+ * recorded by this request, our own id means recorded by this request's
+ * earlier try whose reply was lost, any other value means it was there
+ * already. Redis applies it atomically, so of concurrent redemptions of one
+ * token exactly one gets nil, across every issuer. The
  * expiry is the key's retirement, after which the token no longer verifies
  * and its record is not needed. Records of a key with no scheduled
  * retirement (SPENT_NO_EXPIRY) get no EXAT. A dropped key leaves
@@ -25,6 +27,7 @@
  * acknowledges (spent_redis_health.c); a volatile one is refused (cause
  * "volatile") unless allow_volatile. Every failure is reported with its
  * cause; a successful write marks the store healthy. */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -33,6 +36,8 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+
+#include <sys/random.h>
 
 #include "base/pp_err.h"
 #include "issuer/spent_impl.h"
@@ -45,7 +50,6 @@
 #define RD_MAX_TIMEOUT_MS 60000u
 #define RD_DEFAULT_POOL 8u
 #define RD_MAX_POOL 256u
-#define RD_HOST_MAX 255
 #define RD_PASSWORD_MAX 512
 
 long long rd_now_ms(void)
@@ -225,13 +229,29 @@ static void rd_stats(void *impl, struct spent_stats *out)
 	struct rd_store *s = impl;
 
 	out->reconnects = atomic_load(&s->reconnects);
+	out->retries = atomic_load(&s->retries);
+	out->retried_own = atomic_load(&s->retried_own);
+	out->moved = atomic_load(&s->moved);
+	out->ask = atomic_load(&s->ask);
+	out->topology = atomic_load(&s->topologies);
+	out->waits = atomic_load(&s->waits);
+	out->wait_failures = atomic_load(&s->wait_failures);
+}
+
+static size_t rd_nodes(void *impl, struct spent_node_stats *out, size_t max)
+{
+	return rd_io_nodes(impl, out, max);
 }
 
 /* Called once nothing is pending: the I/O thread answers anything left
  * and exits. */
 static void rd_stop(void *impl)
 {
-	rd_io_stop(impl);
+	struct rd_store *s = impl;
+
+	/* the topology thread wakes the I/O thread: it stops first */
+	rd_topo_stop(s);
+	rd_io_stop(s);
 }
 
 static void rd_free(void *impl)
@@ -240,7 +260,9 @@ static void rd_free(void *impl)
 
 	if (s == NULL)
 		return;
+	rd_topo_stop(s);
 	rd_io_stop(s);
+	rd_topo_free(s);
 	rd_pool_free(s);
 	free(s->host);
 	if (s->password != NULL) {
@@ -311,11 +333,75 @@ static int rd_config_check(const struct spent_config *cfg, char *err,
 			      cfg->redis_timeout_ms, RD_MAX_TIMEOUT_MS);
 		return PP_ERR_CONFIG;
 	}
+	if (cfg->redis_min_replicas > RD_MAX_REPLICAS) {
+		pp_errf(err, errlen, "redis-min-replicas %d is above %d",
+			cfg->redis_min_replicas, RD_MAX_REPLICAS);
+		return PP_ERR_CONFIG;
+	}
+	if (cfg->redis_cluster != NULL && cfg->redis_cluster[0] != '\0' &&
+	    cfg->redis_db != 0) {
+		pp_errf(err, errlen, "redis-db must be 0 with redis-cluster (a "
+			"cluster has only database 0)");
+		return PP_ERR_CONFIG;
+	}
 	if (cfg->redis_pool_size > RD_MAX_POOL) {
 		pp_errf(err, errlen, "redis pool size %u is above %u",
 			      cfg->redis_pool_size, RD_MAX_POOL);
 		return PP_ERR_CONFIG;
 	}
+	return 0;
+}
+
+/* "HOST:PORT[,HOST:PORT...]" into s->seeds. */
+static int rd_seeds_parse(struct rd_store *s, const char *list, char *err,
+			  size_t errlen)
+{
+	const char *p = list;
+
+	s->n_seeds = 0;
+	while (*p != '\0') {
+		size_t len = strcspn(p, ",");
+
+		if (s->n_seeds >= RD_NODES_MAX) {
+			pp_errf(err, errlen, "redis-cluster names more than %d seed nodes",
+				RD_NODES_MAX);
+			return PP_ERR_CONFIG;
+		}
+		if (rd_addr_parse(p, len, &s->seeds[s->n_seeds]) != 0) {
+			pp_errf(err, errlen, "redis-cluster: \"%.*s\" is not HOST:PORT "
+				"(port 1..65535)", (int)(len > 300 ? 300 : len), p);
+			return PP_ERR_CONFIG;
+		}
+		s->n_seeds++;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	if (s->n_seeds == 0) {
+		pp_errf(err, errlen, "redis-cluster names no seed node; give HOST:PORT[,HOST:PORT...]");
+		return PP_ERR_CONFIG;
+	}
+	return 0;
+}
+
+/* The random half of this store's request ids: two stores (two issuers)
+ * never share one. */
+static int rd_instance_init(struct rd_store *s)
+{
+	uint8_t rnd[RD_ID_LEN / 4];
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < sizeof(rnd)) {
+		n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return PP_ERR_INTERNAL;
+		got += (size_t)n;
+	}
+	spent_hex(rnd, sizeof(rnd), s->instance);
+	atomic_init(&s->next_id, 0);
 	return 0;
 }
 
@@ -370,6 +456,27 @@ int spent_redis_open(const struct spent_config *cfg, struct spent_status *st,
 	s->where.port = s->port;
 	s->where.timeout_ms = timeout_ms;
 	s->where.allow_volatile = cfg->redis_allow_volatile;
+	if (cfg->redis_cluster != NULL && cfg->redis_cluster[0] != '\0') {
+		rc = rd_seeds_parse(s, cfg->redis_cluster, err, errlen);
+		if (rc != 0)
+			goto cleanup;
+		s->cluster = 1;
+	}
+	s->min_replicas = cfg->redis_min_replicas >= 0 ? cfg->redis_min_replicas :
+			  s->cluster ? 1 : 0;
+	s->where.min_replicas = s->min_replicas;
+	rc = rd_instance_init(s);
+	if (rc != 0) {
+		pp_errf(err, errlen, "cannot read random bytes for redis request ids");
+		goto cleanup;
+	}
+	if (s->cluster) {
+		rc = rd_topo_start(s);
+		if (rc != 0) {
+			pp_errf(err, errlen, "cannot start the redis cluster topology thread");
+			goto cleanup;
+		}
+	}
 	rc = rd_io_start(s);
 	if (rc != 0) {
 		pp_errf(err, errlen, "cannot start the redis I/O thread");
@@ -393,6 +500,7 @@ const struct spent_ops spent_redis_ops = {
 	.key_dropped = rd_key_dropped,
 	.probe = rd_probe,
 	.stats = rd_stats,
+	.nodes = rd_nodes,
 	.stop = rd_stop,
 	.free = rd_free,
 };

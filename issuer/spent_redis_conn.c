@@ -38,6 +38,7 @@ static const char *const rd_step_what[RD_STEPS] = {
  * gets when the connection goes) has come. */
 struct rd_hs {
 	struct rd_store *s;
+	const struct rd_where *w;   /* the node's, for reports */
 	struct rd_ev *ev;
 	void (*done)(void *ctx, enum rd_hs_end end);
 	void *ctx;
@@ -96,31 +97,45 @@ static void rd_ev_attach(struct rd_ev *ev, redisAsyncContext *ac)
 	ac->data = ev;
 }
 
-int rd_ev_wait(struct rd_ev *ev, int wake_fd, int timeout_ms)
+int rd_ev_wait(struct rd_ev *const *evs, unsigned n, int wake_fd,
+	       int timeout_ms)
 {
-	struct pollfd p[2];
-	short want = 0;
-	int n;
+	struct pollfd p[RD_NODES_MAX + 1];
+	unsigned i;
+	int got;
 
+	if (n > RD_NODES_MAX)
+		abort();
 	p[0].fd = wake_fd;
 	p[0].events = POLLIN;
 	p[0].revents = 0;
-	if (ev->ac != NULL)
-		want = (short)((ev->want_read ? POLLIN : 0) |
-			       (ev->want_write ? POLLOUT : 0));
-	/* a socket nobody waits on is left out: its HUP would spin the loop */
-	p[1].fd = want != 0 ? ev->fd : -1;
-	p[1].events = want;
-	p[1].revents = 0;
-	n = poll(p, 2, timeout_ms);
-	if (n <= 0)
+	for (i = 0; i < n; i++) {
+		const struct rd_ev *ev = evs[i];
+		short want = 0;
+
+		if (ev->ac != NULL)
+			want = (short)((ev->want_read ? POLLIN : 0) |
+				       (ev->want_write ? POLLOUT : 0));
+		/* a socket nobody waits on is left out: its HUP would spin
+		 * the loop */
+		p[i + 1].fd = want != 0 ? ev->fd : -1;
+		p[i + 1].events = want;
+		p[i + 1].revents = 0;
+	}
+	got = poll(p, n + 1, timeout_ms);
+	if (got <= 0)
 		return 0;
-	if (p[1].revents != 0 && ev->ac != NULL) {
-		if (ev->want_read && (p[1].revents & (POLLIN | POLLERR | POLLHUP)))
+	for (i = 0; i < n; i++) {
+		struct rd_ev *ev = evs[i];
+		short re = p[i + 1].revents;
+
+		if (re == 0 || ev->ac == NULL)
+			continue;
+		if (ev->want_read && (re & (POLLIN | POLLERR | POLLHUP)))
 			redisAsyncHandleRead(ev->ac);
 		/* the read may have ended the context */
 		if (ev->ac != NULL && ev->want_write &&
-		    (p[1].revents & (POLLOUT | POLLERR | POLLHUP)))
+		    (re & (POLLOUT | POLLERR | POLLHUP)))
 			redisAsyncHandleWrite(ev->ac);
 	}
 	return (p[0].revents & POLLIN) != 0;
@@ -144,7 +159,7 @@ static void rd_hs_end(struct rd_hs *hs, enum rd_hs_end end)
 static void rd_hs_step(struct rd_hs *hs, redisAsyncContext *ac,
 		       enum rd_step step, const redisReply *r, int err_no)
 {
-	const struct rd_where *w = &hs->s->where;
+	const struct rd_where *w = hs->w;
 	int rc = 0;
 
 	if (r == NULL) {
@@ -248,7 +263,8 @@ static int rd_hs_queue(struct rd_hs *hs, redisAsyncContext *ac,
 	return rc == REDIS_OK ? 0 : PP_ERR_NOMEM;
 }
 
-redisAsyncContext *rd_conn_open(struct rd_store *s, struct rd_ev *ev,
+redisAsyncContext *rd_conn_open(struct rd_store *s, const struct rd_where *w,
+				struct rd_ev *ev,
 				void (*done)(void *ctx, enum rd_hs_end end),
 				void *ctx)
 {
@@ -258,16 +274,16 @@ redisAsyncContext *rd_conn_open(struct rd_store *s, struct rd_ev *ev,
 
 	hs = calloc(1, sizeof(*hs));
 	if (hs == NULL) {
-		spent_status_fail(s->where.st, SPENT_CAUSE_ERROR, ENOMEM,
+		spent_status_fail(w->st, SPENT_CAUSE_ERROR, ENOMEM,
 				  "out of memory connecting to redis at %s:%d",
-				  s->host, s->port);
+				  w->host, w->port);
 		return NULL;
 	}
 	errno = 0;
-	ac = redisAsyncConnect(s->host, s->port);
+	ac = redisAsyncConnect(w->host, w->port);
 	err_no = errno;
 	if (ac == NULL || ac->err != 0) {
-		rd_report(&s->where, ac != NULL ? &ac->c : NULL, NULL, err_no,
+		rd_report(w, ac != NULL ? &ac->c : NULL, NULL, err_no,
 			  "connecting");
 		if (ac != NULL)
 			redisAsyncFree(ac);
@@ -277,17 +293,19 @@ redisAsyncContext *rd_conn_open(struct rd_store *s, struct rd_ev *ev,
 	rd_ev_attach(ev, ac);
 	(void)redisAsyncSetConnectCallback(ac, rd_on_connect);
 	hs->s = s;
+	hs->w = w;
 	hs->ev = ev;
 	hs->done = done;
 	hs->ctx = ctx;
 	if ((s->password != NULL && rd_hs_queue(hs, ac, RD_STEP_AUTH) != 0) ||
-	    (s->db != 0 && rd_hs_queue(hs, ac, RD_STEP_SELECT) != 0) ||
+	    (s->db != 0 && !s->cluster &&
+	     rd_hs_queue(hs, ac, RD_STEP_SELECT) != 0) ||
 	    rd_hs_queue(hs, ac, RD_STEP_REPL) != 0 ||
 	    rd_hs_queue(hs, ac, RD_STEP_PERS) != 0 ||
 	    rd_hs_queue(hs, ac, RD_STEP_FSYNC) != 0) {
-		spent_status_fail(s->where.st, SPENT_CAUSE_ERROR, ENOMEM,
+		spent_status_fail(w->st, SPENT_CAUSE_ERROR, ENOMEM,
 				  "out of memory connecting to redis at %s:%d",
-				  s->host, s->port);
+				  w->host, w->port);
 		/* the steps queued so far get their NULL now and count down */
 		hs->ended = 1;
 		if (hs->n == 0) {

@@ -11,9 +11,10 @@
  * fsync is still running, so a process crash on an overloaded disk can lose
  * those too). With appendfsync no, or without AOF (RDB snapshots only, or
  * nothing), a crash loses everything since the last snapshot: refused
- * unless allow_volatile. Replication is asynchronous and WAIT is not used,
- * so a failover to a replica can lose the last acknowledged records; a
- * replica itself is refused. */
+ * unless allow_volatile. Replication is asynchronous: with min_replicas 0
+ * (WAIT not used) a failover to a replica can lose the last acknowledged
+ * records; with min_replicas N every 0 waits for WAIT to see N replicas
+ * holding the record (spent_redis_async.c). A replica itself is refused. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,11 +236,12 @@ static int rd_judge_role(const struct rd_where *w, const struct rd_durability *d
 				  "at the master", w->host, w->port);
 		return PP_ERR_UNAVAILABLE;
 	}
-	if (atoi(d->slaves) > 0)
+	if (atoi(d->slaves) > 0 && w->min_replicas == 0)
 		spent_status_warn(w->st, RD_WARN_REPLICAS,
 				  "redis at %s:%d has %d replica(s); replication is "
-				  "asynchronous and WAIT is not used, so a failover can "
-				  "lose the last acknowledged records",
+				  "asynchronous and redis-min-replicas is 0 (WAIT not "
+				  "used), so a failover can lose the last acknowledged "
+				  "records",
 				  w->host, w->port, atoi(d->slaves));
 	return 0;
 }

@@ -9,7 +9,9 @@
  *                         durability check) and its event adapter
  *   spent_redis_pool.c    blocking connections for the rare multi-step
  *                         calls (spent_drop_key, spent_key_dropped)
- *   spent_redis_health.c  failure classification and the durability rules */
+ *   spent_redis_health.c  failure classification and the durability rules
+ *   spent_redis_cluster.c Redis Cluster: slots, redirections, the topology
+ *                         thread, the sweep over every master */
 #ifndef PP_SPENT_REDIS_INT_H
 #define PP_SPENT_REDIS_INT_H
 
@@ -24,6 +26,12 @@
 #define RD_BACKOFF_MS 100
 #define RD_VOLATILE_BACKOFF_MS 1000  /* each try costs INFO and CONFIG */
 #define RD_QUEUE_MAX 65536u          /* requests queued or in flight */
+#define RD_NODES_MAX SPENT_NODES_MAX /* nodes of a cluster we track */
+#define RD_SLOTS 16384
+#define RD_HOST_MAX 255
+#define RD_ID_LEN 32                 /* a request id: 32 hex digits */
+#define RD_MAX_REDIRECTS 5           /* MOVED/ASK hops of one request */
+#define RD_MAX_REPLICAS 16
 /* <prefix><64 hex>:<64 hex> */
 #define RD_KEY_MAX (SPENT_PREFIX_MAX + 2 * SPENT_KEY_ID_LEN + 1 + 2 * SPENT_NONCE_LEN + 1)
 /* <prefix>retired:<64 hex> */
@@ -33,7 +41,7 @@
 
 /* spent_status_warn topics of the Redis store */
 enum { RD_WARN_CONFIG, RD_WARN_VOLATILE_ALLOWED, RD_WARN_REPLICAS,
-       RD_WARN_QUEUE_FULL };
+       RD_WARN_QUEUE_FULL, RD_WARN_TOPOLOGY };
 
 /* What the connection code knows when it reports. */
 struct rd_where {
@@ -42,6 +50,7 @@ struct rd_where {
 	int port;
 	unsigned timeout_ms;
 	int allow_volatile;
+	int min_replicas;     /* WAIT is used when > 0 */
 };
 
 struct rd_conn {
@@ -50,6 +59,13 @@ struct rd_conn {
 };
 
 struct rd_io;   /* spent_redis_async.c */
+struct rd_topo; /* spent_redis_cluster.c */
+
+/* host:port of a cluster node */
+struct rd_addr {
+	char host[RD_HOST_MAX + 1];
+	int port;
+};
 
 struct rd_store {
 	char *host;
@@ -71,6 +87,17 @@ struct rd_store {
 	atomic_int live;      /* connections up, async and pooled */
 	struct rd_where where; /* for failure reports */
 	struct rd_io *io;     /* the I/O thread; NULL until started */
+	/* request ids: <instance hex><counter hex> */
+	char instance[RD_ID_LEN / 2 + 1];
+	atomic_ullong next_id;
+	int min_replicas;
+	/* cluster (spent_redis_cluster.c); cluster == 0: a single Redis */
+	int cluster;
+	struct rd_addr seeds[RD_NODES_MAX];
+	unsigned n_seeds;
+	struct rd_topo *topo;
+	atomic_ullong retries, retried_own, moved, ask, topologies, waits,
+		wait_failures;
 };
 
 long long rd_now_ms(void);
@@ -80,9 +107,11 @@ void rd_live_add(struct rd_store *s, int delta);
 /* ---- the I/O thread (spent_redis_async.c) ---- */
 
 enum rd_kind {
-	RD_SET,       /* SET key 1 NX [EXAT expires_at] */
+	RD_SET,       /* SET key <id> NX GET [EXAT expires_at] */
 	RD_EXISTS,    /* EXISTS key */
 	RD_PROBE,     /* SET <prefix>probe 1 PX 60000, outside any back-off */
+	RD_WAIT,      /* internal: WAIT n t behind a pipeline of SETs */
+	RD_ASKING,    /* internal: ASKING before a redirected command */
 };
 
 /* Starts the I/O thread of s; 0 or PP_ERR_INTERNAL / PP_ERR_NOMEM. */
@@ -103,6 +132,10 @@ void rd_io_submit(struct rd_store *s, enum rd_kind kind, const char *key,
 int rd_io_on_thread(const struct rd_store *s);
 /* Requests queued or in flight. */
 unsigned rd_io_pending(struct rd_store *s);
+/* Wakes the I/O thread (a new topology is published). */
+void rd_io_wake(struct rd_store *s);
+size_t rd_io_nodes(struct rd_store *s, struct spent_node_stats *out,
+		   size_t max);
 
 /* ---- the async connection (spent_redis_conn.c) ---- */
 
@@ -123,14 +156,22 @@ struct rd_ev {                 /* the event adapter's state */
  * hand-shake. done(ctx, end) runs on the I/O thread once the hand-shake
  * ended (failures are reported before). Returns the context, or NULL after
  * reporting an immediate failure. ac->data is left to the caller. */
-redisAsyncContext *rd_conn_open(struct rd_store *s, struct rd_ev *ev,
+redisAsyncContext *rd_conn_open(struct rd_store *s, const struct rd_where *w,
+				struct rd_ev *ev,
 				void (*done)(void *ctx, enum rd_hs_end end),
 				void *ctx);
 
 /* Waits up to timeout_ms (-1: no limit) for wake_fd or what hiredis waits
- * for on ev's socket, and hands socket events to hiredis (whose callbacks
- * run inside). Returns whether wake_fd is readable. */
-int rd_ev_wait(struct rd_ev *ev, int wake_fd, int timeout_ms);
+ * for on the n sockets of evs, and hands socket events to hiredis (whose
+ * callbacks run inside). Returns whether wake_fd is readable. */
+int rd_ev_wait(struct rd_ev *const *evs, unsigned n, int wake_fd,
+	       int timeout_ms);
+
+/* A blocking connection to host:port with AUTH, SELECT (single Redis) and
+ * the durability check; failures reported against w. NULL on failure,
+ * *refused set when the server refused us (not the network). */
+redisContext *rd_blocking_connect(struct rd_store *s, const struct rd_where *w,
+				  int *refused);
 
 /* ---- the blocking pool (spent_redis_pool.c) ---- */
 
@@ -139,6 +180,40 @@ void rd_pool_free(struct rd_store *s);
 int rd_pool_drop_key(struct rd_store *s, const uint8_t *key_id,
 		     uint64_t *removed);
 int rd_pool_key_dropped(struct rd_store *s, const uint8_t *key_id);
+
+/* ---- Redis Cluster (spent_redis_cluster.c) ---- */
+
+/* The slot of a key (CRC16 of the key, or of its {hash tag}). */
+unsigned rd_slot(const char *key, size_t len);
+/* Parses "MOVED <slot> <host>:<port>" / "ASK ...": 1 and the parts, or 0. */
+int rd_redirect_parse(const char *err, const char *word, unsigned *slot,
+		      struct rd_addr *to);
+/* Parses "host:port" (the last colon). 0 or PP_ERR_CONFIG. */
+int rd_addr_parse(const char *text, size_t len, struct rd_addr *out);
+/* Starts / stops the topology thread (cluster only). */
+int rd_topo_start(struct rd_store *s);
+/* Joins the thread (the I/O thread may still ask: ignored); then the I/O
+ * thread stops, then rd_topo_free. */
+void rd_topo_stop(struct rd_store *s);
+void rd_topo_free(struct rd_store *s);
+#define RD_TOPO_MIN_MS 100
+#define RD_TOPO_EVERY_MS 5000   /* read again even without a reason */
+/* Asks the topology thread for a fresh CLUSTER SLOTS (at most one read
+ * per RD_TOPO_MIN_MS); never blocks for long. */
+void rd_topo_request(struct rd_store *s);
+/* If a topology newer than *gen was published: copies it (the master of
+ * each slot as an index into addrs, -1 = none; the masters' addresses) and
+ * returns 1. */
+int rd_topo_take(struct rd_store *s, unsigned *gen, int16_t *slots,
+		 struct rd_addr *addrs, unsigned *n_addrs);
+/* spent_drop_key and spent_key_dropped over a cluster. */
+int rd_cluster_drop_key(struct rd_store *s, const uint8_t *key_id,
+			uint64_t *removed);
+int rd_cluster_key_dropped(struct rd_store *s, const uint8_t *key_id);
+/* SCAN MATCH pattern + UNLINK on one connection; 0 or PP_ERR_UNAVAILABLE
+ * (reported). */
+int rd_sweep(struct rd_store *s, const struct rd_where *w, redisContext *c,
+	     const char *pattern, uint64_t *removed);
 
 /* ---- names (spent_redis.c) ---- */
 

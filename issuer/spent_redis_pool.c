@@ -65,67 +65,77 @@ static void rd_conn_give(struct rd_conn *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* Connects the slot when it is not, with AUTH and SELECT as configured,
- * then checks the server's durability. Failures are reported, except the
- * fast ones inside a back-off (the store already says why). */
-static int rd_conn_ready(struct rd_store *s, struct rd_conn *c)
+redisContext *rd_blocking_connect(struct rd_store *s, const struct rd_where *w,
+				  int *refused)
 {
 	redisContext *ctx = NULL;
 	redisReply *r = NULL;
-	long long backoff = RD_BACKOFF_MS;
-	int rc = PP_ERR_UNAVAILABLE;
 
-	if (c->c != NULL)
-		return 0;
-	if (rd_now_ms() < atomic_load(&s->down_until_ms))
-		return PP_ERR_UNAVAILABLE;
+	*refused = 0;
 	errno = 0;
-	ctx = redisConnectWithTimeout(s->host, s->port, s->tv);
+	ctx = redisConnectWithTimeout(w->host, w->port, s->tv);
 	if (ctx == NULL || ctx->err != 0) {
-		rd_report(&s->where, ctx, NULL, errno, "connecting");
-		goto cleanup;
+		rd_report(w, ctx, NULL, errno, "connecting");
+		goto fail;
 	}
 	if (redisSetTimeout(ctx, s->tv) != REDIS_OK) {
-		rd_report(&s->where, ctx, NULL, errno, "connecting");
-		goto cleanup;
+		rd_report(w, ctx, NULL, errno, "connecting");
+		goto fail;
 	}
 	(void)redisEnableKeepAlive(ctx);
 	if (s->password != NULL) {
 		r = redisCommand(ctx, "AUTH %s", s->password);
 		if (!rd_reply_is_ok(r)) {
-			rd_report(&s->where, ctx, r, errno, "authenticating");
-			goto cleanup;
+			rd_report(w, ctx, r, errno, "authenticating");
+			goto fail;
 		}
 		rd_reply_free(r);
 		r = NULL;
 	}
-	if (s->db != 0) {
+	if (s->db != 0 && !s->cluster) {
 		r = redisCommand(ctx, "SELECT %u", s->db);
 		if (!rd_reply_is_ok(r)) {
-			rd_report(&s->where, ctx, r, errno, "selecting redis-db");
-			goto cleanup;
+			rd_report(w, ctx, r, errno, "selecting redis-db");
+			goto fail;
 		}
 		rd_reply_free(r);
 		r = NULL;
 	}
-	if (rd_durability_check(&s->where, ctx) != 0) {
-		if (ctx->err == 0)
-			backoff = RD_VOLATILE_BACKOFF_MS;
-		goto cleanup;
+	if (rd_durability_check(w, ctx) != 0)
+		goto fail;
+	return ctx;
+
+fail:
+	if (ctx != NULL && ctx->err == 0)
+		*refused = 1;
+	rd_reply_free(r);
+	if (ctx != NULL)
+		redisFree(ctx);
+	return NULL;
+}
+
+/* Connects the slot when it is not, with AUTH and SELECT as configured,
+ * then checks the server's durability. Failures are reported, except the
+ * fast ones inside a back-off (the store already says why). */
+static int rd_conn_ready(struct rd_store *s, struct rd_conn *c)
+{
+	redisContext *ctx;
+	int refused;
+
+	if (c->c != NULL)
+		return 0;
+	if (rd_now_ms() < atomic_load(&s->down_until_ms))
+		return PP_ERR_UNAVAILABLE;
+	ctx = rd_blocking_connect(s, &s->where, &refused);
+	if (ctx == NULL) {
+		atomic_store(&s->down_until_ms, rd_now_ms() +
+			     (refused ? RD_VOLATILE_BACKOFF_MS : RD_BACKOFF_MS));
+		return PP_ERR_UNAVAILABLE;
 	}
 	c->c = ctx;
-	ctx = NULL;
 	atomic_fetch_add(&s->reconnects, 1);
 	rd_live_add(s, 1);
-	rc = 0;
-
-cleanup:
-	rd_reply_free(r);
-	if (ctx != NULL) {
-		redisFree(ctx);
-		atomic_store(&s->down_until_ms, rd_now_ms() + backoff);
-	}
-	return rc;
+	return 0;
 }
 
 /* Drops every idle pooled connection but c: after one died (Redis
@@ -159,7 +169,7 @@ static void rd_after_failure(struct rd_store *s, struct rd_conn *c,
 }
 
 /* UNLINKs the keys of one SCAN page; adds what Redis removed to *removed. */
-static int rd_unlink_page(struct rd_conn *c, const redisReply *keys,
+static int rd_unlink_page(redisContext *c, const redisReply *keys,
 			  uint64_t *removed)
 {
 	const char **argv = NULL;
@@ -185,7 +195,7 @@ static int rd_unlink_page(struct rd_conn *c, const redisReply *keys,
 		argv[i + 1] = k->str;
 		lens[i + 1] = k->len;
 	}
-	r = redisCommandArgv(c->c, (int)keys->elements + 1, argv, lens);
+	r = redisCommandArgv(c, (int)keys->elements + 1, argv, lens);
 	if (r == NULL || r->type != REDIS_REPLY_INTEGER)
 		goto cleanup;
 	*removed += r->integer > 0 ? (uint64_t)r->integer : 0;
@@ -198,20 +208,64 @@ cleanup:
 	return rc;
 }
 
-/* SCAN MATCH <prefix><key id>:* and UNLINK page by page. SCAN may return a
- * key twice; UNLINK of a missing key counts 0, so the total stays right.
- * On any failure the connection is dropped (a fresh one is cheap, and it
- * may be mid-reply). */
+/* SCAN MATCH pattern and UNLINK page by page. SCAN may return a key
+ * twice; UNLINK of a missing key counts 0, so the total stays right. */
+int rd_sweep(struct rd_store *s, const struct rd_where *w, redisContext *c,
+	     const char *pattern, uint64_t *removed)
+{
+	redisReply *r = NULL;
+	char cursor[32] = "0";
+	int rc = PP_ERR_UNAVAILABLE;
+
+	(void)s;
+	for (;;) {
+		const redisReply *next, *keys;
+
+		errno = 0;
+		r = redisCommand(c, "SCAN %s MATCH %s COUNT " RD_SCAN_COUNT,
+				 cursor, pattern);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			rd_report(w, c, r, errno, "sweeping a retired key's records");
+			goto cleanup;
+		}
+		next = r->element[0];
+		keys = r->element[1];
+		if (next == NULL || next->type != REDIS_REPLY_STRING ||
+		    next->len == 0 || next->len >= sizeof(cursor) ||
+		    keys == NULL || keys->type != REDIS_REPLY_ARRAY ||
+		    rd_unlink_page(c, keys, removed) != 0) {
+			rd_report(w, c, NULL, errno,
+				  "sweeping a retired key's records");
+			goto cleanup;
+		}
+		memcpy(cursor, next->str, next->len);
+		cursor[next->len] = '\0';
+		rd_reply_free(r);
+		r = NULL;
+		if (strcmp(cursor, "0") == 0)
+			break;
+	}
+	rc = 0;
+
+cleanup:
+	rd_reply_free(r);
+	return rc;
+}
+
+/* The tombstone, then SCAN MATCH <prefix><key id>:* and UNLINK. On any
+ * failure the connection is dropped (a fresh one is cheap, and it may be
+ * mid-reply). */
 int rd_pool_drop_key(struct rd_store *s, const uint8_t *key_id,
 		     uint64_t *removed)
 {
 	struct rd_conn *c;
 	redisReply *r = NULL;
 	char pattern[RD_PATTERN_MAX], tomb[RD_TOMB_MAX];
-	char cursor[32] = "0";
 	int rc = PP_ERR_UNAVAILABLE;
 
 	*removed = 0;
+	if (s->cluster)
+		return rd_cluster_drop_key(s, key_id, removed);
 	rd_pattern(s, key_id, pattern);
 	rd_tomb_key(s, key_id, tomb);
 	c = rd_conn_take(s);
@@ -227,33 +281,9 @@ int rd_pool_drop_key(struct rd_store *s, const uint8_t *key_id,
 	}
 	rd_reply_free(r);
 	r = NULL;
-	for (;;) {
-		const redisReply *next, *keys;
-
-		errno = 0;
-		r = redisCommand(c->c, "SCAN %s MATCH %s COUNT " RD_SCAN_COUNT,
-				 cursor, pattern);
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			rd_after_failure(s, c, r, errno, "sweeping a retired key's records");
-			goto cleanup;
-		}
-		next = r->element[0];
-		keys = r->element[1];
-		if (next == NULL || next->type != REDIS_REPLY_STRING ||
-		    next->len == 0 || next->len >= sizeof(cursor) ||
-		    keys == NULL || keys->type != REDIS_REPLY_ARRAY ||
-		    rd_unlink_page(c, keys, removed) != 0) {
-			rd_report(&s->where, c->c, NULL, errno,
-				  "sweeping a retired key's records");
-			rd_conn_drop(s, c);
-			goto cleanup;
-		}
-		memcpy(cursor, next->str, next->len);
-		cursor[next->len] = '\0';
-		rd_reply_free(r);
-		r = NULL;
-		if (strcmp(cursor, "0") == 0)
-			break;
+	if (rd_sweep(s, &s->where, c->c, pattern, removed) != 0) {
+		rd_conn_drop(s, c);
+		goto cleanup;
 	}
 	spent_status_ok(s->where.st);
 	rc = 0;
@@ -271,6 +301,8 @@ int rd_pool_key_dropped(struct rd_store *s, const uint8_t *key_id)
 	char tomb[RD_TOMB_MAX];
 	int rc = PP_ERR_UNAVAILABLE;
 
+	if (s->cluster)
+		return rd_cluster_key_dropped(s, key_id);
 	rd_tomb_key(s, key_id, tomb);
 	c = rd_conn_take(s);
 	if (rd_conn_ready(s, c) != 0)

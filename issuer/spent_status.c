@@ -48,6 +48,8 @@ static const char *st_cause_names[SPENT_CAUSE_COUNT] = {
 	[SPENT_CAUSE_READONLY] = "readonly",
 	[SPENT_CAUSE_MISCONF] = "misconf",
 	[SPENT_CAUSE_ERROR] = "error",
+	[SPENT_CAUSE_REPLICAS] = "replicas",
+	[SPENT_CAUSE_CLUSTER] = "cluster",
 };
 
 const char *spent_cause_name(enum spent_cause c)
