@@ -217,6 +217,64 @@ static void met_hsm_render(struct met_buf *b)
 	    (double)st.lat_sum_us / 1e6, (unsigned long long)st.lat_count);
 }
 
+/* The Redis store's nodes (the single Redis, or each cluster master seen),
+ * its redirections, retries and replication waits; nothing for lmdb. */
+static void met_spent_redis_render(struct met_buf *b, struct spent_store *spent)
+{
+	struct spent_node_stats nodes[SPENT_NODES_MAX];
+	struct spent_stats st;
+	size_t n, i;
+
+	if (strcmp(spent_backend_name(spent), "redis") != 0)
+		return;
+	n = spent_nodes_get(spent, nodes, SPENT_NODES_MAX);
+	if (n > SPENT_NODES_MAX)
+		n = SPENT_NODES_MAX;
+	out(b, "# HELP ppissuer_spent_redis_node_commands_total Replies from each Redis node.\n"
+	       "# TYPE ppissuer_spent_redis_node_commands_total counter\n");
+	for (i = 0; i < n; i++)
+		out(b, "ppissuer_spent_redis_node_commands_total{node=\"%s\"} %llu\n",
+		    nodes[i].addr, (unsigned long long)nodes[i].commands);
+	out(b, "# HELP ppissuer_spent_redis_node_errors_total Error replies, lost and timed-out commands of each Redis node.\n"
+	       "# TYPE ppissuer_spent_redis_node_errors_total counter\n");
+	for (i = 0; i < n; i++)
+		out(b, "ppissuer_spent_redis_node_errors_total{node=\"%s\"} %llu\n",
+		    nodes[i].addr, (unsigned long long)nodes[i].errors);
+	out(b, "# HELP ppissuer_spent_redis_node_latency_seconds_sum Send-to-reply time of each Redis node's replies (with _count: the mean).\n"
+	       "# TYPE ppissuer_spent_redis_node_latency_seconds_sum counter\n");
+	for (i = 0; i < n; i++)
+		out(b, "ppissuer_spent_redis_node_latency_seconds_sum{node=\"%s\"} %.6f\n"
+		       "ppissuer_spent_redis_node_latency_seconds_count{node=\"%s\"} %llu\n",
+		    nodes[i].addr, (double)nodes[i].latency_us / 1e6, nodes[i].addr,
+		    (unsigned long long)nodes[i].commands);
+	out(b, "# HELP ppissuer_spent_redis_node_up 1 while the connection to the node is up; master 1 when it serves slots.\n"
+	       "# TYPE ppissuer_spent_redis_node_up gauge\n");
+	for (i = 0; i < n; i++)
+		out(b, "ppissuer_spent_redis_node_up{node=\"%s\",master=\"%d\"} %d\n",
+		    nodes[i].addr, nodes[i].master, nodes[i].connected);
+	spent_stats_get(spent, &st);
+	out(b, "# HELP ppissuer_spent_redis_redirections_total Redis Cluster MOVED and ASK replies.\n"
+	       "# TYPE ppissuer_spent_redis_redirections_total counter\n"
+	       "ppissuer_spent_redis_redirections_total{kind=\"moved\"} %llu\n"
+	       "ppissuer_spent_redis_redirections_total{kind=\"ask\"} %llu\n",
+	    (unsigned long long)st.moved, (unsigned long long)st.ask);
+	out(b, "# HELP ppissuer_spent_redis_retries_total Commands re-sent after a lost reply (own: the retry found our own record).\n"
+	       "# TYPE ppissuer_spent_redis_retries_total counter\n"
+	       "ppissuer_spent_redis_retries_total{result=\"all\"} %llu\n"
+	       "ppissuer_spent_redis_retries_total{result=\"own\"} %llu\n",
+	    (unsigned long long)st.retries, (unsigned long long)st.retried_own);
+	out(b, "# HELP ppissuer_spent_redis_waits_total WAIT commands (redis-min-replicas), by outcome.\n"
+	       "# TYPE ppissuer_spent_redis_waits_total counter\n"
+	       "ppissuer_spent_redis_waits_total{result=\"ok\"} %llu\n"
+	       "ppissuer_spent_redis_waits_total{result=\"too_few_replicas\"} %llu\n",
+	    (unsigned long long)(st.waits - st.wait_failures),
+	    (unsigned long long)st.wait_failures);
+	out(b, "# HELP ppissuer_spent_redis_topology_reads_total CLUSTER SLOTS reads that succeeded.\n"
+	       "# TYPE ppissuer_spent_redis_topology_reads_total counter\n"
+	       "ppissuer_spent_redis_topology_reads_total %llu\n",
+	    (unsigned long long)st.topology);
+}
+
 /* The spent store's failures by cause (every cause, zeros included, so a
  * rate() starts from 0) and whether it can record now. */
 static void met_spent_render(struct met_buf *b, struct spent_store *spent)
@@ -237,6 +295,7 @@ static void met_spent_render(struct met_buf *b, struct spent_store *spent)
 	       "# TYPE ppissuer_spent_store_healthy gauge\n"
 	       "ppissuer_spent_store_healthy{backend=\"%s\"} %d\n",
 	    h.backend, h.healthy ? 1 : 0);
+	met_spent_redis_render(b, spent);
 }
 
 char *met_render(const struct ks_keyset *ks, struct spent_store *spent,

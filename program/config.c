@@ -52,6 +52,8 @@ static const struct cfg_item cfg_items[] = {
 	{ "redis-db", L(redis_db), "0", 0, 65535, "Redis database number" },
 	{ "redis-prefix", S(redis_prefix), "ppissuer:spent:", 0, 0, "prefix of spent-token keys in Redis" },
 	{ "redis-timeout-ms", L(redis_timeout_ms), "500", 10, 60000, "Redis connect and command timeout" },
+	{ "redis-cluster", S(redis_cluster), NULL, 0, 0, "Redis Cluster seed nodes HOST:PORT[,HOST:PORT...] (instead of redis-host/redis-port)" },
+	{ "redis-min-replicas", L(redis_min_replicas), "-1", -1, 16, "replicas WAIT must confirm before a redemption is answered 200 (-1 = 0 for a single Redis, 1 for a cluster)" },
 	{ "lmdb-map-mb", L(lmdb_map_mb), "1024", 1, 1048576, "LMDB map size in MiB at start" },
 	{ "lmdb-map-max-mb", L(lmdb_map_max_mb), "16384", 1, 1048576, "LMDB map size in MiB it may grow to; past it redemptions answer 503" },
 	{ "redis-allow-volatile", B(redis_allow_volatile), "false", 0, 0, "serve redemptions on a Redis that can lose acknowledged records (no AOF fsync)" },

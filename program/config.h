@@ -35,6 +35,8 @@ struct cfg {
 	long redis_db;
 	char *redis_prefix;
 	long redis_timeout_ms;
+	char *redis_cluster;       /* seed nodes; NULL = a single Redis */
+	long redis_min_replicas;   /* -1 = the backend's default */
 	long lmdb_map_mb;
 	long lmdb_map_max_mb;      /* the map never grows past this */
 	int redis_allow_volatile;  /* serve on a Redis that may lose records */

@@ -222,6 +222,8 @@ static int srv_open_spent(struct srv *s, char *err, size_t errlen)
 	sc.redis_db = (unsigned)s->cfg.redis_db;
 	sc.redis_prefix = s->cfg.redis_prefix;
 	sc.redis_timeout_ms = (unsigned)s->cfg.redis_timeout_ms;
+	sc.redis_cluster = s->cfg.redis_cluster;
+	sc.redis_min_replicas = (int)s->cfg.redis_min_replicas;
 	return spent_open(&sc, &s->spent, err, errlen);
 }
 
