@@ -484,6 +484,7 @@ cpu_say "$rd4" nowarn
 say ""
 . "$here/da7a.sh"   # token type 0xDA7A issuance beside type 0x0002's
 . "$here/voprf.sh"  # token types 0x0005 and 0x0001 beside their limits
+. "$here/pkcs11.sh" # issuance with the key in a SoftHSM2 token beside the file key
 
 # ---- 5. targets ------------------------------------------------------------
 
