@@ -62,8 +62,6 @@
 #include "issuer/spent_redis_int.h"
 
 #define RD_PROBE_PX "60000"          /* the probe key's lifetime */
-#define RD_WAIT_MARGIN_MS 10         /* WAIT answers this long before the
-				      * deadline of the SETs it covers */
 
 struct rd_req {
 	struct rd_req *next;
@@ -657,7 +655,10 @@ static void rd_node_progress(struct rd_node *nd)
 		rd_fifo_push(&nd->inflight, r);
 	}
 	if (wait_deadline >= 0 && io->s->min_replicas > 0) {
-		long long t = wait_deadline - rd_now_ms() - RD_WAIT_MARGIN_MS;
+		/* half the time left: Redis checks a blocked WAIT's timeout
+		 * only about every 100 ms (hz 10), and its answer must come
+		 * before the SETs' deadline */
+		long long t = (wait_deadline - rd_now_ms()) / 2;
 
 		/* WAIT 0 would block for ever */
 		if (t < 1)

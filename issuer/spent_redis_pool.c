@@ -168,9 +168,11 @@ static void rd_after_failure(struct rd_store *s, struct rd_conn *c,
 	}
 }
 
-/* UNLINKs the keys of one SCAN page; adds what Redis removed to *removed. */
-static int rd_unlink_page(redisContext *c, const redisReply *keys,
-			  uint64_t *removed)
+/* UNLINKs the keys of one SCAN page; adds what Redis removed to *removed.
+ * In a cluster the keys of a page lie in many slots, and a multi-key
+ * UNLINK would be refused (CROSSSLOT): one UNLINK per key, pipelined. */
+static int rd_unlink_page(redisContext *c, int cluster,
+			  const redisReply *keys, uint64_t *removed)
 {
 	const char **argv = NULL;
 	size_t *lens = NULL, i;
@@ -181,6 +183,30 @@ static int rd_unlink_page(redisContext *c, const redisReply *keys,
 		return 0;
 	if (keys->elements > 100000)   /* far above COUNT: not a sane reply */
 		return PP_ERR_UNAVAILABLE;
+	for (i = 0; i < keys->elements; i++)
+		if (keys->element[i] == NULL ||
+		    keys->element[i]->type != REDIS_REPLY_STRING)
+			return PP_ERR_UNAVAILABLE;
+	if (cluster) {
+		for (i = 0; i < keys->elements; i++)
+			if (redisAppendCommand(c, "UNLINK %b", keys->element[i]->str,
+					       keys->element[i]->len) != REDIS_OK)
+				return PP_ERR_UNAVAILABLE;
+		for (i = 0; i < keys->elements; i++) {
+			void *rep = NULL;
+
+			if (redisGetReply(c, &rep) != REDIS_OK || rep == NULL)
+				return PP_ERR_UNAVAILABLE;
+			r = rep;
+			if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+				*removed += (uint64_t)r->integer;
+			else if (r->type != REDIS_REPLY_INTEGER)
+				rc = 1;   /* read the rest, then fail */
+			freeReplyObject(r);
+			r = NULL;
+		}
+		return rc == 1 ? PP_ERR_UNAVAILABLE : 0;
+	}
 	argv = calloc(keys->elements + 1, sizeof(*argv));
 	lens = calloc(keys->elements + 1, sizeof(*lens));
 	if (argv == NULL || lens == NULL)
@@ -188,12 +214,8 @@ static int rd_unlink_page(redisContext *c, const redisReply *keys,
 	argv[0] = "UNLINK";
 	lens[0] = 6;
 	for (i = 0; i < keys->elements; i++) {
-		const redisReply *k = keys->element[i];
-
-		if (k == NULL || k->type != REDIS_REPLY_STRING)
-			goto cleanup;
-		argv[i + 1] = k->str;
-		lens[i + 1] = k->len;
+		argv[i + 1] = keys->element[i]->str;
+		lens[i + 1] = keys->element[i]->len;
 	}
 	r = redisCommandArgv(c, (int)keys->elements + 1, argv, lens);
 	if (r == NULL || r->type != REDIS_REPLY_INTEGER)
@@ -217,7 +239,6 @@ int rd_sweep(struct rd_store *s, const struct rd_where *w, redisContext *c,
 	char cursor[32] = "0";
 	int rc = PP_ERR_UNAVAILABLE;
 
-	(void)s;
 	for (;;) {
 		const redisReply *next, *keys;
 
@@ -233,7 +254,7 @@ int rd_sweep(struct rd_store *s, const struct rd_where *w, redisContext *c,
 		if (next == NULL || next->type != REDIS_REPLY_STRING ||
 		    next->len == 0 || next->len >= sizeof(cursor) ||
 		    keys == NULL || keys->type != REDIS_REPLY_ARRAY ||
-		    rd_unlink_page(c, keys, removed) != 0) {
+		    rd_unlink_page(c, s->cluster, keys, removed) != 0) {
 			rd_report(w, c, NULL, errno,
 				  "sweeping a retired key's records");
 			goto cleanup;

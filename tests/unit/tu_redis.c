@@ -37,7 +37,7 @@ unsigned tu_free_port(void)
 static void tu_redis_exec(const struct tu_redis *r)
 {
 	char port[16];
-	const char *argv[40];
+	const char *argv[44];
 	int n = 0, fd, i;
 
 	/* die with the test process, whatever happens to it */
@@ -70,7 +70,7 @@ static void tu_redis_exec(const struct tu_redis *r)
 		argv[n++] = "--requirepass";
 		argv[n++] = r->password;
 	}
-	for (i = 0; i < 8 && r->extra[i] != NULL; i++)
+	for (i = 0; i < 12 && r->extra[i] != NULL; i++)
 		argv[n++] = r->extra[i];
 	argv[n] = NULL;
 	execv(TU_REDIS_BIN, (char *const *)(uintptr_t)argv);

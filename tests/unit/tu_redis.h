@@ -16,7 +16,7 @@ struct tu_redis {
 	char password[64];  /* "" = no requirepass */
 	/* more redis-server arguments, after the defaults (so they override
 	 * them), NULL-terminated: e.g. "--appendonly", "no" */
-	const char *extra[9];
+	const char *extra[13];
 };
 
 /* Starts a server on a free port (or on r->port when non-zero, for a
