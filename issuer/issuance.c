@@ -33,6 +33,7 @@ static enum iss_verdict iss_verdict_of(int rc)
 	case PP_ERR_UNKNOWN_KEY: return ISS_UNKNOWN_KEY;
 	case PP_ERR_MSG_RANGE: return ISS_BAD_ELEMENT;
 	case PP_ERR_CORRUPT: return ISS_BAD_EXTENSIONS; /* ext.h's order rule */
+	case PP_ERR_UNAVAILABLE: return ISS_UNAVAILABLE;
 	default: return ISS_ERROR;
 	}
 }

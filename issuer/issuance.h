@@ -17,6 +17,8 @@ enum iss_verdict {
 	ISS_BAD_LENGTH,         /* not the type's TokenRequest size */
 	ISS_UNKNOWN_KEY,        /* no signing key with that truncated id */
 	ISS_BAD_ELEMENT,        /* the blinded element is not acceptable */
+	ISS_UNAVAILABLE,        /* the key's signer cannot answer now (an HSM
+				 * token away): retry later */
 	ISS_ERROR,              /* the issuer's fault */
 	/* types whose requests carry Extensions (request_variable, 0xDA7A):
 	 * the extension policy refused them (issuer/ext_policy.h) */
