@@ -548,6 +548,9 @@ static void rd_node_hs_done(void *ctx, enum rd_hs_end end)
 	case RD_HS_REFUSED:
 		rd_node_drop(nd, RD_VOLATILE_BACKOFF_MS);
 		break;
+	case RD_HS_LOADING:
+		rd_node_drop(nd, RD_LOADING_BACKOFF_MS);
+		break;
 	default:
 		/* the context is already going; it was reported (or we
 		 * closed it ourselves) */

@@ -196,6 +196,10 @@ static void rd_hs_step(struct rd_hs *hs, redisAsyncContext *ac,
 			rd_hs_end(hs, RD_HS_OK);
 			return;
 		}
+		if (rc == RD_DURABILITY_LOADING) {
+			rd_hs_end(hs, RD_HS_LOADING);
+			return;
+		}
 		break;
 	default:
 		abort();

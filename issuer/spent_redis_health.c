@@ -206,6 +206,7 @@ int rd_durability_persistence(const struct rd_where *w,
 	if (!rd_info_ok(w, ctx, r, err_no))
 		return PP_ERR_UNAVAILABLE;
 	rd_info_field(r->str, "aof_enabled", d->aof, sizeof(d->aof));
+	rd_info_field(r->str, "loading", d->loading, sizeof(d->loading));
 	return 0;
 }
 
@@ -252,6 +253,15 @@ int rd_durability_judge(const struct rd_where *w, const struct rd_durability *d)
 
 	if (rd_judge_role(w, d) != 0)
 		return PP_ERR_UNAVAILABLE;
+	if (strcmp(d->loading, "1") == 0) {
+		/* a restarted Redis reports aof_enabled:0 until its AOF is
+		 * loaded: not a volatile server, only not ready yet */
+		spent_status_fail(w->st, SPENT_CAUSE_ERROR, 0,
+				  "redis at %s:%d is loading its data set after a "
+				  "restart; redemptions answer 503 until it is done",
+				  w->host, w->port);
+		return RD_DURABILITY_LOADING;
+	}
 	if (strcmp(aof, "1") != 0) {
 		if (w->allow_volatile) {
 			spent_status_warn(w->st, RD_WARN_VOLATILE_ALLOWED,

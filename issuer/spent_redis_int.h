@@ -142,7 +142,9 @@ size_t rd_io_nodes(struct rd_store *s, struct spent_node_stats *out,
 /* How the hand-shake ended: ok, or refused by the server's replies (AUTH,
  * SELECT, durability: retried after the longer back-off), or a failed
  * connection (retried after the short one). */
-enum rd_hs_end { RD_HS_OK, RD_HS_REFUSED, RD_HS_FAILED };
+enum rd_hs_end { RD_HS_OK, RD_HS_REFUSED, RD_HS_FAILED,
+		 RD_HS_LOADING };   /* Redis is loading its data: retry soon */
+#define RD_LOADING_BACKOFF_MS 20
 
 struct rd_ev {                 /* the event adapter's state */
 	redisAsyncContext *ac;     /* NULL once hiredis cleaned up */
@@ -240,6 +242,7 @@ struct rd_durability {
 	char role[32];
 	char slaves[32];
 	char aof[8];
+	char loading[8];    /* "1" while Redis loads its AOF or RDB */
 	char fsync[32];     /* "" when CONFIG GET was refused */
 	char reason[160];   /* why fsync is unknown */
 };
@@ -262,6 +265,9 @@ void rd_durability_appendfsync(const redisReply *r, struct rd_durability *d);
  * Else reports SPENT_CAUSE_VOLATILE (or READONLY for a replica) with what
  * to change and returns PP_ERR_UNAVAILABLE. */
 int rd_durability_judge(const struct rd_where *w, const struct rd_durability *d);
+/* rd_durability_judge's answer while Redis is still loading its data set
+ * (it reports aof_enabled:0 then): reported as a failure that passes. */
+#define RD_DURABILITY_LOADING 1
 
 /* The same check over a blocking connection (INFO replication, INFO
  * persistence, CONFIG GET appendfsync). */
