@@ -310,7 +310,8 @@ static void rd_node_drop(struct rd_node *nd, long long backoff_ms)
  * one more try at once on a new connection (within their deadline);
  * otherwise the waiting requests fail with the connection when it failed
  * (they would otherwise wait out a reconnect that is likely to fail too),
- * and new ones fail fast for the back-off. SETs applied but not yet
+ * and new ones fail fast for the back-off; in a cluster they wait for the
+ * next topology instead (a failover moves the slots). SETs applied but not yet
  * confirmed by a WAIT answer PP_ERR_UNAVAILABLE (their record stays). */
 static void rd_node_after_gone(struct rd_io *io, struct rd_node *nd)
 {
@@ -332,11 +333,15 @@ static void rd_node_after_gone(struct rd_io *io, struct rd_node *nd)
 		nd->backoff_until = 0;
 		if (io->s->cluster)
 			rd_topo_request(io->s);
+	} else if (nd->failed && io->s->cluster) {
+		/* the node died or is a replica now (a failover): what waited
+		 * for it follows the next topology, within its deadline */
+		nd->backoff_until = rd_now_ms() + nd->fail_backoff;
+		rd_fifo_splice(&io->unrouted, &nd->waiting);
+		rd_topo_request(io->s);
 	} else if (nd->failed) {
 		nd->backoff_until = rd_now_ms() + nd->fail_backoff;
 		rd_fail_all(io, &nd->waiting);
-		if (io->s->cluster)
-			rd_topo_request(io->s);
 	}
 	nd->failed = 0;
 	nd->dropping = 0;
@@ -721,9 +726,10 @@ static void rd_io_expire(struct rd_io *io)
 		r = rd_fifo_pop(&io->unrouted);
 		if (!reported)
 			spent_status_fail(io->s->where.st, SPENT_CAUSE_CLUSTER, 0,
-					  "no redis cluster topology within %u ms "
-					  "while %s: no seed node in redis-cluster "
-					  "answered CLUSTER SLOTS; check the seeds and "
+					  "no redis cluster master took the request "
+					  "within %u ms while %s (a node is down and no "
+					  "replica has taken over yet, or no node in "
+					  "redis-cluster answers CLUSTER SLOTS); check "
 					  "the cluster", io->s->timeout_ms, rd_what(r));
 		reported = 1;
 		rd_req_answer(io, r, PP_ERR_UNAVAILABLE, 0);

@@ -2349,7 +2349,8 @@ Test(spent_redis, answers_unavailable_and_keeps_record_when_replicas_missing)
 }
 
 /* Redis killed and restarted under load: 503s only inside the restart
- * window (the outage, then the 100 ms back-off and a reconnect), the first
+ * window (the outage and AOF load, then the 100 ms back-off and a
+ * reconnect: none later than 0.5 s after Redis has loaded), the first
  * request on the dead connection is retried rather than failed, no false
  * 409, and every 0 answers 409 afterwards. */
 #define RS_THREADS 8
@@ -2434,8 +2435,9 @@ Test(spent_redis, answers_unavailable_only_in_restart_window_when_restarted_unde
 			bad++;
 			if (l.at[i] > last_bad)
 				last_bad = l.at[i];
-			/* past the restart, the back-off and a reconnect */
-			if (l.at[i] > t_up + 0.25)
+			/* past the restart, the back-off and a reconnect
+			 * (about 100-250 ms; generous: the CPU is shared) */
+			if (l.at[i] > t_up + 0.5)
 				late++;
 		}
 	}
