@@ -3,11 +3,14 @@
  * test's), the gate behind its auth_request, `ppissuer serve` as issuer
  * with a registered attester and origin. The test plays client and
  * attester: it reads the challenge from the 401, builds a TokenRequest over
- * it, has the issuer sign it with the attester's secret, and retries. */
+ * it, has the issuer sign it with the attester's secret, and retries.
+ * private_type5 asks /gate directly (no nginx) with type-5 (VOPRF) tokens,
+ * which the gate redeems at the issuer's /redeem with the origin's secret. */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <signal.h>
@@ -24,8 +27,11 @@
 #include "crypto/authhdr.h"
 #include "crypto/b64.h"
 #include "crypto/bsig.h"
+#include "crypto/grp.h"
 #include "crypto/spki.h"
 #include "crypto/token.h"
+#include "crypto/voprf.h"
+#include "crypto/vtok.h"
 #include "issuer/gate.h"
 #include "tests/unit/tu.h"
 #include "th.h"
@@ -90,9 +96,10 @@ static void stop(pid_t pid)
 }
 
 /* `ppissuer gate` on a free port, its log in dir/gate.log; g gets its port
- * (so th_http can talk to it). */
+ * (so th_http can talk to it). extra: more arguments, NULL-terminated, may
+ * be NULL. */
 static void gate_start(struct th_server *g, const char *dir, uint16_t issuer_port,
-		       const char *secret_file)
+		       const char *secret_file, const char *const *extra)
 {
 	char issuer[64], data[400];
 	const char *argv[32];
@@ -124,6 +131,8 @@ static void gate_start(struct th_server *g, const char *dir, uint16_t issuer_por
 		argv[n++] = "--redeem-secret-file";
 		argv[n++] = secret_file;
 	}
+	for (i = 0; extra && extra[i] && n < 31; i++)
+		argv[n++] = extra[i];
 	argv[n] = NULL;
 	g->pid = spawn(argv, g->log);
 	for (i = 0; i < 1000 && !g->port; i++) {
@@ -284,7 +293,7 @@ Test(gate, nginx_end_to_end)
 	th_sh_ok("printf '%%s\\n' '%s' > %s/origin.secret && chmod 600 %s/origin.secret",
 		 org, iss.dir, iss.dir);
 	snprintf(path, sizeof(path), "%s/origin.secret", iss.dir);
-	gate_start(&gate, iss.dir, iss.port, path);
+	gate_start(&gate, iss.dir, iss.port, path, NULL);
 	nginx_start(&ng, iss.dir, gate.port);
 
 	/* 401 with a challenge, then the token made for it passes */
@@ -377,7 +386,7 @@ Test(gate, issuer_unreachable_denies)
 	struct th_resp r;
 
 	th_dir_init(&dir);
-	gate_start(&gate, dir.dir, free_port(), NULL);
+	gate_start(&gate, dir.dir, free_port(), NULL, NULL);
 	nginx_start(&ng, dir.dir, gate.port);
 	cr_assert_eq(th_http(&gate, "GET", "/gate", NULL, NULL, 0, &r), 0);
 	cr_expect_eq(r.status, 503);
@@ -393,4 +402,216 @@ Test(gate, issuer_unreachable_denies)
 	stop(ng.pid);
 	stop(gate.pid);
 	th_dir_cleanup(&dir);
+}
+
+/* The PrivateToken challenge of a 401 for token type `type`, raw (the
+ * TokenChallenge and the token key); fails the test when there is none. */
+static void challenge_of_type(const struct th_resp *r, uint16_t type, uint8_t *ch,
+			      size_t *ch_len, uint8_t *key, size_t key_cap,
+			      size_t *key_len)
+{
+	char hdr[4096];
+	struct ah_challenge c[GATE_TYPES_MAX];
+	struct tok_challenge tc;
+	size_t n = 0, i;
+
+	cr_assert_eq(r->status, 401);
+	cr_assert(th_header(r, "WWW-Authenticate", hdr, sizeof(hdr)), "401 without a challenge");
+	cr_assert_eq(ah_parse_www_authenticate(hdr, strlen(hdr), c, GATE_TYPES_MAX, &n), 0,
+		     "%s", hdr);
+	for (i = 0; i < n; i++) {
+		cr_assert_eq(b64_decode(c[i].challenge, c[i].challenge_len, ch, 1024, ch_len), 0);
+		cr_assert_eq(tok_challenge_decode(ch, *ch_len, &tc), 0);
+		if (tc.token_type != type)
+			continue;
+		cr_assert_eq(b64_decode(c[i].token_key, c[i].token_key_len, key, key_cap,
+					key_len), 0);
+		return;
+	}
+	cr_assert_fail("no challenge for type %u: %s", type, hdr);
+}
+
+/* Client and attester for type 5 (VOPRF over ristretto255, our own client
+ * code): a token for challenge ch under the issuer's public key pk, issued
+ * for the attester with secret att, its proof verified; padded base64url
+ * into b64. */
+static void token5_for(const struct th_server *iss, const char *att, const uint8_t *pk,
+		       size_t pk_len, const uint8_t *ch, size_t ch_len, char *b64,
+		       size_t cap)
+{
+	const struct grp_impl *g = vtok_group(VTOK_TYPE_VOPRF_R255);
+	const struct vtok_sizes *sz = vtok_sizes(VTOK_TYPE_VOPRF_R255);
+	uint8_t nonce[32], digest[32], key_id[32], input[VTOK_INPUT_LEN];
+	uint8_t blind[GRP_MAX_NS], blinded[GRP_MAX_NE], req[3 + GRP_MAX_NE];
+	uint8_t tok[VTOK_INPUT_LEN + VTOK_MAX_NK];
+	const uint8_t *inputs[1] = { input };
+	size_t lens[1] = { VTOK_INPUT_LEN }, req_len = 0;
+	struct vtok_response vr;
+	struct th_resp r;
+	char auth[128];
+
+	cr_assert(g && sz);
+	cr_assert_eq(pk_len, g->ne, "the type-5 token-key is %zu bytes", pk_len);
+	SHA256(pk, pk_len, key_id);
+	cr_assert_eq(RAND_bytes(nonce, sizeof(nonce)), 1);
+	SHA256(ch, ch_len, digest);
+	tok_token_input(VTOK_TYPE_VOPRF_R255, nonce, digest, key_id, input);
+	cr_assert_eq(voprf_blind(g, input, sizeof(input), NULL, blind, blinded), 0);
+	cr_assert_eq(vtok_request_encode(VTOK_TYPE_VOPRF_R255, key_id[31], blinded, req,
+					 sizeof(req), &req_len), 0);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", att);
+	cr_assert_eq(th_http(iss, "POST", "/token-request",
+			     (const char *[]){ "Content-Type: application/private-token-request",
+					       auth, NULL },
+			     req, req_len, &r), 0);
+	cr_assert_eq(r.status, 200, "the issuer refused a type-5 request: %ld %.*s", r.status,
+		     (int)r.len, r.body);
+	cr_assert_eq(vtok_response_decode(VTOK_TYPE_VOPRF_R255, r.body, r.len, &vr), 0);
+	memcpy(tok, input, VTOK_INPUT_LEN);
+	cr_assert_eq(voprf_finalize(g, pk, pk_len, 1, inputs, lens, blind, blinded,
+				    vr.evaluated, vr.proof, 2 * sz->ns, tok + VTOK_INPUT_LEN,
+				    sz->nk), 0, "the type-5 proof does not verify");
+	th_resp_free(&r);
+	OPENSSL_cleanse(blind, sizeof(blind));
+	cr_assert_eq(b64_encode(tok, VTOK_INPUT_LEN + sz->nk, b64, cap, NULL), 0);
+}
+
+/* GET /gate with a token: the status; reason (may be NULL) gets
+ * Privacy-Pass-Reason or "", type (may be NULL) Privacy-Pass-Token-Type or
+ * "". */
+static long gate_ask(const struct th_server *gate, const char *b64, char *reason,
+		     size_t rcap, char *type, size_t tcap)
+{
+	struct th_resp r;
+	char v[1024];
+	long st;
+
+	snprintf(v, sizeof(v), "PrivateToken token=\"%s\"", b64);
+	st = get_with(gate, "/gate", "Authorization", v, &r);
+	if (reason && !th_header(&r, "Privacy-Pass-Reason", reason, rcap))
+		reason[0] = '\0';
+	if (type && !th_header(&r, "Privacy-Pass-Token-Type", type, tcap))
+		type[0] = '\0';
+	if (st == 401)
+		cr_expect(th_header(&r, "WWW-Authenticate", v, sizeof(v)),
+			  "a 401 carries a fresh challenge");
+	th_resp_free(&r);
+	return st;
+}
+
+/* A privately verifiable type through the gate: the issuer serves 2 and 5
+ * with an attester and an origin registered; the gate (the origin's secret
+ * in a 0600 file) challenges for both, a type-5 token made for its
+ * challenge passes once, then is spent; a tampered one is refused; with
+ * the issuer stopped, type 5 cannot be decided (503) while type 2 is still
+ * checked locally. */
+Test(gate, private_type5)
+{
+	static const char *const types25[] = { "--token-types", "2,5", NULL };
+	struct th_server iss, gate, gate2;
+	struct th_resp r;
+	uint8_t ch5[1024], pk5[1100], ch2[1024], key2[1100], dpk[1100];
+	size_t ch5_len, pk5_len, ch2_len, key2_len, dpk_len = 0;
+	char *att, *org, *body = NULL, path[400], dir2[400], reason[64], type[16];
+	char tok[1024], bad[1024], spare5[1024], spare2[1024];
+	uint8_t raw[VTOK_INPUT_LEN + VTOK_MAX_NK];
+	size_t raw_len = 0;
+	json_t *d, *keys;
+	size_t i;
+
+	th_dir_init(&iss);
+	att = th_clients_add(&iss, "edge-attester", "attester", NULL);
+	org = th_clients_add(&iss, "shop", "origin", NULL);
+	th_server_start(&iss, types25, NULL);
+	th_sh_ok("printf '%%s\\n' '%s' > %s/origin.secret && chmod 600 %s/origin.secret",
+		 org, iss.dir, iss.dir);
+	snprintf(path, sizeof(path), "%s/origin.secret", iss.dir);
+	gate_start(&gate, iss.dir, iss.port, path, types25);
+
+	/* the 401 challenges for type 5 with the directory's type-5 key */
+	cr_assert_eq(th_http(&gate, "GET", "/gate", NULL, NULL, 0, &r), 0);
+	challenge_of_type(&r, VTOK_TYPE_VOPRF_R255, ch5, &ch5_len, pk5, sizeof(pk5), &pk5_len);
+	challenge_of_type(&r, TOK_TYPE_BLIND_RSA, ch2, &ch2_len, key2, sizeof(key2), &key2_len);
+	th_resp_free(&r);
+	cr_assert_eq(th_get(&iss, "/.well-known/private-token-issuer-directory", &body), 200);
+	d = json_loads(body, 0, NULL);
+	cr_assert_not_null(d, "%s", body);
+	keys = json_object_get(d, "token-keys");
+	for (i = 0; i < json_array_size(keys); i++) {
+		json_t *k = json_array_get(keys, i);
+		const char *text = json_string_value(json_object_get(k, "token-key"));
+
+		if (json_integer_value(json_object_get(k, "token-type")) == 5 && text)
+			cr_assert_eq(b64_decode(text, strlen(text), dpk, sizeof(dpk), &dpk_len), 0);
+	}
+	json_decref(d);
+	free(body);
+	cr_expect(dpk_len == pk5_len && !memcmp(dpk, pk5, pk5_len),
+		  "the type-5 challenge does not carry the directory's key");
+
+	/* without --token-types the gate challenges for 5 too (it has a
+	 * redeemer for privately verifiable types) */
+	snprintf(dir2, sizeof(dir2), "%s/g2", iss.dir);
+	th_sh_ok("mkdir -p %s", dir2);
+	gate_start(&gate2, dir2, iss.port, path, NULL);
+	cr_assert_eq(th_http(&gate2, "GET", "/gate", NULL, NULL, 0, &r), 0);
+	{
+		uint8_t c[1024], k[1100];
+		size_t cl, kl;
+
+		challenge_of_type(&r, VTOK_TYPE_VOPRF_R255, c, &cl, k, sizeof(k), &kl);
+	}
+	th_resp_free(&r);
+	stop(gate2.pid);
+
+	/* a type-5 token made for the challenge passes once, then is spent */
+	token5_for(&iss, att, pk5, pk5_len, ch5, ch5_len, tok, sizeof(tok));
+	cr_expect_eq(gate_ask(&gate, tok, reason, sizeof(reason), type, sizeof(type)), 200,
+		     "a type-5 token made for the gate's challenge: %s", reason);
+	cr_expect_str_eq(type, "5");
+	cr_expect_eq(gate_ask(&gate, tok, reason, sizeof(reason), NULL, 0), 401,
+		     "a spent type-5 token passed");
+	cr_expect_str_eq(reason, "spent");
+
+	/* tampered: the authenticator's last byte, then the nonce; the
+	 * untouched token passes afterwards */
+	token5_for(&iss, att, pk5, pk5_len, ch5, ch5_len, tok, sizeof(tok));
+	cr_assert_eq(b64_decode(tok, strlen(tok), raw, sizeof(raw), &raw_len), 0);
+	raw[raw_len - 1] ^= 1;
+	cr_assert_eq(b64_encode(raw, raw_len, bad, sizeof(bad), NULL), 0);
+	cr_expect_eq(gate_ask(&gate, bad, reason, sizeof(reason), NULL, 0), 401,
+		     "a tampered type-5 token passed");
+	cr_expect_str_eq(reason, "bad_signature");
+	raw[raw_len - 1] ^= 1;
+	raw[10] ^= 1;
+	cr_assert_eq(b64_encode(raw, raw_len, bad, sizeof(bad), NULL), 0);
+	cr_expect_eq(gate_ask(&gate, bad, reason, sizeof(reason), NULL, 0), 401);
+	cr_expect_str_eq(reason, "bad_signature");
+	cr_expect_eq(gate_ask(&gate, tok, NULL, 0, NULL, 0), 200,
+		     "the untampered type-5 token after the tampered ones");
+
+	/* a type-5 token for a type-2 challenge: the challenge does not match */
+	token5_for(&iss, att, pk5, pk5_len, ch2, ch2_len, bad, sizeof(bad));
+	cr_expect_eq(gate_ask(&gate, bad, reason, sizeof(reason), NULL, 0), 401);
+	cr_expect_str_eq(reason, "challenge_mismatch");
+
+	/* the issuer stops: type 5 cannot be decided (503, a denial at the
+	 * proxy), type 2 is still checked and spent locally */
+	token5_for(&iss, att, pk5, pk5_len, ch5, ch5_len, spare5, sizeof(spare5));
+	token_for(&iss, att, key2, key2_len, ch2, ch2_len, spare2, sizeof(spare2));
+	cr_assert_eq(th_server_stop(&iss), 0);
+	cr_expect_eq(gate_ask(&gate, spare5, reason, sizeof(reason), NULL, 0), 503,
+		     "a type-5 token with the issuer down");
+	cr_expect_str_eq(reason, "issuer_unavailable");
+	cr_expect_eq(gate_ask(&gate, spare2, NULL, 0, type, sizeof(type)), 200,
+		     "a type-2 token with the issuer down");
+	cr_expect_str_eq(type, "2");
+	cr_expect_eq(gate_ask(&gate, spare2, reason, sizeof(reason), NULL, 0), 401);
+	cr_expect_str_eq(reason, "spent");
+
+	stop(gate.pid);
+	cr_expect(th_log_contains(&gate, "/redeem cannot be reached"));
+	th_dir_cleanup(&iss);
+	free(att);
+	free(org);
 }
