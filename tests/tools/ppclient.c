@@ -4,6 +4,11 @@
  *   ppclient requests URL N OUTFILE
  *       N fresh TokenRequests for the directory's first key, written as
  *       N * 259 raw bytes (fixed-size records; bench/issue.lua slices them).
+ *   ppclient batches URL N SIZE OUTFILE
+ *       N generic batch bodies (crypto/batch.h), each of SIZE fresh
+ *       TokenRequests for the directory's first key, written back to back:
+ *       every body has the same length (varint prefix + SIZE * 259), so the
+ *       file is N fixed-size records (bench/batch.sh replays them).
  *   ppclient tokens URL N OUTFILE [JOBS]
  *       N tokens issued by the server, finalized and verified here, written
  *       base64url (padded), one per line, each line PPC_TOKEN_LINE bytes.
@@ -34,12 +39,15 @@
 #include <unistd.h>
 
 #include "crypto/b64.h"
+#include "crypto/batch.h"
 #include "crypto/bsig.h"
 #include "base/pp_err.h"
 #include "crypto/spki.h"
 #include "crypto/token.h"
 
 #define PPC_MAX_N 10000000UL        /* requests or tokens per command */
+#define PPC_MAX_BATCH 1000UL        /* requests per batch: the server's bound */
+#define PPC_MAX_BATCH_REQS 1000000UL /* requests in all the batches of a file */
 #define PPC_MAX_JOBS 64
 #define PPC_MAX_CONNS 20000
 #define PPC_DIR_CAP (256 * 1024)    /* directory body */
@@ -199,6 +207,58 @@ static int cmd_requests(const char *base, const char *count, const char *path)
 	free(out);
 	EVP_PKEY_free(pk);
 	printf("%lu token requests written to %s\n", n, path);
+	return 0;
+}
+
+/* ---- batches: generic batch bodies of type-2 requests ---- */
+
+static int cmd_batches(const char *base, const char *count, const char *size_s,
+		       const char *path)
+{
+	unsigned long n = parse_count(count, PPC_MAX_BATCH_REQS);
+	unsigned long size = parse_count(size_s, PPC_MAX_BATCH), i, j;
+	uint8_t input[TOK_INPUT_LEN], inv[TOK_NK];
+	const uint8_t *items[PPC_MAX_BATCH];
+	size_t lens[PPC_MAX_BATCH];
+	size_t rec_cap = GBATCH_PREFIX_MAX + size * TOK_REQUEST_LEN;
+	size_t rec_len = 0, len, total = 0;
+	uint8_t *reqs, *out;
+	struct ppc_key k;
+	EVP_PKEY *pk;
+	int rc;
+
+	if (n * size > PPC_MAX_BATCH_REQS)
+		die("%lu batches of %lu requests: over %lu requests in all", n, size,
+		    PPC_MAX_BATCH_REQS);
+	key_fetch(base, &k);
+	pk = key_public(&k);
+	reqs = malloc(size * TOK_REQUEST_LEN);
+	out = malloc(n * rec_cap);
+	if (!reqs || !out)
+		die("%s", "out of memory");
+	for (j = 0; j < size; j++) {
+		items[j] = reqs + j * TOK_REQUEST_LEN;
+		lens[j] = TOK_REQUEST_LEN;
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < size; j++)
+			request_make(pk, &k, input, inv, reqs + j * TOK_REQUEST_LEN);
+		rc = gbatch_request_encode(items, lens, size, out + total, rec_cap, &len);
+		if (rc != 0)
+			die("cannot encode a batch: %s", pp_err_str(rc));
+		/* the prefix is minimal: same size, same length */
+		if (i > 0 && len != rec_len)
+			die("batch %lu is %zu bytes, the first %zu", i, len, rec_len);
+		rec_len = len;
+		total += len;
+	}
+	OPENSSL_cleanse(inv, sizeof(inv));
+	write_all(path, out, total);
+	free(out);
+	free(reqs);
+	EVP_PKEY_free(pk);
+	printf("%lu generic batches of %lu token requests (%zu bytes each) written to %s\n",
+	       n, size, rec_len, path);
 	return 0;
 }
 
@@ -383,6 +443,7 @@ _Noreturn static void usage(void)
 {
 	fprintf(stderr,
 		"usage: ppclient requests URL N OUTFILE\n"
+		"       ppclient batches URL N SIZE OUTFILE\n"
 		"       ppclient tokens URL N OUTFILE [JOBS]\n"
 		"       ppclient conns HOST:PORT N SECONDS\n");
 	exit(2);
@@ -403,6 +464,8 @@ int main(int argc, char **argv)
 		die("%s", "curl_global_init failed");
 	if (!strcmp(argv[1], "requests") && argc == 5)
 		rc = cmd_requests(argv[2], argv[3], argv[4]);
+	else if (!strcmp(argv[1], "batches") && argc == 6)
+		rc = cmd_batches(argv[2], argv[3], argv[4], argv[5]);
 	else if (!strcmp(argv[1], "tokens") && (argc == 5 || argc == 6))
 		rc = cmd_tokens(argv[2], argv[3], argv[4], argc == 6 ? argv[5] : NULL);
 	else
