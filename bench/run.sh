@@ -482,6 +482,7 @@ row "Redis redemptions/s, --threads $rd_threads" "$(kv "$rd4" rate)"
 row "  latency" "$(lat "$rd4")"
 cpu_say "$rd4" nowarn
 say ""
+. "$here/rcluster.sh" # redemptions on a six-node Redis Cluster, redis-min-replicas 0 and 1
 . "$here/da7a.sh"   # token type 0xDA7A issuance beside type 0x0002's
 . "$here/voprf.sh"  # token types 0x0005 and 0x0001 beside their limits
 . "$here/pkcs11.sh" # issuance with the key in a SoftHSM2 token beside the file key
