@@ -24,9 +24,16 @@
  *   "lmdb"  (default) embedded, under <data_dir>/spent/. An answer of 0 is
  *           given only after the record is synced to disk. Concurrent requests
  *           share one write transaction and one sync (group commit).
- *   "redis" one SET NX EXAT per redemption, for several issuers sharing one
- *           store. The store's own I/O thread pipelines the commands over
- *           one async connection, so submitting never waits for Redis. Any
+ *   "redis" one SET <key> <request id> NX GET [EXAT] per redemption, for
+ *           several issuers sharing one store: a single Redis, or a Redis
+ *           Cluster (redis_cluster: one connection per master, slots from
+ *           CLUSTER SLOTS, MOVED/ASK followed). The store's own I/O thread
+ *           pipelines the commands, so submitting never waits for Redis.
+ *           A command whose reply was lost is re-sent once, on a new
+ *           connection, within its time budget: finding its own request id
+ *           it answers 0, another's PP_ERR_SPENT. With redis_min_replicas
+ *           N > 0, a 0 also waits for WAIT N to confirm the record on N
+ *           replicas (else PP_ERR_UNAVAILABLE; the record stays). Any other
  *           error, timeout (redis_timeout_ms per command, from submission)
  *           or lost connection answers PP_ERR_UNAVAILABLE; the next request
  *           reconnects. At most 65536 requests wait at once; past that
