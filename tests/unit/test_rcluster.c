@@ -387,3 +387,92 @@ Test(spent_cluster, loses_no_acknowledged_spend_when_master_killed_under_load)
 	free(l.rc);
 	free(l.at);
 }
+
+/* redis-cli --cluster reshard moves 1000 slots (and their records) between
+ * two masters while redemptions run: MOVED and ASK are followed, no answer
+ * is wrong (no false 409; every 0 is refused afterwards, from a fresh
+ * store). */
+Test(spent_cluster, answers_rightly_when_resharded_under_load)
+{
+	struct rc_load l;
+	struct rc_verify v;
+	pthread_t th[RC_LOAD_THREADS];
+	struct spent_store *check;
+	struct spent_stats st;
+	uint8_t key[32], nonce[32];
+	char cmd[512], src_id[64], dst_id[64];
+	unsigned ok = 0, spent = 0, unavail = 0, i, n, submitted = 0;
+	int src, dst, rc;
+
+	src = tu_rcluster_master_of(&t_rc, 0);
+	dst = tu_rcluster_master_of(&t_rc, 16383);
+	cr_assert(src >= 0 && dst >= 0 && src != dst);
+	rc_cmd(src, src_id, sizeof(src_id), "CLUSTER MYID");
+	rc_cmd(dst, dst_id, sizeof(dst_id), "CLUSTER MYID");
+	memset(&l, 0, sizeof(l));
+	l.s = rc_open(1, 1000);
+	l.rc = calloc(RC_MAX_TOKENS, sizeof(*l.rc));
+	l.at = calloc(RC_MAX_TOKENS, sizeof(*l.at));
+	cr_assert(l.rc != NULL && l.at != NULL);
+	for (i = 0; i < RC_LOAD_THREADS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, rc_load_main, &l), 0);
+	rc_sleep_ms(500);
+	snprintf(cmd, sizeof(cmd), "redis-cli --cluster reshard 127.0.0.1:%u "
+		 "--cluster-from %s --cluster-to %s --cluster-slots 1000 "
+		 "--cluster-yes --cluster-pipeline 100 >%s/reshard.log 2>&1 </dev/null",
+		 t_rc.node[src].port, src_id, dst_id, t_rc.node[0].dir);
+	rc = system(cmd);
+	cr_expect_eq(rc, 0, "reshard failed (see %s/reshard.log)", t_rc.node[0].dir);
+	rc_sleep_ms(500);
+	atomic_store(&l.stop, 1);
+	for (i = 0; i < RC_LOAD_THREADS; i++)
+		pthread_join(th[i], NULL);
+	n = atomic_load(&l.next);
+	if (n > RC_MAX_TOKENS)
+		n = RC_MAX_TOKENS;
+	for (i = 0; i < n; i++) {
+		if (l.rc[i] == 1)
+			ok++;
+		else if (l.rc[i] == 2)
+			spent++;
+		else if (l.rc[i] == 3)
+			unavail++;
+	}
+	spent_stats_get(l.s, &st);
+	fprintf(stderr, "spent_cluster reshard: %u requests, %u answered 0, %u 409, "
+		"%u 503; %llu MOVED, %llu ASK\n", n, ok, spent, unavail,
+		(unsigned long long)st.moved, (unsigned long long)st.ask);
+	cr_expect_eq(spent, 0, "every token is new: no false 409");
+	cr_expect_gt(st.moved + st.ask, 0, "the slots moved while it ran");
+	spent_close(l.s);
+
+	check = rc_open(0, 2000);
+	memset(&v, 0, sizeof(v));
+	pthread_mutex_init(&v.mu, NULL);
+	pthread_cond_init(&v.cv, NULL);
+	memset(key, 0x7c, sizeof(key));
+	for (i = 0; i < n; i++) {
+		if (l.rc[i] != 1)
+			continue;
+		rc_nonce(nonce, i, 0x33);
+		cr_assert_eq(spent_contains_submit(check, key, nonce, rc_verify_done, &v), 0);
+		submitted++;
+		if (submitted % 2000 == 0) {
+			pthread_mutex_lock(&v.mu);
+			while (v.answered < submitted)
+				pthread_cond_wait(&v.cv, &v.mu);
+			pthread_mutex_unlock(&v.mu);
+		}
+	}
+	pthread_mutex_lock(&v.mu);
+	while (v.answered < submitted)
+		pthread_cond_wait(&v.cv, &v.mu);
+	pthread_mutex_unlock(&v.mu);
+	cr_expect_eq(v.again, 0, "acknowledged spends lost");
+	cr_expect_eq(v.spent, submitted);
+	spent_close(check);
+	pthread_cond_destroy(&v.cv);
+	pthread_mutex_destroy(&v.mu);
+	free(l.rc);
+	free(l.at);
+}
