@@ -272,7 +272,13 @@ static void rc_verify_done(void *arg, int rc)
 	pthread_mutex_unlock(&v->mu);
 }
 
-Test(spent_cluster, loses_no_acknowledged_spend_when_master_killed_under_load)
+/* kill -9 of the master of slot 0 under load: with min_replicas 1 the dead
+ * node is restarted after 2.5 s (it rejoins as its promoted replica's
+ * replica, so WAIT 1 can succeed there again); with 0 it stays dead.
+ * Prints the 503s per half second and the recovery; checks no false 409,
+ * no 503 later than 6 s after the kill, and (must_keep) that every 0 is
+ * refused afterwards. */
+static void rc_failover(int min_replicas, int restart, int must_keep)
 {
 	struct rc_load l;
 	struct rc_verify v;
@@ -284,7 +290,7 @@ Test(spent_cluster, loses_no_acknowledged_spend_when_master_killed_under_load)
 	int victim;
 
 	memset(&l, 0, sizeof(l));
-	l.s = rc_open(1, 500);
+	l.s = rc_open(min_replicas, 500);
 	l.rc = calloc(RC_MAX_TOKENS, sizeof(*l.rc));
 	l.at = calloc(RC_MAX_TOKENS, sizeof(*l.at));
 	cr_assert(l.rc != NULL && l.at != NULL);
@@ -298,7 +304,8 @@ Test(spent_cluster, loses_no_acknowledged_spend_when_master_killed_under_load)
 	/* the replica takes over (node timeout 1 s); then the dead node comes
 	 * back as its replica, so WAIT 1 can succeed there again */
 	rc_sleep_ms(2500);
-	tu_redis_start(&t_rc.node[victim]);
+	if (restart)
+		tu_redis_start(&t_rc.node[victim]);
 	while (rc_now() < t_kill + 7.0)
 		rc_sleep_ms(100);
 	atomic_store(&l.stop, 1);
@@ -341,11 +348,12 @@ Test(spent_cluster, loses_no_acknowledged_spend_when_master_killed_under_load)
 		for (j = 0; j < 20; j++)
 			off += (size_t)snprintf(line + off, sizeof(line) - off, " %u/%u",
 						okb[j], b[j]);
-		fprintf(stderr, "spent_cluster failover: 0/503 per 0.5 s from -1 s:%s\n",
-			line);
+		fprintf(stderr, "spent_cluster failover (min-replicas %d): 0/503 per "
+			"0.5 s from -1 s:%s\n", min_replicas, line);
 	}
-	fprintf(stderr, "spent_cluster failover: %u requests, %u answered 0, %u 409, "
-		"%u 503; 503s from %.2f s to %.2f s after the kill -9\n", n, ok, spent,
+	fprintf(stderr, "spent_cluster failover (min-replicas %d): %u requests, %u "
+		"answered 0, %u 409, %u 503; 503s from %.2f s to %.2f s after the "
+		"kill -9\n", min_replicas, n, ok, spent,
 		unavail, first_bad > 0 ? first_bad - t_kill : 0.0,
 		last_bad > 0 ? last_bad - t_kill : 0.0);
 	cr_expect_eq(spent, 0, "every token is new: no false 409");
@@ -377,15 +385,31 @@ Test(spent_cluster, loses_no_acknowledged_spend_when_master_killed_under_load)
 	while (v.answered < submitted)
 		pthread_cond_wait(&v.cv, &v.mu);
 	pthread_mutex_unlock(&v.mu);
-	fprintf(stderr, "spent_cluster failover: %u of %u acknowledged spends found "
-		"afterwards, %u lost\n", v.spent, submitted, v.again);
-	cr_expect_eq(v.again, 0, "acknowledged spends lost");
-	cr_expect_eq(v.spent, submitted);
+	fprintf(stderr, "spent_cluster failover (min-replicas %d): %u of %u "
+		"acknowledged spends found afterwards, %u lost\n", min_replicas,
+		v.spent, submitted, v.again);
+	if (must_keep) {
+		cr_expect_eq(v.again, 0, "acknowledged spends lost");
+		cr_expect_eq(v.spent, submitted);
+	}
 	spent_close(check);
 	pthread_cond_destroy(&v.cv);
 	pthread_mutex_destroy(&v.mu);
 	free(l.rc);
 	free(l.at);
+}
+
+Test(spent_cluster, loses_no_acknowledged_spend_when_master_killed_under_load)
+{
+	rc_failover(1, 1, 1);
+}
+
+/* Without WAIT the promoted replica serves at once, with no replica of its
+ * own; what the replica had not received when the master died is lost
+ * (counted, not asserted: on one machine it is usually nothing). */
+Test(spent_cluster, measures_failover_when_min_replicas_zero)
+{
+	rc_failover(0, 0, 0);
 }
 
 /* redis-cli --cluster reshard moves 1000 slots (and their records) between
