@@ -487,6 +487,7 @@ say ""
 . "$here/voprf.sh"  # token types 0x0005 and 0x0001 beside their limits
 . "$here/pkcs11.sh" # issuance with the key in a SoftHSM2 token beside the file key
 . "$here/batch.sh"  # type 0x0002 in generic batches of 10 and 100 beside single requests
+. "$here/gate.sh"   # ppissuer gate decisions/s (fresh tokens, session cookie), alone and behind nginx
 
 # ---- 5. targets ------------------------------------------------------------
 
