@@ -135,10 +135,18 @@ static struct timespec rd_deadline_in(long ms)
  * check: nothing is written). */
 static redisContext *rd_topo_connect(struct rd_store *s, const struct rd_addr *a)
 {
-	redisContext *c = redisConnectWithTimeout(a->host, a->port, s->tv);
+	/* a dead node must not hold up the read for long: at most 250 ms a
+	 * try (a cluster's nodes are on one network) */
+	struct timeval tv = s->tv;
+	redisContext *c;
 	redisReply *r;
 
-	if (c == NULL || c->err != 0 || redisSetTimeout(c, s->tv) != REDIS_OK)
+	if (tv.tv_sec > 0 || tv.tv_usec > 250000) {
+		tv.tv_sec = 0;
+		tv.tv_usec = 250000;
+	}
+	c = redisConnectWithTimeout(a->host, a->port, tv);
+	if (c == NULL || c->err != 0 || redisSetTimeout(c, tv) != REDIS_OK)
 		goto fail;
 	if (s->password != NULL) {
 		r = redisCommand(c, "AUTH %s", s->password);
@@ -232,7 +240,7 @@ static int rd_topo_fetch(struct rd_store *s, int16_t *slots,
 {
 	struct rd_topo *t = s->topo;
 	struct rd_addr cand[2 * RD_NODES_MAX];
-	unsigned nc = 0, i;
+	unsigned nc = 0, i, k, start;
 
 	pthread_mutex_lock(&t->mu);
 	for (i = 0; i < t->n; i++)
@@ -240,11 +248,16 @@ static int rd_topo_fetch(struct rd_store *s, int16_t *slots,
 	pthread_mutex_unlock(&t->mu);
 	for (i = 0; i < s->n_seeds; i++)
 		cand[nc++] = s->seeds[i];
-	for (i = 0; i < nc; i++) {
-		redisContext *c = rd_topo_connect(s, &cand[i]);
+	/* each read starts at another candidate, so one dead node is not
+	 * always asked first */
+	start = nc > 0 ? (unsigned)atomic_fetch_add(&s->topologies_tried, 1) % nc : 0;
+	for (k = 0; k < nc; k++) {
+		redisContext *c;
 		redisReply *r;
 		int ok;
 
+		i = (start + k) % nc;
+		c = rd_topo_connect(s, &cand[i]);
 		if (c == NULL)
 			continue;
 		r = redisCommand(c, "CLUSTER SLOTS");

@@ -98,6 +98,7 @@ struct rd_store {
 	struct rd_topo *topo;
 	atomic_ullong retries, retried_own, moved, ask, topologies, waits,
 		wait_failures;
+	atomic_uint topologies_tried;   /* rotates the first node asked */
 };
 
 long long rd_now_ms(void);

@@ -221,7 +221,9 @@ Test(spent_cluster, follows_ask_and_moved_when_slot_migrates)
 
 /* ---- failover under load ---- */
 
-#define RC_LOAD_THREADS 16
+/* paced (1 ms between a thread's requests, about 8,000/s in all): enough
+ * tokens for the checks without starving the suites beside this one */
+#define RC_LOAD_THREADS 8
 #define RC_MAX_TOKENS 400000u
 
 struct rc_load {
@@ -248,6 +250,7 @@ static void *rc_load_main(void *arg)
 		rc = tu_spent_record(l->s, key, nonce, (int64_t)time(NULL) + 3600);
 		l->at[i] = rc_now();
 		l->rc[i] = (int8_t)(rc == 0 ? 1 : rc == PP_ERR_SPENT ? 2 : 3);
+		rc_sleep_ms(1);
 	}
 	return NULL;
 }
@@ -357,7 +360,7 @@ static void rc_failover(int min_replicas, int restart, int must_keep)
 		unavail, first_bad > 0 ? first_bad - t_kill : 0.0,
 		last_bad > 0 ? last_bad - t_kill : 0.0);
 	cr_expect_eq(spent, 0, "every token is new: no false 409");
-	cr_expect_gt(ok, 1000);
+	cr_expect_gt(ok, 500);
 	cr_expect_eq(unavail_after, 0, "the run recovered within 6 s");
 	spent_close(l.s);
 
