@@ -114,8 +114,8 @@ stop_child() {
 cleanup() {
 	[ -n "$srv_pid" ] && stop_child "$srv_pid" TERM
 	[ -n "$redis_pid" ] && stop_child "$redis_pid" TERM
-	return 0
 	rm -rf "$work"
+	return 0
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
