@@ -891,6 +891,7 @@ void rd_io_submit(struct rd_store *s, enum rd_kind kind, const char *key,
 	struct rd_req *r, *old;
 	unsigned long long seq;
 	uint64_t one = 1;
+	unsigned i;
 
 	if (lost != NULL)
 		*lost = 0;
@@ -905,21 +906,31 @@ void rd_io_submit(struct rd_store *s, enum rd_kind kind, const char *key,
 				  RD_QUEUE_MAX);
 		goto refuse;
 	}
-	r = calloc(1, sizeof(*r));
+	/* not calloc: a submitter on an HTTP loop thread pays for every byte
+	 * (the key buffer is most of it); every field is set below */
+	r = malloc(sizeof(*r));
 	if (r == NULL) {
 		atomic_fetch_sub(&io->pending, 1);
 		goto refuse;
 	}
+	r->next = NULL;
 	r->kind = kind;
 	memcpy(r->key, key, klen);
 	r->klen = klen;
 	r->expires_at = expires_at;
+	r->sent_us = 0;
 	r->done = done;
 	r->arg = arg;
 	r->lost = lost;
-	/* the id: this store's random instance part and a counter */
+	r->tries = 0;
+	r->redirects = 0;
+	r->asking = 0;
+	/* the id: this store's random instance part and a counter, in hex */
 	seq = atomic_fetch_add(&s->next_id, 1);
-	snprintf(r->id, sizeof(r->id), "%s%016llx", s->instance, seq);
+	memcpy(r->id, s->instance, RD_ID_LEN / 2);
+	for (i = 0; i < RD_ID_LEN / 2; i++)
+		r->id[RD_ID_LEN - 1 - i] = "0123456789abcdef"[(seq >> (4 * i)) & 0xf];
+	r->id[RD_ID_LEN] = '\0';
 	/* spent.c lets nobody in once stopping: this only catches misuse */
 	if (atomic_load(&io->stopping)) {
 		free(r);
