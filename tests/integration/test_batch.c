@@ -504,11 +504,12 @@ Test(batch, tokens_of_a_batch_count_against_the_quota, .init = start_default)
 	post_as(secret, body, len, &r);
 	cr_assert_eq(r.status, 200, "batch of the last 2: %ld", r.status);
 	th_resp_free(&r);
+	for (i = 0; i < 2; i++)
+		th_client_free(&c[i]);
 	len = make_generic(c, 1, NULL, body, sizeof(body));
 	post_as(secret, body, len, &r);
 	expect_error(&r, 429, "quota_exceeded");
 	th_resp_free(&r);
-	for (i = 0; i < 2; i++)
-		th_client_free(&c[i]);
+	th_client_free(&c[0]);
 	free(secret);
 }
