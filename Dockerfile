@@ -17,10 +17,12 @@ RUN apt-get update \
 WORKDIR /src
 COPY Makefile ./
 COPY scripts/deps.sh scripts/
+COPY base/ base/
 COPY crypto/ crypto/
 COPY keys/ keys/
 COPY issuer/ issuer/
 COPY api/ api/
+COPY program/ program/
 
 # The packages above are all the build needs; a stamp newer than
 # scripts/deps.sh keeps the Makefile from running it (it adds the test tools).
