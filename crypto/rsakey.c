@@ -100,6 +100,24 @@ cleanup:
 	return rc;
 }
 
+int rsakey_load(const uint8_t *in, size_t len, EVP_PKEY **out, char *why,
+		size_t whylen)
+{
+	int rc = rsakey_parse(in, len, out);
+
+	if (rc != 0) {
+		snprintf(why, whylen, "not an unencrypted RSA private key in "
+			 "PEM or DER (PKCS#8 or PKCS#1)");
+		return rc;
+	}
+	rc = rsakey_check(*out, why, whylen);
+	if (rc != 0) {
+		EVP_PKEY_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
 int rsakey_generate(struct tt_secret **out)
 {
 	EVP_PKEY *pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)RSAKEY_BITS);

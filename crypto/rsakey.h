@@ -19,6 +19,10 @@ int rsakey_to_der(const EVP_PKEY *pkey, struct tt_secret **out);
 /* Checks an issuer key: plain RSA (not RSA-PSS), RSAKEY_BITS bits,
  * e = 65537. PP_ERR_KEY with why filled otherwise. */
 int rsakey_check(const EVP_PKEY *pkey, char *why, size_t whylen);
+/* rsakey_parse and rsakey_check together, with why saying what is wrong:
+ * the private form of an RSA token type's key. *out is NULL on failure. */
+int rsakey_load(const uint8_t *in, size_t len, EVP_PKEY **out, char *why,
+		size_t whylen);
 /* A fresh RSAKEY_BITS key with e = 65537, as PKCS#8 DER. */
 int rsakey_generate(struct tt_secret **out);
 

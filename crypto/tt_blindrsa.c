@@ -12,25 +12,6 @@
 #include "crypto/token.h"
 #include "crypto/token_types.h"
 
-/* Parses and checks a private form. */
-static int br_private(const uint8_t *priv, size_t len, EVP_PKEY **out,
-		      char *why, size_t whylen)
-{
-	int rc = rsakey_parse(priv, len, out);
-
-	if (rc != 0) {
-		snprintf(why, whylen, "not an unencrypted RSA private key in "
-			 "PEM or DER (PKCS#8 or PKCS#1)");
-		return rc;
-	}
-	rc = rsakey_check(*out, why, whylen);
-	if (rc != 0) {
-		EVP_PKEY_free(*out);
-		*out = NULL;
-	}
-	return rc;
-}
-
 static int br_import(const uint8_t *in, size_t len, struct tt_secret **out,
 		     char *why, size_t whylen)
 {
@@ -38,7 +19,7 @@ static int br_import(const uint8_t *in, size_t len, struct tt_secret **out,
 	int rc;
 
 	*out = NULL;
-	rc = br_private(in, len, &pkey, why, whylen);
+	rc = rsakey_load(in, len, &pkey, why, whylen);
 	if (rc == 0)
 		rc = rsakey_to_der(pkey, out);
 	EVP_PKEY_free(pkey);
@@ -48,7 +29,7 @@ static int br_import(const uint8_t *in, size_t len, struct tt_secret **out,
 static int br_check(const uint8_t *priv, size_t len, char *why, size_t whylen)
 {
 	EVP_PKEY *pkey = NULL;
-	int rc = br_private(priv, len, &pkey, why, whylen);
+	int rc = rsakey_load(priv, len, &pkey, why, whylen);
 
 	EVP_PKEY_free(pkey);
 	return rc;
@@ -88,7 +69,7 @@ static int br_signer_new(const uint8_t *priv, size_t len, unsigned slots,
 	int rc;
 
 	*impl = NULL;
-	rc = br_private(priv, len, &pkey, why, sizeof(why));
+	rc = rsakey_load(priv, len, &pkey, why, sizeof(why));
 	if (rc == 0)
 		rc = bsig_signer_new(pkey, slots, &s);
 	EVP_PKEY_free(pkey);

@@ -24,21 +24,15 @@
 static int pb_private(const uint8_t *priv, size_t len, EVP_PKEY **out,
 		      char *why, size_t whylen)
 {
-	int rc = rsakey_parse(priv, len, out);
+	int rc = rsakey_load(priv, len, out, why, whylen);
 
-	if (rc != 0) {
-		snprintf(why, whylen, "not an unencrypted RSA private key in "
-			 "PEM or DER (PKCS#8 or PKCS#1)");
+	if (rc != 0)
 		return rc;
-	}
-	rc = rsakey_check(*out, why, whylen);
-	if (rc == 0) {
-		rc = pbrsa_check_safe_primes(*out);
-		if (rc == PP_ERR_KEY)
-			snprintf(why, whylen, "the key's primes are not safe "
-				 "primes, which token type 0xDA7A needs; make "
-				 "one with ppissuer keys generate --type 0xDA7A");
-	}
+	rc = pbrsa_check_safe_primes(*out);
+	if (rc == PP_ERR_KEY)
+		snprintf(why, whylen, "the key's primes are not safe primes, "
+			 "which token type 0xDA7A needs; make one with "
+			 "ppissuer keys generate --type 0xDA7A");
 	if (rc != 0) {
 		EVP_PKEY_free(*out);
 		*out = NULL;
