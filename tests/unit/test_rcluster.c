@@ -92,7 +92,9 @@ static void rc_key_name(const uint8_t key[32], const uint8_t nonce[32],
 
 Test(spent_cluster, spreads_over_masters_and_answers_spent_afterwards)
 {
-	struct spent_store *s = rc_open(-1, 1000), *other;
+	/* a replica's first WAIT acknowledgement can take a while on a busy
+	 * machine: give it the time a real deployment would */
+	struct spent_store *s = rc_open(-1, 5000), *other;
 	struct spent_node_stats nodes[SPENT_NODES_MAX];
 	struct spent_stats st;
 	uint8_t key[32], nonce[32];
@@ -115,7 +117,7 @@ Test(spent_cluster, spreads_over_masters_and_answers_spent_afterwards)
 			cr_expect_gt(tu_rcluster_dbsize(&t_rc, m), 50, "master %d", m);
 		}
 	cr_expect_eq(masters, 3);
-	other = rc_open(-1, 1000);
+	other = rc_open(-1, 5000);
 	for (k = 0; k < 300; k++) {
 		rc_nonce(nonce, k, 0x11);
 		cr_expect_eq(tu_spent_record(s, key, nonce, (int64_t)time(NULL) + 3600),
