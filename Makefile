@@ -68,7 +68,7 @@ TU_OBJ := $(filter $(OBJDIR)/tests/unit/tu%,$(UNIT_OBJ))
 UNIT_BIN := $(BIN_DIR)/pp-unit
 INTEG_BIN := $(BIN_DIR)/pp-integration
 
-.PHONY: all deps test unit integration asan fuzz lint run bench clean install \
+.PHONY: all deps test unit integration asan asan-verdict fuzz lint run bench clean install \
 	interop interop-deps test-build unit-build integration-build bench-smoke \
 	test-summary container-test
 all: $(PPISSUER)
@@ -156,6 +156,17 @@ define timed
 	echo "== $(1): $$s s, exit status $$(cat $(LOG_DIR)/$(1).rc)"
 endef
 passed = @for s in $(1); do test "$$(cat $(LOG_DIR)/$$s.rc 2>/dev/null)" = 0 || exit 1; done
+# $(call failures,STEPS): repeats each failed test's name and assertion at the
+# end, where a long log's tail (all a CI page may keep) still shows them.
+define failures
+	@for s in $(1); do \
+		test "$$(cat $(LOG_DIR)/$$s.rc 2>/dev/null)" = 0 && continue; \
+		echo "== $$s failed:"; \
+		sed 's/\x1b\[[0-9;]*m//g' $(LOG_DIR)/$$s.log 2>/dev/null | \
+			grep -E '^\[(FAIL|----)\]|CRASH|ERROR: (Address|Leak)Sanitizer|runtime error:' | \
+			grep -v -- '-----' | head -40; \
+	done
+endef
 
 unit: $(UNIT_BIN)
 	$(call timed,unit,$(RUN_ENV) $(TEST_ENV) $(UNIT_BIN) --jobs $(CRIT_JOBS) \
@@ -211,6 +222,7 @@ test-summary:
 		2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' | grep 'Synthesis:' | awk -F'[:|]' \
 		'{ t += $$3; p += $$5; f += $$7; c += $$9 } END { printf \
 		"[====] Synthesis: Tested: %d | Passing: %d | Failing: %d | Crashing: %d \n", t, p, f, c }'
+	$(call failures,unit bench-smoke interop integration integration-solo)
 	$(call passed,unit bench-smoke interop integration integration-solo)
 
 interop-deps: tests/interop/node_modules/.ok
@@ -222,7 +234,12 @@ tests/interop/node_modules/.ok: tests/interop/package.json tests/interop/package
 # a leak, an overflow or undefined behaviour fails the run.
 asan:
 	$(MAKE) SAN=1 unit-build integration-build
-	$(MAKE) --no-print-directory -k SAN=1 unit integration
+	-$(MAKE) --no-print-directory -k SAN=1 unit integration
+	$(MAKE) --no-print-directory SAN=1 asan-verdict
+
+asan-verdict:
+	$(call failures,unit integration integration-solo)
+	$(call passed,unit integration integration-solo)
 
 # ---- fuzzing (clang libFuzzer) ----------------------------------------------
 FUZZ_DIR := $(BUILD)/fuzz
