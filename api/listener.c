@@ -456,6 +456,7 @@ static void *lis_run(void *arg)
 	uint64_t v, now;
 	int ms, np;
 
+	(void)pthread_setname_np(pthread_self(), "pp-http");
 	lis_self = w;
 	p[0] = (struct pollfd){ .fd = w->mhd_epoll, .events = POLLIN };
 	p[1] = (struct pollfd){ .fd = w->wake, .events = POLLIN };

@@ -296,6 +296,7 @@ static void *dir_thread(void *arg)
 {
 	struct gate_dir *d = arg;
 
+	(void)pthread_setname_np(pthread_self(), "pp-gate-dir");
 	pthread_mutex_lock(&d->mu);
 	while (!d->stop) {
 		double now = mono_s(), due = d->next_fetch;

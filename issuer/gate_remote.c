@@ -84,6 +84,7 @@ static void *remote_thread(void *arg)
 	struct gate_remote *r = arg;
 	CURL *c = curl_easy_init();
 
+	(void)pthread_setname_np(pthread_self(), "pp-gate-remote");
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
 		struct gr_job *j;

@@ -92,6 +92,7 @@ static void *spent_prober_main(void *arg)
 	struct timespec until;
 	int first = 1;
 
+	(void)pthread_setname_np(pthread_self(), "pp-spent-probe");
 	pthread_mutex_lock(&s->mu);
 	while (!atomic_load(&s->stopping)) {
 		if (!first) {

@@ -189,6 +189,7 @@ static void *lm_writer_main(void *arg)
 {
 	struct lm_store *s = arg;
 
+	(void)pthread_setname_np(pthread_self(), "pp-lmdb-commit");
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		struct lm_request *batch, *last, *w, *next;

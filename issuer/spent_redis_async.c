@@ -842,6 +842,7 @@ static void *rd_io_main(void *arg)
 	uint64_t v;
 	int woke = 1;
 
+	(void)pthread_setname_np(pthread_self(), "pp-redis-io");
 	for (;;) {
 		if (woke && read(io->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			abort();   /* an eventfd read cannot fail otherwise */

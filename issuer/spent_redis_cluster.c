@@ -299,6 +299,7 @@ static void *rd_topo_main(void *arg)
 	struct timespec until;
 	unsigned n = 0;
 
+	(void)pthread_setname_np(pthread_self(), "pp-rc-topology");
 	pthread_mutex_lock(&t->mu);
 	t->want = 1;   /* at start */
 	while (!t->stop) {
