@@ -28,6 +28,7 @@ struct gate_areq {
 	struct api_gate *s;
 	struct MHD_Connection *conn;
 	struct api_listener_thread *loop;
+	struct api_resume resume;
 	uint64_t t0_us;
 	size_t discarded;
 	int submitted;
@@ -148,7 +149,7 @@ static void on_decided(void *arg, const struct gate_result *res)
 
 	r->res = *res;
 	atomic_store(&r->decided, 1);
-	api_listener_resume(r->loop, r->conn);
+	api_listener_resume(r->loop, &r->resume);
 }
 
 static enum MHD_Result on_request(struct gate_areq *r, const char *url)
@@ -173,12 +174,13 @@ static enum MHD_Result on_request(struct gate_areq *r, const char *url)
 					     MHD_HTTP_HEADER_COOKIE);
 	r->submitted = 1;
 	r->loop = api_listener_self();
+	r->resume.conn = r->conn;
 	MHD_suspend_connection(r->conn);
 	if (gate_decide(r->s->o.gate, auth, cookie, on_decided, r) != 0) {
 		r->res.verdict = GATE_UNAVAILABLE;
 		r->res.reason = GATE_R_INTERNAL;
 		atomic_store(&r->decided, 1);
-		api_listener_resume(r->loop, r->conn);
+		api_listener_resume(r->loop, &r->resume);
 	}
 	return MHD_YES;
 }

@@ -62,6 +62,9 @@ struct api_listener_thread {
 	struct MHD_Daemon *d;
 	int mhd_epoll;               /* the daemon's epoll fd: readable when it has work */
 	int wake;                    /* eventfd: resume, quiesce or stop */
+	/* connections to resume, pushed by any thread (newest first); the
+	 * push onto an empty list writes wake */
+	_Atomic(struct api_resume *) resume;
 	int first_ep;                /* epoll fd: a connection's request began */
 	atomic_uint conns;           /* open connections of this thread's daemon */
 	unsigned limit;              /* its share of the connection limit */
@@ -446,6 +449,25 @@ static int lis_wait_ms(int ms, uint64_t now, uint64_t deadline)
 	return ms < 0 || (uint64_t)ms > left ? (int)left : ms;
 }
 
+/* Resumes every connection pushed so far, oldest first. Returns how many. */
+static int lis_resume_pending(struct api_listener_thread *w)
+{
+	struct api_resume *rs = atomic_exchange(&w->resume, NULL), *fifo = NULL, *next;
+	int n = 0;
+
+	for (; rs != NULL; rs = next) {
+		next = rs->next;
+		rs->next = fifo;
+		fifo = rs;
+	}
+	for (rs = fifo; rs != NULL; rs = next) {
+		next = rs->next;   /* rs may be reused once resumed */
+		MHD_resume_connection(rs->conn);
+		n++;
+	}
+	return n;
+}
+
 static void *lis_run(void *arg)
 {
 	struct api_listener_thread *w = arg;
@@ -454,7 +476,7 @@ static void *lis_run(void *arg)
 	struct lis_conn *victim;
 	MHD_UNSIGNED_LONG_LONG to;
 	uint64_t v, now;
-	int ms, np;
+	int ms, np, resumed = 0;
 
 	(void)pthread_setname_np(pthread_self(), "pp-http");
 	lis_self = w;
@@ -466,6 +488,10 @@ static void *lis_run(void *arg)
 		ms = -1;
 		if (MHD_get_timeout(w->d, &to) == MHD_YES)
 			ms = to > INT_MAX ? INT_MAX : (int)to;
+		/* a connection resumed last round may need a second run to
+		 * be answered: do not sleep before it */
+		if (resumed)
+			ms = 0;
 		if (lis_dl_first(w))
 			ms = lis_wait_ms(ms, now, w->dl_head->deadline);
 		victim = lis_evictable(w, now, &ms);
@@ -481,6 +507,8 @@ static void *lis_run(void *arg)
 		}
 		if (p[1].revents & POLLIN)
 			(void)!read(w->wake, &v, sizeof(v));
+		/* after the wake is read: a push from now on writes it again */
+		resumed = lis_resume_pending(w);
 		if (victim && (p[2].revents & POLLIN)) {
 			/* full, and a connection waits in the backlog: once the
 			 * daemon has closed the victim, the next round accepts */
@@ -511,13 +539,17 @@ struct api_listener_thread *api_listener_self(void)
 	return lis_self;
 }
 
-void api_listener_resume(struct api_listener_thread *t, struct MHD_Connection *conn)
+void api_listener_resume(struct api_listener_thread *t, struct api_resume *rs)
 {
+	struct api_resume *head = atomic_load(&t->resume);
 	uint64_t one = 1;
 
-	MHD_resume_connection(conn);
-	/* after the resume is recorded: the loop's next run sees it */
-	(void)!write(t->wake, &one, sizeof(one));
+	do {
+		rs->next = head;
+	} while (!atomic_compare_exchange_weak(&t->resume, &head, rs));
+	/* only the push onto an empty list wakes: the others ride along */
+	if (head == NULL)
+		(void)!write(t->wake, &one, sizeof(one));
 }
 
 static int lis_worker_start(struct api_listener *l, struct api_listener_thread *w,
@@ -660,8 +692,11 @@ void api_listener_free(struct api_listener *l)
 	for (i = 0; i < l->n; i++) {
 		struct api_listener_thread *w = &l->w[i];
 
-		if (w->d)
+		/* a daemon stops cleanly only with no connection suspended */
+		if (w->d) {
+			lis_resume_pending(w);
 			MHD_stop_daemon(w->d);
+		}
 		if (w->wake >= 0)
 			close(w->wake);
 		if (w->first_ep >= 0)

@@ -67,16 +67,26 @@ void api_listener_quiesce(struct api_listener *l);
  * Accepts NULL. */
 void api_listener_free(struct api_listener *l);
 
-/* Suspend and resume. libmicrohttpd's own wake-up for a resume can be
- * consumed by a run that started just before the resume was recorded; in
- * its internal threads the next wait then starts with a resume check, in
- * this loop it would block. So a resume also wakes the loop itself. */
+/* Suspend and resume. A resume is handed to the loop thread that serves the
+ * connection, which calls MHD_resume_connection itself right before its next
+ * run: the run then sees it (libmicrohttpd's own wake-up can be consumed by a
+ * run that started just before a resume from another thread was recorded,
+ * and this loop would then block), and the spent store's thread, answering a
+ * batch of hundreds, wakes each loop thread once instead of once per
+ * connection. */
+
+/* A suspended connection's place in its loop thread's resume list. It lives
+ * in the request, which outlives the suspension. */
+struct api_resume {
+	struct api_resume *next;
+	struct MHD_Connection *conn;
+};
 
 /* The loop thread the caller runs on (NULL off the loop threads). Taken in
  * the access handler before suspending; valid as long as the listener. */
 struct api_listener_thread *api_listener_self(void);
-/* MHD_resume_connection(conn), then wakes t, the loop thread that serves
- * conn. Any thread. */
-void api_listener_resume(struct api_listener_thread *t, struct MHD_Connection *conn);
+/* Resumes rs->conn on t, the loop thread that serves it, and wakes t if it
+ * had nothing else to resume. Any thread; lock-free. */
+void api_listener_resume(struct api_listener_thread *t, struct api_resume *rs);
 
 #endif

@@ -66,7 +66,7 @@ static void on_redeemed(void *arg, const struct rdm_result *res)
 
 	r->rdm = *res;
 	atomic_store(&r->rdm_done, 1);
-	api_listener_resume(r->loop, r->conn);
+	api_listener_resume(r->loop, &r->resume);
 }
 
 /* POST /redeem: the body goes to the redemption service as it is. The
@@ -78,9 +78,10 @@ enum MHD_Result api_redeem(struct api_req *r)
 	if (atomic_load(&r->rdm_done))
 		return redeem_answer(r);
 	r->loop = api_listener_self();
+	r->resume.conn = r->conn;
 	MHD_suspend_connection(r->conn);
 	if (rdm_submit(r->srv->o.svc, r->body, r->body_len, on_redeemed, r) != 0) {
-		api_listener_resume(r->loop, r->conn);
+		api_listener_resume(r->loop, &r->resume);
 		return api_respond_error(r, API_ERR_INTERNAL);
 	}
 	return MHD_YES;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "api/listener.h"
 #include "api/status.h"
 #include "issuer/metrics.h"
 #include "issuer/ratelimit.h"
@@ -87,6 +88,7 @@ struct api_req {
 	int authorized;             /* passed api_auth_check as that client */
 	/* redemption waiting on the spent store (connection suspended) */
 	struct api_listener_thread *loop;  /* resumes the suspended connection */
+	struct api_resume resume;          /* its place in loop's resume list */
 	_Atomic int rdm_done;
 	struct rdm_result rdm;
 };

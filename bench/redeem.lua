@@ -1,5 +1,5 @@
 -- wrk script: POST /redeem, every token of `ppclient tokens` exactly once.
---   wrk -t T -c C ... -s bench/redeem.lua URL -- TOKFILE T C [DONEPREFIX]
+--   wrk -t T -c C ... -s bench/redeem.lua URL -- TOKFILE T C [DONEPREFIX [RATE]]
 -- Thread k of T takes its own slice of the file. Once a thread has sent its
 -- last token it gives its connections empty requests (nothing is sent),
 -- and when every connection is idle it stops itself: no token is sent
@@ -7,6 +7,8 @@
 -- the rate is the script's own: answered redemptions over the time from
 -- the first request to the last answer. With DONEPREFIX, a finished thread
 -- creates the file DONEPREFIX.<thread>, so the caller can interrupt wrk.
+-- With RATE > 0 the threads pace their requests at RATE per second in all
+-- (as bench/issue.lua does), for latency below saturation.
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 package.path = dir .. "?.lua;" .. package.path
 local stat = require("wrkstat")
@@ -46,6 +48,20 @@ function init(args)
    end
    n = hi - lo
    slice = n
+   local rate = tonumber(args[5] or "0")
+   if rate and rate > 0 then
+      local interval, next_at = 1000 * nthreads / rate, stat.now_ms()
+      delay = function()
+         local t = stat.now_ms()
+         -- no catching up after a stall: the schedule never bursts
+         if next_at < t then
+            next_at = t
+         end
+         local d = next_at - t
+         next_at = next_at + interval
+         return math.floor(d)
+      end
+   end
    -- wrk calls request() once on the first thread right after init, only to
    -- parse it (nothing is sent): give it a request without using it up
    verifying = id == 0

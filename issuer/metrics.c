@@ -275,6 +275,28 @@ static void met_spent_redis_render(struct met_buf *b, struct spent_store *spent)
 	    (unsigned long long)st.topology);
 }
 
+/* The LMDB store's group commit: records per commit is the batch size, the
+ * figure that says whether syncs are shared. */
+static void met_spent_lmdb_render(struct met_buf *b, struct spent_store *spent)
+{
+	struct spent_stats st;
+
+	if (strcmp(spent_backend_name(spent), "lmdb") != 0)
+		return;
+	spent_stats_get(spent, &st);
+	out(b, "# HELP ppissuer_spent_lmdb_commits_total Synced write transactions of redemptions.\n"
+	       "# TYPE ppissuer_spent_lmdb_commits_total counter\n"
+	       "ppissuer_spent_lmdb_commits_total %llu\n"
+	       "# HELP ppissuer_spent_lmdb_commit_records_total Redemptions answered by those commits.\n"
+	       "# TYPE ppissuer_spent_lmdb_commit_records_total counter\n"
+	       "ppissuer_spent_lmdb_commit_records_total %llu\n"
+	       "# HELP ppissuer_spent_lmdb_commit_records_max Most redemptions in one commit.\n"
+	       "# TYPE ppissuer_spent_lmdb_commit_records_max gauge\n"
+	       "ppissuer_spent_lmdb_commit_records_max %llu\n",
+	    (unsigned long long)st.commits, (unsigned long long)st.commit_records,
+	    (unsigned long long)st.max_batch);
+}
+
 /* The spent store's failures by cause (every cause, zeros included, so a
  * rate() starts from 0) and whether it can record now. */
 static void met_spent_render(struct met_buf *b, struct spent_store *spent)
@@ -295,6 +317,7 @@ static void met_spent_render(struct met_buf *b, struct spent_store *spent)
 	       "# TYPE ppissuer_spent_store_healthy gauge\n"
 	       "ppissuer_spent_store_healthy{backend=\"%s\"} %d\n",
 	    h.backend, h.healthy ? 1 : 0);
+	met_spent_lmdb_render(b, spent);
 	met_spent_redis_render(b, spent);
 }
 
