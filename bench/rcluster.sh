@@ -4,8 +4,10 @@
 # three replicas, all on this machine, AOF on with appendfsync everysec),
 # with redis-min-replicas 0 (a 200 once the master has the record) and 1 (a
 # 200 only once WAIT saw it on a replica), each with a fresh key prefix.
-# The nodes get free ports at or below 55535 (the cluster bus is port +
-# 10000) and are stopped at the end (and on exit).
+# The nodes get free ports from 12000 up, so that their cluster bus ports
+# (port + 10000) stay below the kernel's ephemeral range (32768 up), where an
+# outgoing connection could take one between the check and the bind; they
+# are stopped at the end (and on exit).
 
 rc_pids=
 rc_ports=
@@ -28,7 +30,7 @@ rc_free_port() {
 		[ -z "$(redis-cli -p $p ping 2>/dev/null)" ] || continue
 		[ -z "$(redis-cli -p $((p + 10000)) ping 2>/dev/null)" ] || continue
 		if command -v ss >/dev/null 2>&1 &&
-			ss -ltn 2>/dev/null | grep -qE ":($p|$((p + 10000)))\$"; then
+			ss -Htan 2>/dev/null | grep -qE ":($p|$((p + 10000)))[[:space:]]"; then
 			continue
 		fi
 		echo $p
@@ -39,7 +41,7 @@ rc_free_port() {
 
 say "## Redemption on a Redis Cluster (redis-cli --cluster create, 3 masters + 3 replicas)"
 mkdir -p "$rc_dir"
-rc_port=$((22000 + $$ % 10000))
+rc_port=$((12000 + $$ % 10000))
 n=0
 while [ $n -lt 6 ]; do
 	rc_port=$(rc_free_port $rc_port) || fail "no free port pair for a cluster node"

@@ -42,15 +42,17 @@ static int tu_rc_port_free(unsigned port)
 	return ok;
 }
 
-/* A port in 20000..55535 whose bus port (+ 10000) is free too, not one
- * of the cluster's already. */
+/* A port in 12000..22699 whose bus port (+ 10000) is free too, not one
+ * of the cluster's already. Both stay below the kernel's ephemeral range
+ * (32768 up), where an outgoing connection could take one between this
+ * check and the node's bind. */
 static unsigned tu_rc_port(const struct tu_rcluster *c, int upto)
 {
 	unsigned seed = (unsigned)getpid() * 7919u + (unsigned)time(NULL);
 	int tries, i, clash;
 
 	for (tries = 0; tries < 2000; tries++) {
-		unsigned p = 20000 + (seed + (unsigned)tries * 104729u) % 35000;
+		unsigned p = 12000 + (seed + (unsigned)tries * 104729u) % 10700;
 
 		seed = seed * 1103515245u + 12345u;
 		clash = 0;
