@@ -43,7 +43,8 @@ int b64_encode(const uint8_t *in, size_t len, char *out, size_t out_cap,
 
 /* The 6-bit value of a base64url symbol, or a value with bit 8 set for any
  * other byte. Ranges are tested with sign masks, not branches. */
-static unsigned b64_sym(unsigned char ch)
+__attribute__((always_inline))
+static inline unsigned b64_sym(unsigned char ch)
 {
 	int x = ch;
 	/* -1 when lo <= x <= hi, else 0 (arithmetic shift of a negative int) */
@@ -80,12 +81,14 @@ static const unsigned short b64_table[256] = {
 	0x100, 0x100, 0x100, 0x100, 0x100, 0x100, 0x100, 0x100, 0x100, 0x100, 0x100, 0x100, 0x100, 0x100, 0x100, 0x100,
 };
 
+__attribute__((always_inline))
 static inline unsigned b64_sym_table(unsigned char ch)
 {
 	return b64_table[ch];
 }
 
 /* One decoder, specialized (inlined) for each way to read a symbol. */
+__attribute__((always_inline))
 static inline int b64_decode_with(unsigned (*sym)(unsigned char),
 				  const char *in, size_t len, uint8_t *out,
 				  size_t out_cap, size_t *out_len)
