@@ -10,6 +10,7 @@
 struct svc;
 struct cl_current;
 struct rl_limiter;
+struct tn_current;
 
 struct api_opts {
 	const char *host;             /* numeric address or name to bind */
@@ -26,6 +27,11 @@ struct api_opts {
 	unsigned max_amortized_batch; /* elements in an amortized batch */
 	struct svc *svc;              /* the issuer's services (issuer/service.h);
 				       * borrowed: outlives the server */
+	/* Several issuers (issuer/tenant.h): each request goes to the issuer
+	 * its Host names, with that issuer's svc, clients, limits and
+	 * require-auth; svc, clients, limits and require_auth below are then
+	 * unused. NULL: one issuer, svc. Borrowed. */
+	struct tn_current *issuers;
 	/* clients (api/auth.c) */
 	struct cl_current *clients;   /* borrowed; NULL: nobody registered */
 	struct rl_limiter *limits;    /* borrowed; NULL: no limits */

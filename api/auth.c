@@ -97,16 +97,16 @@ int api_auth_take(struct api_req *r, unsigned long n, enum rl_why *why,
 {
 	*why = RL_OK;
 	*retry = 0;
-	if (!r->srv->o.limits || n == 0)
+	if (!r->limits || n == 0)
 		return 0;
-	return rl_take_n(r->srv->o.limits, r->has_lim ? r->client : NULL,
+	return rl_take_n(r->limits, r->has_lim ? r->client : NULL,
 			 r->has_lim ? &r->lim : NULL, n, why, retry);
 }
 
 void api_auth_refund(struct api_req *r, unsigned long n)
 {
-	if (r->srv->o.limits)
-		rl_refund(r->srv->o.limits, r->has_lim ? r->client : NULL,
+	if (r->limits)
+		rl_refund(r->limits, r->has_lim ? r->client : NULL,
 			  r->has_lim ? &r->lim : NULL, n);
 }
 
@@ -154,8 +154,8 @@ enum MHD_Result api_auth_check(struct api_req *r)
 
 	if (need == API_ROLE_NONE || (need == API_ROLE_METRICS && !o->metrics_auth))
 		return MHD_YES;
-	reg = o->clients ? cl_current_get(o->clients) : NULL;
-	if (cl_registry_count(reg) == 0 && !o->require_auth) {
+	reg = r->clients ? cl_current_get(r->clients) : NULL;
+	if (cl_registry_count(reg) == 0 && !r->require_auth) {
 		ret = need == API_ROLE_METRICS ? MHD_YES : limit(r, NULL);
 		goto cleanup;
 	}

@@ -74,7 +74,7 @@ static int not_modified(struct api_req *r, const struct pub_doc *d)
  * reference until the response is sent. */
 enum MHD_Result api_directory(struct api_req *r)
 {
-	struct pub_doc *d = pub_get(r->srv->o.svc);
+	struct pub_doc *d = pub_get(r->svc);
 	struct MHD_Response *resp;
 	char cache[64], date[64];
 	unsigned status = 200;

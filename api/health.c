@@ -7,6 +7,7 @@
 #include "issuer/ready.h"
 #include "issuer/service.h"
 #include "issuer/spent.h"
+#include "issuer/tenant.h"
 
 enum MHD_Result api_healthz(struct api_req *r)
 {
@@ -33,6 +34,29 @@ static json_t *api_spent_json(const struct spent_health *h)
 	return o;
 }
 
+/* Several issuers, asked on a host of none of them (a load balancer's
+ * probe): ready when every issuer is; the message names the first that is
+ * not. */
+static void ready_all(struct api_req *r, struct rdy_state *st)
+{
+	size_t i, n = tn_table_count(r->tab);
+
+	memset(st, 0, sizeof(*st));
+	st->ready = 1;
+	for (i = 0; i < n && st->ready; i++) {
+		const struct tn_parts *p = tn_table_at(r->tab, i);
+		struct rdy_state one;
+
+		rdy_check(p->svc, &one);
+		if (one.ready)
+			continue;
+		*st = one;
+		snprintf(st->message, sizeof(st->message), "issuer '%.32s': %.380s",
+			 p->name, one.message);
+	}
+	st->has_store = 0;   /* per issuer: ask on its host */
+}
+
 /* Ready when a key can sign and the spent store (when /redeem is on) can
  * record: a load balancer should send no traffic to an instance that would
  * answer every redemption with 503. The body names the failing component
@@ -44,7 +68,10 @@ enum MHD_Result api_readyz(struct api_req *r)
 	enum MHD_Result ret;
 	char *text;
 
-	rdy_check(r->srv->o.svc, &st);
+	if (r->svc)
+		rdy_check(r->svc, &st);
+	else
+		ready_all(r, &st);
 	if (st.ready)
 		body = json_pack("{s:s}", "status", "ready");
 	else
@@ -64,11 +91,37 @@ enum MHD_Result api_readyz(struct api_req *r)
 	return ret;
 }
 
+/* Every issuer's series after the process-wide ones: /metrics without
+ * metrics-auth is the operator's view of the whole process. */
+static char *all_issuers_metrics(struct api_req *r, size_t *len)
+{
+	size_t i, n = tn_table_count(r->tab);
+	struct svc **v = calloc(n ? n : 1, sizeof(*v));
+	char *text;
+
+	*len = 0;
+	if (!v)
+		return NULL;
+	for (i = 0; i < n; i++)
+		v[i] = tn_table_at(r->tab, i)->svc;
+	text = svc_metrics_render_issuers(v, n, 1, len);
+	free(v);
+	return text;
+}
+
 enum MHD_Result api_metrics(struct api_req *r)
 {
 	struct MHD_Response *resp;
 	size_t len;
-	char *text = svc_metrics_render(r->srv->o.svc, &len);
+	char *text;
+
+	if (!r->tab)
+		text = svc_metrics_render(r->svc, &len);
+	else if (r->srv->o.metrics_auth)
+		/* a client of one issuer sees that issuer's series only */
+		text = svc_metrics_render_issuers(&r->svc, 1, 0, &len);
+	else
+		text = all_issuers_metrics(r, &len);
 
 	if (!text)
 		return api_respond_error(r, API_ERR_INTERNAL);

@@ -80,7 +80,7 @@ enum MHD_Result api_redeem(struct api_req *r)
 	r->loop = api_listener_self();
 	r->resume.conn = r->conn;
 	MHD_suspend_connection(r->conn);
-	if (rdm_submit(r->srv->o.svc, r->body, r->body_len, on_redeemed, r) != 0) {
+	if (rdm_submit(r->svc, r->body, r->body_len, on_redeemed, r) != 0) {
 		api_listener_resume(r->loop, &r->resume);
 		return api_respond_error(r, API_ERR_INTERNAL);
 	}

@@ -63,8 +63,19 @@ struct api_server {
 	struct api_tls *tls;            /* its certificates (api/tls.c) */
 };
 
+struct tn_table;
+
 struct api_req {
 	struct api_server *srv;
+	/* the issuer the request is for (api/host.c) */
+	struct tn_table *tab;         /* held for the request's life; NULL with
+				       * one issuer */
+	const char *issuer;           /* its name, or NULL */
+	struct svc *svc;              /* NULL: an operator route on a host of
+				       * no issuer */
+	struct cl_current *clients;
+	struct rl_limiter *limits;
+	int require_auth;
 	struct MHD_Connection *conn;
 	const struct api_route *route;
 	unsigned method;
@@ -134,6 +145,15 @@ enum MHD_Result api_auth_refuse(struct api_req *r, enum rl_why why,
 				unsigned retry);
 /* Per-client counters once a request is complete. */
 void api_auth_done(const struct api_req *r);
+
+/* Picks the request's issuer (api/host.c): by Host with several issuers,
+ * else the one service. Returns 0, or 1 with *why (421 for a host no issuer
+ * serves, 400 without a usable Host) when no issuer is named; the request
+ * then has no svc. */
+int api_host_pick(struct api_req *r, enum api_err *why);
+/* Whether a route is answered without an issuer (health, readiness, and
+ * metrics unless they need a client's credentials). */
+int api_route_any_host(const struct api_route *rt, const struct api_opts *o);
 
 /* The route for a path, or NULL. */
 const struct api_route *api_route_find(const char *path, int redeem_enabled);

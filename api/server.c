@@ -17,6 +17,7 @@
 #include "issuer/log.h"
 #include "issuer/publish.h"
 #include "issuer/service.h"
+#include "issuer/tenant.h"
 
 /* Past the body cap, a little more is read and dropped so the 413 can be
  * sent on a sane connection; beyond this the connection is simply closed. */
@@ -240,7 +241,14 @@ static enum MHD_Result on_headers(struct api_req *r, const char *url)
 	unsigned long long declared = 0;
 	const char *ct, *cl;
 
-	r->route = api_route_find(url, svc_redeem_enabled(r->srv->o.svc));
+	enum api_err why;
+	int no_issuer = api_host_pick(r, &why);
+
+	/* With no issuer named, /redeem is looked up as if served, so that
+	 * every issuer route of an unknown host gets the same 421. */
+	r->route = api_route_find(url, r->svc ? svc_redeem_enabled(r->svc) : 1);
+	if (no_issuer && (!r->route || !api_route_any_host(r->route, &r->srv->o)))
+		return api_respond_error(r, why);
 	if (!r->route)
 		return api_respond_error(r, API_ERR_NOT_FOUND);
 	if (!(r->route->methods & r->method))
@@ -344,6 +352,9 @@ static void log_request(struct api_req *r, const char *method, int last)
 	if (r->key_id[0] && n < (int)sizeof(line))
 		n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"key_id\":\"%s\"",
 			      r->key_id);
+	if (r->issuer && n < (int)sizeof(line))
+		n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"issuer\":\"%s\"",
+			      r->issuer);
 	if (r->client[0] && n < (int)sizeof(line))
 		n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"client\":\"%s\"",
 			      r->client);
@@ -385,11 +396,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	met_request(r->route ? r->route->metric : MET_ROUTE_OTHER, r->status,
 		    api_now_us() - r->t0_us);
+	if (r->tab && r->svc)
+		svc_count_request(r->svc, r->route ? r->route->metric : MET_ROUTE_OTHER,
+				  r->status);
 	api_auth_done(r);
 	if (s->o.log_requests)
 		log_request(r, method_name(r->method), atomic_load(&api_inflight) <= 1);
 	if (r->doc)
 		pub_put(r->doc);
+	tn_table_unref(r->tab);   /* after the last use of its issuer */
 	free(r->body);
 	free(r);
 	atomic_fetch_sub(&api_inflight, 1);

@@ -27,6 +27,8 @@ static const struct api_error api_errors[API_ERR_COUNT] = {
 	[API_ERR_BATCH_TOO_LARGE] = { 422, "batch_too_large", "more requests in the batch than this issuer takes at once" },
 	[API_ERR_BATCH_NONE_ISSUED] = { 400, "no_tokens_issued", "no request in the batch could be issued" },
 	[API_ERR_BATCH_ELEMENT] = { 422, "invalid_blinded_element", "a blinded element of the batch is not acceptable" },
+	[API_ERR_MISDIRECTED] = { 421, "misdirected_request", "no issuer here answers for this host name" },
+	[API_ERR_NO_HOST] = { 400, "missing_host", "a Host header naming the issuer is required" },
 };
 
 const struct api_error *api_error_get(enum api_err e)

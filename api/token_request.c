@@ -12,7 +12,7 @@ enum MHD_Result api_token_request(struct api_req *r)
 	struct iss_result res;
 	enum MHD_Result ret;
 
-	iss_issue(r->srv->o.svc, r->body, r->body_len, &res);
+	iss_issue(r->svc, r->body, r->body_len, &res);
 	if (res.verdict != ISS_OK)
 		return api_respond_error(r, api_err_from_issuance(res.verdict));
 	memcpy(r->key_id, res.key_id, sizeof(r->key_id));
@@ -62,7 +62,7 @@ enum MHD_Result api_token_request_generic_batch(struct api_req *r)
 	struct iss_admit admit = { api_batch_admit, r };
 	struct iss_batch b;
 
-	iss_batch_generic(r->srv->o.svc, r->body, r->body_len,
+	iss_batch_generic(r->svc, r->body, r->body_len,
 			  r->srv->o.max_batch, &admit, &b);
 	return api_batch_answer(r, &b,
 				"application/private-token-generic-batch-response");
@@ -73,7 +73,7 @@ enum MHD_Result api_token_request_amortized_batch(struct api_req *r)
 	struct iss_admit admit = { api_batch_admit, r };
 	struct iss_batch b;
 
-	iss_batch_amortized(r->srv->o.svc, r->body, r->body_len,
+	iss_batch_amortized(r->svc, r->body, r->body_len,
 			    r->srv->o.max_amortized_batch, &admit, &b);
 	return api_batch_answer(r, &b,
 				"application/private-token-amortized-batch-response");

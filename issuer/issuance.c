@@ -96,6 +96,7 @@ void iss_issue_in(struct svc *s, struct ks_keyset *ks, const uint8_t *req,
 		goto cleanup;
 	met_sign_latency(now_us() - t0);
 	met_token_issued(e->meta.key_id);
+	met_scope_issued(&s->scope, 1);
 	memcpy(out->key_id, e->meta.id_hex, sizeof(out->key_id));
 cleanup:
 	if (rc != 0) {

@@ -216,6 +216,7 @@ void iss_batch_amortized(struct svc *s, const uint8_t *req, size_t len,
 	met_sign_latency(now_us() - t0);
 	for (i = 0; i < n; i++)
 		met_token_issued(e->meta.key_id);
+	met_scope_issued(&s->scope, n);
 	memcpy(out->key_id, e->meta.id_hex, sizeof(out->key_id));
 	out->issued = n;
 	out->verdict = ISSB_ALL;

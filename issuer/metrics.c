@@ -15,7 +15,7 @@
 
 /* The statuses the server can answer with; anything else counts as "other". */
 static const unsigned met_statuses[] = {
-	200, 304, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503,
+	200, 304, 400, 401, 403, 404, 405, 409, 413, 415, 421, 422, 429, 500, 503,
 };
 #define N_STATUS (sizeof(met_statuses) / sizeof(met_statuses[0]) + 1)
 
@@ -55,6 +55,26 @@ static const char *redeem_names[MET_REDEEM_COUNT] = {
 const char *met_route_name(enum met_route r)
 {
 	return r < MET_ROUTE_COUNT ? route_names[r] : "other";
+}
+
+_Static_assert(N_STATUS == MET_STATUS_SLOTS, "met_scope has a slot per status");
+
+size_t met_status_slot(unsigned status)
+{
+	size_t i;
+
+	for (i = 0; i < N_STATUS - 1; i++)
+		if (met_statuses[i] == status)
+			return i;
+	return N_STATUS - 1;
+}
+
+void met_status_label(size_t slot, char out[8])
+{
+	if (slot < N_STATUS - 1)
+		snprintf(out, 8, "%u", met_statuses[slot]);
+	else
+		snprintf(out, 8, "other");
 }
 
 static size_t status_index(unsigned status)

@@ -4,6 +4,7 @@
 #ifndef PP_METRICS_H
 #define PP_METRICS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,35 @@ void met_client_limited(const char *client, enum met_limit why);
 void met_auth_failure(enum met_auth why);
 /* Records the notAfter (unix seconds) of the certificate client presented. */
 void met_client_cert_expiry(const char *client, int64_t not_after);
+
+/* ---- per issuer (metrics_issuers.c), with several issuers ----
+ * Each issuer's service keeps its own counters; they are rendered with an
+ * issuer="<name>" label whose values come from the configuration only. */
+#define MET_STATUS_SLOTS 16       /* the statuses counted, and "other" */
+struct met_scope {
+	atomic_ullong requests[MET_ROUTE_COUNT][MET_STATUS_SLOTS];
+	atomic_ullong issued;
+};
+void met_scope_request(struct met_scope *m, enum met_route r, unsigned status);
+void met_scope_issued(struct met_scope *m, unsigned long n);
+
+/* One issuer as the metrics see it. */
+struct met_issuer_view {
+	const char *name;
+	const struct ks_keyset *ks;
+	struct spent_store *spent;
+	const struct met_scope *scope;
+	unsigned long max_published;   /* max-published-keys; 0 = no check */
+};
+
+/* The issuer families for v[0..n) (malloc'd; caller frees), after the
+ * process-wide ones when with_global. NULL when out of memory. */
+char *met_render_issuers(const struct met_issuer_view *v, size_t n,
+			 int with_global, size_t *len);
+/* The index of status in met_scope.requests' second dimension, and the
+ * label of an index. */
+size_t met_status_slot(unsigned status);
+void met_status_label(size_t slot, char out[8]);
 
 /* Renders every metric into a malloc'd buffer (caller frees). Key gauges
  * come from ks (may be NULL), the spent store's errors and health from

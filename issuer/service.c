@@ -1,5 +1,6 @@
 #include "issuer/service.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "base/pp_err.h"
@@ -46,5 +47,45 @@ char *svc_metrics_render(struct svc *s, size_t *len)
 	char *text = met_render(ks, s->spent, len);
 
 	ks_keyset_unref(ks);
+	return text;
+}
+
+void svc_set_name(struct svc *s, const char *name)
+{
+	snprintf(s->name, sizeof(s->name), "%s", name ? name : "");
+}
+
+void svc_set_max_published(struct svc *s, unsigned long max)
+{
+	s->max_published = max;
+}
+
+void svc_count_request(struct svc *s, unsigned route, unsigned status)
+{
+	met_scope_request(&s->scope, (enum met_route)route, status);
+}
+
+char *svc_metrics_render_issuers(struct svc *const *v, size_t n,
+				 int with_global, size_t *len)
+{
+	struct met_issuer_view *views;
+	char *text = NULL;
+	size_t i;
+
+	*len = 0;
+	views = calloc(n ? n : 1, sizeof(*views));
+	if (!views)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		views[i].name = v[i]->name;
+		views[i].ks = ks_current_get(v[i]->keys);
+		views[i].spent = v[i]->spent;
+		views[i].scope = &v[i]->scope;
+		views[i].max_published = v[i]->max_published;
+	}
+	text = met_render_issuers(views, n, with_global, len);
+	for (i = 0; i < n; i++)
+		ks_keyset_unref((struct ks_keyset *)(uintptr_t)views[i].ks);
+	free(views);
 	return text;
 }

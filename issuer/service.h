@@ -29,4 +29,16 @@ int svc_redeem_enabled(const struct svc *s);
 /* Prometheus text of every metric (malloc'd; free()), or NULL. */
 char *svc_metrics_render(struct svc *s, size_t *len);
 
+/* ---- several issuers (issuer/tenant.h) ---- */
+/* The issuer's name, a metric label (copied; at most 32 bytes). */
+void svc_set_name(struct svc *s, const char *name);
+/* max-published-keys, for the metrics (0 = no check). */
+void svc_set_max_published(struct svc *s, unsigned long max);
+/* Counts a complete request of this issuer (api/, once per request). */
+void svc_count_request(struct svc *s, unsigned route, unsigned status);
+/* The issuer families of v[0..n) (named with svc_set_name), after the
+ * process-wide ones when with_global (malloc'd; free()), or NULL. */
+char *svc_metrics_render_issuers(struct svc *const *v, size_t n,
+				 int with_global, size_t *len);
+
 #endif

@@ -22,6 +22,7 @@ struct cfg {
 	long reload_interval;      /* seconds between key-store change checks */
 	long shutdown_timeout;     /* seconds to let in-flight requests finish */
 	long max_published;        /* keys per token type in the directory */
+	long max_published_keys;   /* keys of all types before a warning; 0 = off */
 	long max_batch;            /* requests in a generic batch */
 	long max_amortized_batch;  /* elements in an amortized batch */
 	char *token_types;         /* the token types served: "2", "2,5", names */
@@ -66,6 +67,22 @@ struct cfg {
 	char *pkcs11_module;       /* path of the module, NULL: no token */
 	char *pkcs11_token;        /* token label */
 	char *pkcs11_pin_file;     /* file holding the user PIN (mode 0600) */
+	/* several issuers (the config file's issuers section); none: one
+	 * issuer, the server itself, as it always was */
+	struct cfg_issuer *issuers;
+	size_t n_issuers;
+};
+
+/* One entry of the issuers section. */
+struct cfg_issuer {
+	char *name;                /* [a-z0-9-]{1,32} */
+	char **hosts;              /* routing forms (lower case, no port) */
+	size_t n_hosts;
+	struct cfg cfg;            /* the server's settings with the entry's
+				    * own on top; cfg.data_dir is the issuer's
+				    * <data-dir>/issuers/<name> */
+	char *canon;               /* the entry as canonical JSON: a reload
+				    * sees whether it changed */
 };
 
 /* Fills c with defaults. */
@@ -76,6 +93,19 @@ void cfg_free(struct cfg *c);
  * then argv (getopt_long; argv[0] is the subcommand). Returns 0, 1 when
  * --help was printed, or PP_ERR_CONFIG with err filled. */
 int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen);
+
+/* A deep copy of src's settings into dst (not its issuers). Free with
+ * cfg_free. 0 or PP_ERR_NOMEM. */
+int cfg_copy(struct cfg *dst, const struct cfg *src);
+
+/* Rereads the issuers section of base->config_file (for a reload), each
+ * entry on top of base's settings. No section: *n = 0. Returns 0 or
+ * PP_ERR_CONFIG with err filled; *out is freed with cfg_issuers_free. */
+int cfg_issuers_reload(const struct cfg *base, struct cfg_issuer **out,
+		       size_t *n, char *err, size_t errlen);
+void cfg_issuers_free(struct cfg_issuer *v, size_t n);
+/* The data directory of issuer name under data_dir (malloc'd), or NULL. */
+char *cfg_issuer_dir(const char *data_dir, const char *name);
 
 /* Prints the option list with defaults and environment names. */
 void cfg_usage(FILE *f);
