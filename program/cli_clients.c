@@ -1,4 +1,5 @@
 #include "program/cli_clients.h"
+#include "program/cli_issuers.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -36,6 +37,8 @@ static void usage(FILE *f)
 		"\n"
 		"  --data-dir DIR       where clients.json lives (default ./data;\n"
 		"                       PPISSUER_DATA_DIR)\n"
+		"  --issuer NAME        the clients of issuer NAME of the issuers section\n"
+		"                       (DIR/issuers/NAME/clients.json)\n"
 		"\n"
 		"A running server applies changes within its reload interval, or at once\n"
 		"on SIGHUP.\n");
@@ -43,6 +46,7 @@ static void usage(FILE *f)
 
 struct cli_args {
 	const char *data_dir;
+	const char *issuer;
 	const char *role;
 	const char *rate, *burst, *quota;
 	const char *subject, *spki;
@@ -52,7 +56,7 @@ struct cli_args {
 };
 
 enum { O_ROLE = 1000, O_RATE, O_BURST, O_QUOTA, O_SUBJECT, O_SPKI, O_NO_CERT,
-       O_NEW_SECRET, O_JSON, O_DATA_DIR, O_HELP };
+       O_NEW_SECRET, O_JSON, O_DATA_DIR, O_HELP, O_ISSUER };
 
 static int parse_args(int argc, char **argv, struct cli_args *a)
 {
@@ -67,6 +71,7 @@ static int parse_args(int argc, char **argv, struct cli_args *a)
 		{ "new-secret", no_argument, NULL, O_NEW_SECRET },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "data-dir", required_argument, NULL, O_DATA_DIR },
+		{ "issuer", required_argument, NULL, O_ISSUER },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -90,6 +95,7 @@ static int parse_args(int argc, char **argv, struct cli_args *a)
 		case O_NEW_SECRET: a->new_secret = 1; break;
 		case O_JSON: a->json = 1; break;
 		case O_DATA_DIR: a->data_dir = optarg; break;
+		case O_ISSUER: a->issuer = optarg; break;
 		case O_HELP: usage(stdout); return 1;
 		default:
 			fprintf(stderr, "ppissuer clients: unknown option or missing value: %s\n",
@@ -338,6 +344,7 @@ int cli_clients_main(int argc, char **argv)
 	struct cl_registry *reg = NULL;
 	struct cli_args a;
 	char err[1024] = "", secret[CL_SECRET_TEXT_LEN + 1] = "";
+	char *issuer_dir = NULL;
 	const char *cmd;
 	int rc, lock_fd = -1, writes;
 
@@ -358,6 +365,14 @@ int cli_clients_main(int argc, char **argv)
 		return rc == 1 ? 0 : rc;
 	if (sodium_init() < 0)
 		return 1;
+	if (a.issuer) {
+		if (cli_issuer_dir(a.data_dir, a.issuer, &issuer_dir, err,
+				   sizeof(err)) != 0) {
+			fprintf(stderr, "ppissuer clients: %s\n", err);
+			return 1;
+		}
+		a.data_dir = issuer_dir;
+	}
 	writes = strcmp(cmd, "list") != 0;
 	/* Read-modify-write under a lock so two concurrent edits cannot lose
 	 * one another's change. */
@@ -402,5 +417,6 @@ cleanup:
 	cl_registry_unref(reg);
 	cl_unlock(lock_fd);
 	sodium_memzero(secret, sizeof(secret));
+	free(issuer_dir);
 	return rc;
 }

@@ -12,17 +12,19 @@
 #include "crypto/token_types.h"
 #include "keys/pkcs11.h"
 #include "program/cli_keys.h"
+#include "program/cli_issuers.h"
 #include "program/cli_keys_int.h"
 
 enum {
 	O_DATA_DIR = 256, O_SECRET_FILE, O_NOW, O_NOT_BEFORE, O_JSON, O_LEAD,
 	O_OVERLAP, O_LIFETIME, O_IF_DUE, O_IMMEDIATELY, O_FORMAT, O_MAX_AGE,
 	O_MAX_PUBLISHED, O_TYPE, O_HELP, O_PKCS11, O_P11_MODULE, O_P11_TOKEN,
-	O_P11_PIN_FILE,
+	O_P11_PIN_FILE, O_ISSUER,
 };
 
 #define BIT(o) (1u << ((o) - O_DATA_DIR))
-#define COMMON (BIT(O_DATA_DIR) | BIT(O_SECRET_FILE) | BIT(O_NOW) | BIT(O_HELP))
+#define COMMON (BIT(O_DATA_DIR) | BIT(O_SECRET_FILE) | BIT(O_NOW) | BIT(O_HELP) | \
+		BIT(O_ISSUER))
 #define P11 (BIT(O_PKCS11) | BIT(O_P11_MODULE) | BIT(O_P11_TOKEN) | \
 	     BIT(O_P11_PIN_FILE))
 
@@ -76,6 +78,7 @@ static const struct option long_opts[] = {
 	{ "pkcs11-module", required_argument, NULL, O_P11_MODULE },
 	{ "pkcs11-token", required_argument, NULL, O_P11_TOKEN },
 	{ "pkcs11-pin-file", required_argument, NULL, O_P11_PIN_FILE },
+	{ "issuer", required_argument, NULL, O_ISSUER },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -113,6 +116,8 @@ static const char *const opt_help[] = {
 	"--pkcs11-token LABEL    token label (PPISSUER_PKCS11_TOKEN)",
 	"--pkcs11-pin-file FILE  the user PIN, mode 0600 (PPISSUER_PKCS11_PIN_FILE,\n"
 	"                          or the PIN in PPISSUER_PKCS11_PIN)",
+	"--issuer NAME           the keys of issuer NAME of the issuers section\n"
+	"                          (DIR/issuers/NAME)",
 };
 
 static const char *opt_name(int val)
@@ -334,6 +339,7 @@ static int parse_opt(struct cli_keys *k, int o, const char *val)
 
 	switch (o) {
 	case O_DATA_DIR: k->data_dir = val; return 0;
+	case O_ISSUER: k->issuer = val; return 0;
 	case O_SECRET_FILE: k->secret_file = val; return 0;
 	case O_NOT_BEFORE: k->not_before = val; return 0;
 	case O_FORMAT: k->format = val; return 0;
@@ -370,6 +376,7 @@ static int parse_opt(struct cli_keys *k, int o, const char *val)
 int cli_keys_main(int argc, char **argv)
 {
 	const struct cmd *c = NULL;
+	char *issuer_dir = NULL;
 	struct cli_keys k;
 	char **sub_argv;
 	size_t i;
@@ -424,6 +431,12 @@ int cli_keys_main(int argc, char **argv)
 		k.arg = sub_argv[optind];
 	if (kl_schedule_check(&k.sched, k.max_age, k.err, sizeof(k.err)) != 0)
 		return cli_keys_fail(&k, "schedule", PP_ERR_CONFIG);
+	if (k.issuer) {
+		if (cli_issuer_dir(k.data_dir, k.issuer, &issuer_dir, k.err,
+				   sizeof(k.err)) != 0)
+			return cli_keys_fail(&k, "issuer", PP_ERR_CONFIG);
+		k.data_dir = issuer_dir;
+	}
 	rc = cli_keys_open(&k, c->opens_store);
 	if (rc == 0 && k.pkcs11)
 		rc = cli_keys_p11(&k);
@@ -434,5 +447,6 @@ int cli_keys_main(int argc, char **argv)
 		fputs(rc == 0 ? " done\n" : "\n", stderr);
 	ks_store_close(k.st);
 	ks_secret_free(k.secret);
+	free(issuer_dir);
 	return rc;
 }

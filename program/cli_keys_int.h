@@ -16,6 +16,7 @@ struct p11;
 struct cli_keys {
 	/* options */
 	const char *data_dir;
+	const char *issuer;        /* --issuer: DIR/issuers/NAME */
 	const char *secret_file;
 	const char *not_before;    /* text, parsed by the command */
 	const char *format;        /* export: spki-b64url or pem */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "program/cli_clients.h"
+#include "program/cli_issuers.h"
 #include "program/cli_keys.h"
 #include "program/gate.h"
 #include "program/serve.h"
@@ -16,6 +17,7 @@ static void usage(FILE *f)
 		"  serve      run the issuer HTTP service\n"
 		"  keys       manage issuer keys (generate, list, rotate, ...)\n"
 		"  clients    manage attesters and origins\n"
+		"  issuers    list the issuers of the configuration\n"
 		"  gate       run the forward-auth gate for an origin\n"
 		"  version    print the version\n"
 		"\n"
@@ -44,6 +46,8 @@ int main(int argc, char **argv)
 		return cli_keys_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "clients"))
 		return cli_clients_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "issuers"))
+		return cli_issuers_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "gate"))
 		return gate_main(argc - 1, argv + 1);
 	fprintf(stderr, "ppissuer: unknown command '%s'\n", argv[1]);

@@ -274,6 +274,18 @@ static int unit_open_store(struct srv_issuer *u, struct p11 *p11, char *err,
 			return PP_ERR_NOMEM;
 		if (slash)
 			*slash = '\0';
+		/* <data-dir> itself, then <data-dir>/issuers */
+		slash = strrchr(parent, '/');
+		if (slash) {
+			*slash = '\0';
+			if (parent[0] && mkdir(parent, 0700) != 0 && errno != EEXIST) {
+				snprintf(err, errlen, "cannot create %s: %s", parent,
+					 strerror(errno));
+				free(parent);
+				return PP_ERR_IO;
+			}
+			*slash = '/';
+		}
 		if (mkdir(parent, 0700) != 0 && errno != EEXIST) {
 			snprintf(err, errlen, "cannot create %s: %s", parent,
 				 strerror(errno));
