@@ -270,15 +270,18 @@ void cfg_json_wipe(json_t *v)
 	json_t *val;
 	size_t i;
 
-	if (json_is_string(v))
+	if (json_is_string(v)) {
 		sodium_memzero((char *)(uintptr_t)json_string_value(v),
 			       json_string_length(v));
-	else if (json_is_object(v))
-		json_object_foreach(v, key, val)
+	} else if (json_is_object(v)) {
+		json_object_foreach(v, key, val) {
 			cfg_json_wipe(val);
-	else if (json_is_array(v))
-		json_array_foreach(v, i, val)
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, val) {
 			cfg_json_wipe(val);
+		}
+	}
 }
 
 int cfg_file_read(const char *path, json_t **out, char *err, size_t errlen)

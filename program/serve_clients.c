@@ -8,17 +8,18 @@
 #include "issuer/log.h"
 #include "issuer/ratelimit.h"
 
-static void warn_if_open(const struct cl_registry *r, int require_auth)
+static void warn_if_open(const struct cl_registry *r, int require_auth,
+			 const char *label)
 {
 	if (cl_registry_count(r) == 0 && !require_auth)
-		log_warn("OPEN MODE: no attester or origin is registered, so /token-request "
+		log_warn("%sOPEN MODE: no attester or origin is registered, so /token-request "
 			 "and /redeem accept anyone. Fine for local development only; run "
 			 "'ppissuer clients add NAME --role attester' (and start with "
-			 "--require-auth) before exposing this server");
+			 "--require-auth) before exposing this server", label);
 }
 
-int srv_clients_open(struct srv_clients *sc, const struct cfg *c, char *err,
-		     size_t errlen)
+int srv_clients_open(struct srv_clients *sc, const struct cfg *c,
+		     const char *label, char *err, size_t errlen)
 {
 	struct cl_registry *reg = NULL;
 	struct rl_opts ro;
@@ -27,6 +28,7 @@ int srv_clients_open(struct srv_clients *sc, const struct cfg *c, char *err,
 
 	memset(sc, 0, sizeof(*sc));
 	sc->data_dir = c->data_dir;
+	snprintf(sc->label, sizeof(sc->label), "%s", label ? label : "");
 	rc = cl_registry_load(c->data_dir, &reg, lerr, sizeof(lerr));
 	if (rc) {
 		snprintf(err, errlen, "cannot load the client registry: %s", lerr);
@@ -39,9 +41,9 @@ int srv_clients_open(struct srv_clients *sc, const struct cfg *c, char *err,
 		cl_registry_unref(reg);
 		return PP_ERR_CONFIG;
 	}
-	warn_if_open(reg, c->require_auth);
+	warn_if_open(reg, c->require_auth, sc->label);
 	snprintf(sc->fingerprint, sizeof(sc->fingerprint), "%s", cl_registry_fingerprint(reg));
-	log_info("clients loaded: %zu registered", cl_registry_count(reg));
+	log_info("%sclients loaded: %zu registered", sc->label, cl_registry_count(reg));
 	rc = cl_current_new(reg, &sc->current);
 	if (rc) {
 		cl_registry_unref(reg);
@@ -63,12 +65,13 @@ void srv_clients_reload(struct srv_clients *sc, const char *why)
 		return;
 	rc = cl_registry_load(sc->data_dir, &reg, err, sizeof(err));
 	if (rc) {
-		log_error("client reload (%s) failed, still using the previous clients: %s",
-			  why, err[0] ? err : pp_err_str(rc));
+		log_error("%sclient reload (%s) failed, still using the previous "
+			  "clients: %s", sc->label, why, err[0] ? err : pp_err_str(rc));
 		return;
 	}
 	snprintf(sc->fingerprint, sizeof(sc->fingerprint), "%s", cl_registry_fingerprint(reg));
-	log_info("clients loaded (%s): %zu registered", why, cl_registry_count(reg));
+	log_info("%sclients loaded (%s): %zu registered", sc->label, why,
+		 cl_registry_count(reg));
 	cl_current_swap(sc->current, reg);
 }
 

@@ -425,7 +425,8 @@ int srv_issuer_open(const struct cfg *c, const char *name,
 	if (!u->clients.current) {
 		/* Before any key is made: an issuer that must not run open stops
 		 * here, and an unreadable registry never means "open". */
-		rc = srv_clients_open(&u->clients, &u->cfg, lerr, sizeof(lerr));
+		rc = srv_clients_open(&u->clients, &u->cfg, u->label, lerr,
+				      sizeof(lerr));
 		if (rc) {
 			snprintf(err, errlen, "%s%s", u->label, lerr);
 			goto cleanup;

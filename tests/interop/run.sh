@@ -152,6 +152,13 @@ if [ "$status" -eq 0 ] && [ -z "${PP_INTEROP_SCRIPT:-}" ]; then
 	PP_BIN="$bin" "$node" "$here/da7a.mjs" "${PP_INTEROP_DA7A_TOKENS:-24}"
 	status=$?
 fi
+# Then several issuers (issuers.mjs starts its own server with two issuers
+# on two host names): tokens from each through its own directory, and
+# nothing of one issuer accepted by the other.
+if [ "$status" -eq 0 ] && [ -z "${PP_INTEROP_SCRIPT:-}" ]; then
+	PP_BIN="$bin" "$node" "$here/issuers.mjs" "${PP_INTEROP_ISSUERS_TOKENS:-10}"
+	status=$?
+fi
 # Then batches (batch.mjs): generic batches of type 2 (privacypass-ts) and
 # amortized batches of types 5 and 1 (@noble/curves) on a server with 2,5,1.
 if [ "$status" -eq 0 ] && [ -z "${PP_INTEROP_SCRIPT:-}" ]; then
