@@ -31,8 +31,10 @@ static void srv_tick(struct srv *s)
 
 	for (i = 0; i < s->n_units; i++)
 		srv_issuer_tick(s->units[i]);
-	if (s->table)
+	if (s->table) {
+		srv_issuers_check(s);
 		srv_issuers_reap(s);
+	}
 }
 
 static void srv_hup(struct srv *s)

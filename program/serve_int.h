@@ -21,6 +21,7 @@ struct srv {
 	struct tn_current *table;
 	struct srv_issuer **leaving;
 	size_t n_leaving;
+	int shared_key_logged;        /* srv_issuers_check said so already */
 };
 
 /* Opens every issuer of s->cfg.issuers and the table (serve_issuers.c).
@@ -30,6 +31,8 @@ int srv_issuers_open(struct srv *s, char *err, size_t errlen);
  * (reopened on their stores) and removed, one table swap. A failure keeps
  * everything as it was and is logged. */
 void srv_issuers_reload(struct srv *s, const char *why);
+/* Logs (once) a key that two issuers hold, as srv_issuers_open refuses. */
+void srv_issuers_check(struct srv *s);
 /* Closes the removed issuers no request holds any more. */
 void srv_issuers_reap(struct srv *s);
 /* Frees everything; only after the HTTP server stopped. */

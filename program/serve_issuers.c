@@ -10,6 +10,7 @@
 #include "base/pp_err.h"
 #include "issuer/log.h"
 #include "issuer/tenant.h"
+#include "keys/keyset.h"
 #include "program/serve_int.h"
 #include "program/serve_issuer.h"
 
@@ -28,6 +29,40 @@ static int unit_tn(struct srv_issuer *u)
 	p.require_auth = u->cfg.require_auth;
 	return tn_issuer_new(&p, (const char *const *)u->hosts, u->n_hosts,
 			     &u->tn);
+}
+
+/* An issuer's keys are its own: a key in two issuers' stores (a file
+ * copied, a key imported twice) would make one issuer's tokens good at the
+ * other, each with its own spent records. Refused, naming both. */
+static int keys_disjoint(struct srv_issuer **units, size_t n, char *err,
+			 size_t errlen)
+{
+	struct ks_keyset **ks = calloc(n ? n : 1, sizeof(*ks));
+	size_t i, j, a, b;
+	int rc = 0;
+
+	if (!ks)
+		return PP_ERR_NOMEM;
+	for (i = 0; i < n; i++)
+		ks[i] = ks_current_get(units[i]->current);
+	for (i = 0; i < n && rc == 0; i++)
+		for (j = i + 1; j < n && rc == 0; j++)
+			for (a = 0; a < ks[i]->n && rc == 0; a++)
+				for (b = 0; b < ks[j]->n && rc == 0; b++)
+					if (!memcmp(ks[i]->entries[a].meta.key_id,
+						    ks[j]->entries[b].meta.key_id, 32)) {
+						snprintf(err, errlen, "issuers '%s' and "
+							 "'%s' both hold key %s; an "
+							 "issuer's keys must be its own "
+							 "(retire or delete it at one)",
+							 units[i]->name, units[j]->name,
+							 ks[i]->entries[a].meta.id_hex);
+						rc = PP_ERR_CONFIG;
+					}
+	for (i = 0; i < n; i++)
+		ks_keyset_unref(ks[i]);
+	free(ks);
+	return rc;
 }
 
 static int table_of(struct srv_issuer **units, size_t n, struct tn_table **out)
@@ -86,6 +121,9 @@ int srv_issuers_open(struct srv *s, char *err, size_t errlen)
 			return rc;
 		s->n_units = i + 1;
 	}
+	rc = keys_disjoint(s->units, s->n_units, err, errlen);
+	if (rc)
+		return rc;
 	rc = table_of(s->units, s->n_units, &t);
 	if (rc == 0)
 		rc = tn_current_new(t, &s->table);
@@ -159,6 +197,9 @@ void srv_issuers_reload(struct srv *s, const char *why)
 		else
 			added++;
 	}
+	rc = keys_disjoint(nu, n, err, sizeof(err));
+	if (rc)
+		goto fail;
 	rc = table_of(nu, n, &t);
 	if (rc) {
 		snprintf(err, sizeof(err), "cannot build the issuer table: %s",
@@ -200,6 +241,20 @@ cleanup:
 	free(nu);
 	free(opened);
 	cfg_issuers_free(v, n);
+}
+
+void srv_issuers_check(struct srv *s)
+{
+	char err[512] = "";
+
+	if (keys_disjoint(s->units, s->n_units, err, sizeof(err)) == 0) {
+		s->shared_key_logged = 0;
+		return;
+	}
+	/* a key imported into a second issuer while running: loud, once */
+	if (!s->shared_key_logged)
+		log_error("%s", err);
+	s->shared_key_logged = 1;
 }
 
 void srv_issuers_reap(struct srv *s)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../unit/tu.h"
+#include "../unit/tu_redis.h"
 #include "crypto/b64.h"
 #include "crypto/token.h"
 #include "th.h"
@@ -554,5 +555,95 @@ Test(issuers, metrics_of_one_issuer_are_not_shown_to_another_issuers_client)
 	free(att_a);
 	free(att_b);
 	cr_assert_eq(th_server_stop(&s), 0);
+	th_dir_cleanup(&s);
+}
+
+/* Two issuers on one Redis: each writes its records and tombstones under
+ * <redis-prefix><name>:, so no record of one can answer for the other. */
+Test(issuers, records_in_one_redis_carry_their_issuers_prefix)
+{
+	struct tu_redis rd;
+	struct th_server s;
+	struct th_client ca, cb;
+	char port_env[64], ta[600], tb[600], *out = NULL;
+
+	memset(&rd, 0, sizeof(rd));
+	tu_redis_start(&rd);
+	snprintf(port_env, sizeof(port_env), "PPISSUER_REDIS_PORT=%u", rd.port);
+	th_dir_init(&s);
+	write_config(&s, two_issuers);
+	{
+		char cfg[400];
+		const char *args[] = { "--config", cfg, "--spent-backend", "redis", NULL };
+
+		snprintf(cfg, sizeof(cfg), "%s/config.json", s.dir);
+		th_server_start(&s, args, (const char *[]){ port_env, NULL });
+	}
+	client_of(&ca, &s, "a.test");
+	client_of(&cb, &s, "b.test");
+	cr_assert_eq(issue_at(&s, "a.test", &ca, NULL, ta, sizeof(ta)), 200);
+	cr_assert_eq(issue_at(&s, "b.test", &cb, NULL, tb, sizeof(tb)), 200);
+	cr_assert_eq(redeem_at(&s, "a.test", NULL, ta, NULL, 0), 200);
+	cr_assert_eq(redeem_at(&s, "a.test", NULL, ta, NULL, 0), 409);
+	cr_assert_eq(redeem_at(&s, "b.test", NULL, ta, NULL, 0), 403);
+	cr_assert_eq(redeem_at(&s, "b.test", NULL, tb, NULL, 0), 200);
+	{
+		char cmd[200];
+
+		snprintf(cmd, sizeof(cmd), "redis-cli -p %u --scan --pattern "
+			 "'ppissuer:spent:*'", rd.port);
+		cr_assert_eq(th_sh(cmd, &out), 0);
+	}
+	cr_assert(strstr(out, "ppissuer:spent:a:"), "%s", out);
+	cr_assert(strstr(out, "ppissuer:spent:b:"), "%s", out);
+	{
+		/* one record each (beside each store's probe key), and nothing
+		 * outside an issuer's prefix */
+		size_t lines = 0, in_a = 0, in_b = 0;
+		char *p;
+
+		for (p = strtok(out, "\n"); p; p = strtok(NULL, "\n")) {
+			cr_assert(!strncmp(p, "ppissuer:spent:a:", 17) ||
+				  !strncmp(p, "ppissuer:spent:b:", 17), "%s", p);
+			if (strstr(p, ":probe"))
+				continue;
+			lines++;
+			in_a += !strncmp(p, "ppissuer:spent:a:", 17);
+			in_b += !strncmp(p, "ppissuer:spent:b:", 17);
+		}
+		cr_assert_eq(lines, 2, "%zu records", lines);
+		cr_assert_eq(in_a, 1);
+		cr_assert_eq(in_b, 1);
+	}
+	free(out);
+	th_client_free(&ca);
+	th_client_free(&cb);
+	cr_assert_eq(th_server_stop(&s), 0);
+	th_dir_cleanup(&s);
+	tu_redis_free(&rd);
+}
+
+/* A key in two issuers' stores would make one's tokens good at the other:
+ * the server refuses to start with it. */
+Test(issuers, a_key_held_by_two_issuers_is_refused)
+{
+	struct th_server s;
+	const char *gen[] = { "generate", "--issuer", "a", NULL };
+	char cfg[400], *out = NULL;
+	const char *args[] = { "serve", "--config", cfg, "--listen", "127.0.0.1:0",
+			       "--data-dir", NULL, NULL };
+	int rc;
+
+	th_dir_init(&s);
+	write_config(&s, two_issuers);
+	snprintf(cfg, sizeof(cfg), "%s/config.json", s.dir);
+	args[6] = s.data_dir;
+	th_sh_ok("mkdir -m 700 -p %s/issuers/a %s/issuers/b", s.data_dir, s.data_dir);
+	th_keys_cmd(&s, gen);
+	th_sh_ok("cp -a %s/issuers/a/keys %s/issuers/b/keys", s.data_dir, s.data_dir);
+	rc = th_run(args, &out);
+	cr_assert_eq(rc, 2, "%s", out);
+	cr_assert(strstr(out, "issuers 'a' and 'b' both hold key"), "%s", out);
+	free(out);
 	th_dir_cleanup(&s);
 }
