@@ -248,7 +248,7 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEP
 	$(shell pkg-config --cflags openssl libsodium jansson)
 FUZZ_LIBS = $(shell pkg-config --libs openssl libsodium jansson)
 # Parsers outside crypto/ that are kept free of HTTP so they can be fuzzed.
-FUZZ_EXTRA_SRC := issuer/redeem_body.c api/framing.c
+FUZZ_EXTRA_SRC := issuer/redeem_body.c api/framing.c issuer/tenant.c
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 
 $(FUZZ_DIR)/%: tests/fuzz/%.c $(CRYPTO_SRC) $(FUZZ_EXTRA_SRC) $(wildcard base/*.h crypto/*.h) | $(DEPS_STAMP)

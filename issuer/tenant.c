@@ -99,8 +99,8 @@ int tn_host_normalize(const char *in, char out[TN_HOST_MAX + 1])
 	n = (size_t)(end - in);
 	if (n > 0 && in[n - 1] == '.')
 		n--;   /* "a.example." names the same host */
-	if (n == 0 || n > TN_HOST_MAX)
-		return PP_ERR_ARG;
+	if (n == 0 || n > TN_HOST_MAX || in[n - 1] == '.')
+		return PP_ERR_ARG;   /* "a.." ends in an empty label */
 	for (i = 0; i < n; i++) {
 		char c = (char)tolower((unsigned char)in[i]);
 

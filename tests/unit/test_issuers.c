@@ -149,6 +149,8 @@ Test(issuers, host_values_take_their_routing_form)
 		{ "a.example/x", NULL, PP_ERR_ARG },
 		{ "user@a.example", NULL, PP_ERR_ARG },
 		{ ".a.example", NULL, PP_ERR_ARG },
+		{ "a..", NULL, PP_ERR_ARG },
+		{ ".", NULL, PP_ERR_ARG },
 		{ "[::1", NULL, PP_ERR_ARG },
 		{ "[]", NULL, PP_ERR_ARG },
 		{ "[::g]", NULL, PP_ERR_ARG },
