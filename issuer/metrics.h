@@ -84,6 +84,11 @@ struct met_issuer_view {
  * process-wide ones when with_global. NULL when out of memory. */
 char *met_render_issuers(const struct met_issuer_view *v, size_t n,
 			 int with_global, size_t *len);
+/* Appends to text (met_render's, len bytes; taken over, NULL passes
+ * through) the one issuer's published-key gauges: ppissuer_keys_published
+ * and ppissuer_keys_over_max (max 0: no check). NULL when out of memory. */
+char *met_render_published(char *text, size_t *len, const struct ks_keyset *ks,
+			   unsigned long max);
 /* The index of status in met_scope.requests' second dimension, and the
  * label of an index. */
 size_t met_status_slot(unsigned status);

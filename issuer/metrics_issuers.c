@@ -109,6 +109,29 @@ static void render_keys(struct met_buf *b, const struct met_issuer_view *v,
 	}
 }
 
+char *met_render_published(char *text, size_t *len, const struct ks_keyset *ks,
+			   unsigned long max)
+{
+	struct met_buf b = { .p = text, .len = *len, .cap = *len + 1, .oom = 0 };
+	size_t n = published_count(ks);
+
+	if (!text)
+		return NULL;
+	out(&b, "# HELP ppissuer_keys_published Keys of all types the directory lists.\n"
+		"# TYPE ppissuer_keys_published gauge\n"
+		"ppissuer_keys_published %zu\n"
+		"# HELP ppissuer_keys_over_max 1 while the directory lists more keys than max-published-keys (smaller anonymity sets).\n"
+		"# TYPE ppissuer_keys_over_max gauge\n"
+		"ppissuer_keys_over_max %d\n", n, max > 0 && n > max);
+	if (b.oom) {
+		free(b.p);
+		*len = 0;
+		return NULL;
+	}
+	*len = b.len;
+	return b.p;
+}
+
 char *met_render_issuers(const struct met_issuer_view *v, size_t n,
 			 int with_global, size_t *len)
 {

@@ -44,7 +44,8 @@ int svc_redeem_enabled(const struct svc *s)
 char *svc_metrics_render(struct svc *s, size_t *len)
 {
 	struct ks_keyset *ks = ks_current_get(s->keys);
-	char *text = met_render(ks, s->spent, len);
+	char *text = met_render_published(met_render(ks, s->spent, len), len, ks,
+					  s->max_published);
 
 	ks_keyset_unref(ks);
 	return text;

@@ -155,7 +155,8 @@ int srv_main(int argc, char **argv)
 	if (rc != 0) {
 		if (rc == PP_ERR_CONFIG)
 			fprintf(stderr, "ppissuer serve: %s\n", err);
-		log_error("%s", err[0] ? err : pp_err_str(rc));
+		else
+			log_error("%s", err[0] ? err : pp_err_str(rc));
 		ret = rc == PP_ERR_CONFIG ? 2 : 1;
 		goto cleanup;
 	}

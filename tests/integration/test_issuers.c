@@ -647,3 +647,34 @@ Test(issuers, a_key_held_by_two_issuers_is_refused)
 	free(out);
 	th_dir_cleanup(&s);
 }
+
+/* Without an issuers section the server is what it always was (keys and
+ * the spent store in the data dir, any Host), and max-published-keys
+ * works there too. */
+Test(issuers, single_issuer_keeps_its_paths_any_host_and_the_max_check)
+{
+	struct th_server s;
+	const char *args[] = { "--token-types", "2,5", "--max-published-keys", "1", NULL };
+	char *m, *body;
+	struct th_resp r;
+
+	th_dir_init(&s);
+	th_server_start(&s, args, NULL);
+	cr_assert(th_log_wait(&s, "the directory publishes 2 keys, more than "
+			      "max-published-keys 1", 5000));
+	m = th_metrics_text(&s, NULL);
+	cr_assert(strstr(m, "\nppissuer_keys_published 2\n"), "%s", m);
+	cr_assert(strstr(m, "\nppissuer_keys_over_max 1\n"));
+	cr_assert_null(strstr(m, "issuer="), "labels without an issuers section");
+	free(m);
+	cr_assert_eq(th_get(&s, DIR_PATH, &body), 200);
+	free(body);
+	cr_assert_eq(th_http(&s, "GET", DIR_PATH, (const char *[]){ "Host: anything.test",
+			     NULL }, NULL, 0, &r), 0);
+	cr_assert_eq(r.status, 200);
+	th_resp_free(&r);
+	th_sh_ok("test -d %s/keys && test -d %s/spent && test ! -e %s/issuers",
+		 s.data_dir, s.data_dir, s.data_dir);
+	cr_assert_eq(th_server_stop(&s), 0);
+	th_dir_cleanup(&s);
+}
