@@ -411,11 +411,14 @@ static void *load_b(void *p)
 		int good;
 
 		th_client_request(&ld->c);
-		good = th_http(l->s, "POST", "/token-request",
-			       (const char *[]){ CT_REQ, h, NULL }, ld->c.request,
-			       sizeof(ld->c.request), &r) == 0 &&
-		       r.status == 200 &&
-		       th_client_finalize(&ld->c, r.body, r.len, token) == 0;
+		good = 0;
+		if (th_http(l->s, "POST", "/token-request",
+			    (const char *[]){ CT_REQ, h, NULL }, ld->c.request,
+			    sizeof(ld->c.request), &r) == 0) {
+			good = r.status == 200 &&
+			       th_client_finalize(&ld->c, r.body, r.len, token) == 0;
+			th_resp_free(&r);
+		}
 		if (th_http(l->s, "GET", DIR_PATH, (const char *[]){ h, NULL }, NULL, 0,
 			    &r) == 0) {
 			good = good && r.status == 200;
