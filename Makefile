@@ -8,6 +8,7 @@
 #   make lint       layering rules, cppcheck, Dockerfile lint
 #   make run        start an issuer on 127.0.0.1:8080 with ./data
 #   make bench      issuance / redemption throughput vs. openssl speed
+#   make bench-ab OLD=<commit>  that commit's server against this one
 
 VERSION := 0.1.0
 BUILD ?= build
@@ -68,7 +69,7 @@ TU_OBJ := $(filter $(OBJDIR)/tests/unit/tu%,$(UNIT_OBJ))
 UNIT_BIN := $(BIN_DIR)/pp-unit
 INTEG_BIN := $(BIN_DIR)/pp-integration
 
-.PHONY: all deps test unit integration asan asan-verdict fuzz lint run bench clean install \
+.PHONY: all deps test unit integration asan asan-verdict fuzz lint run bench bench-ab clean install \
 	interop interop-deps test-build unit-build integration-build bench-smoke \
 	test-summary container-test
 all: $(PPISSUER)
@@ -267,6 +268,16 @@ run: $(PPISSUER)
 
 bench: $(PPISSUER) $(OBJDIR)/tools/ppclient | $(DEPS_STAMP)
 	@$(TEST_ENV) sh bench/run.sh
+
+# make bench-ab OLD=<commit>: that commit's server (A) against this tree's
+# (B), in alternating rounds of one run (bench/ab.sh).
+bench-ab: $(PPISSUER) $(OBJDIR)/tools/ppclient | $(DEPS_STAMP)
+	@test -n "$(OLD)" || { echo "usage: make bench-ab OLD=<commit>" >&2; exit 2; }
+	rm -rf $(BUILD)/ab-old && git worktree prune && \
+		git worktree add --detach -f $(BUILD)/ab-old $(OLD) >/dev/null
+	$(MAKE) -C $(BUILD)/ab-old -j2 all
+	@$(TEST_ENV) sh bench/ab.sh $(BUILD)/ab-old/build/bin/ppissuer $(PPISSUER); rc=$$?; \
+		git worktree remove --force $(BUILD)/ab-old; exit $$rc
 
 install: $(PPISSUER)
 	install -D -m 0755 $(PPISSUER) $(DESTDIR)$(PREFIX)/bin/ppissuer
