@@ -172,8 +172,9 @@ Test(rotation, rotations_under_load_fail_no_request)
 		th_keys_cmd(&s, (const char *[]){ "rotate", "--lead", "2s", "--overlap", "3s",
 					          "--max-age", "1", NULL });
 		/* the new key shows up first, with a future not-before: within
-		 * a reload or two (give a slow, sanitized build 5 s) */
-		for (i = 0; i < 50; i++) {
+		 * a reload or two (give a slow, sanitized build on a busy
+		 * machine 10 s) */
+		for (i = 0; i < 100; i++) {
 			usleep(100000);
 			n = fetch_directory(&s, keys, 8, NULL, 0);
 			if (n >= 2)
