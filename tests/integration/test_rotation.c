@@ -140,6 +140,23 @@ static void *load_worker(void *arg)
 	return NULL;
 }
 
+/* What the store and the server's log say about keys, for a failure. */
+static void dump_keys(const struct th_server *s)
+{
+	char *out = NULL, line[512];
+	FILE *f;
+
+	th_run((const char *[]){ "keys", "list", "--data-dir", s->data_dir, NULL }, &out);
+	fprintf(stderr, "keys list at %lld:\n%s", (long long)time(NULL), out ? out : "");
+	free(out);
+	f = fopen(s->log, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, "key") || strstr(line, "rotat"))
+			fputs(line, stderr);
+	if (f)
+		fclose(f);
+}
+
 Test(rotation, rotations_under_load_fail_no_request)
 {
 	enum { W = 3, ROUNDS = 3 };
@@ -180,6 +197,8 @@ Test(rotation, rotations_under_load_fail_no_request)
 			if (n >= 2)
 				break;
 		}
+		if (n < 2)
+			dump_keys(&s);
 		cr_assert(n >= 2, "round %d: directory lists %zu keys", round, n);
 		cr_assert(keys[0].not_before > keys[1].not_before,
 			  "the next key must be listed first");
