@@ -1,35 +1,21 @@
 #include "program/config.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
-#include <sodium.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/pp_err.h"
+#include "program/cfgtab.h"
 #include "program/config_int.h"
 
-enum cfg_type { CFG_STR, CFG_LONG, CFG_BOOL };
+#define S(f) CT_STR, offsetof(struct cfg, f)
+#define L(f) CT_LONG, offsetof(struct cfg, f)
+#define B(f) CT_BOOL, offsetof(struct cfg, f)
 
-struct cfg_item {
-	const char *name;      /* flag and JSON key; env is PPISSUER_<NAME> */
-	enum cfg_type type;
-	size_t offset;
-	const char *def;
-	long min, max;
-	const char *help;
-	int per_issuer;        /* may be set in an entry of the issuers section */
-};
-
-#define S(f) CFG_STR, offsetof(struct cfg, f)
-#define L(f) CFG_LONG, offsetof(struct cfg, f)
-#define B(f) CFG_BOOL, offsetof(struct cfg, f)
-
-static const struct cfg_item cfg_items[] = {
+/* The last field: may be set in an entry of the issuers section. */
+static const struct ct_item cfg_items[] = {
 	{ "listen", S(listen), "127.0.0.1:8080", 0, 0, "address and port to listen on", 0 },
 	{ "data-dir", S(data_dir), "./data", 0, 0, "keys and stores live under this directory", 0 },
 	{ "public-url", S(public_url), NULL, 0, 0, "base URL for the absolute issuer-request-uri", 1 },
@@ -82,97 +68,26 @@ static const struct cfg_item cfg_items[] = {
 	{ "pkcs11-pin-file", S(pkcs11_pin_file), NULL, 0, 0, "file with the token's user PIN, mode 0600 (or PPISSUER_PKCS11_PIN)", 0 },
 };
 
-#define N_ITEMS (sizeof(cfg_items) / sizeof(cfg_items[0]))
-
-static int parse_bool(const char *v, int *out)
-{
-	if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") ||
-	    !strcasecmp(v, "on")) {
-		*out = 1;
-		return 0;
-	}
-	if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") ||
-	    !strcasecmp(v, "off")) {
-		*out = 0;
-		return 0;
-	}
-	return -1;
-}
-
-/* Settings may be secrets (redis-password): none is left in freed memory. */
-static void cfg_str_free(char *v)
-{
-	if (v == NULL)
-		return;
-	sodium_memzero(v, strlen(v));
-	free(v);
-}
-
-/* Sets one item from text; the single place values are checked. */
-static int item_set(struct cfg *c, const struct cfg_item *it, const char *v,
-		    const char *source, char *err, size_t errlen)
-{
-	char *base = (char *)c;
-
-	switch (it->type) {
-	case CFG_STR: {
-		char **slot = (char **)(base + it->offset);
-		char *dup = v ? strdup(v) : NULL;
-
-		if (v && !dup)
-			return PP_ERR_NOMEM;
-		cfg_str_free(*slot);
-		*slot = dup;
-		return 0;
-	}
-	case CFG_LONG: {
-		char *end;
-		long n;
-
-		errno = 0;
-		n = strtol(v, &end, 10);
-		if (errno || end == v || *end != '\0' || n < it->min || n > it->max) {
-			pp_errf(err, errlen, "%s: expected an integer in %ld..%ld, got '%s'",
-			     source, it->min, it->max, v);
-			return PP_ERR_CONFIG;
-		}
-		*(long *)(base + it->offset) = n;
-		return 0;
-	}
-	case CFG_BOOL:
-		if (parse_bool(v, (int *)(base + it->offset)) != 0) {
-			pp_errf(err, errlen, "%s: expected true or false, got '%s'", source, v);
-			return PP_ERR_CONFIG;
-		}
-		return 0;
-	}
-	return PP_ERR_INTERNAL;
-}
+static const struct ct_table cfg_table = {
+	.items = cfg_items,
+	.n = sizeof(cfg_items) / sizeof(cfg_items[0]),
+	.command = "serve",
+	.synopsis = "serve [options]",
+	.env_prefix = "PPISSUER_",
+	.file_extra = CFG_ISSUERS_KEY,
+};
 
 void cfg_init(struct cfg *c)
 {
-	size_t i;
-
 	memset(c, 0, sizeof(*c));
-	for (i = 0; i < N_ITEMS; i++)
-		if (cfg_items[i].def && item_set(c, &cfg_items[i], cfg_items[i].def,
-						 "default", NULL, 0) != 0)
-			abort(); /* the table's own defaults must parse */
+	ct_init(&cfg_table, c);
 }
 
 void cfg_free(struct cfg *c)
 {
-	size_t i;
-
 	if (!c)
 		return;
-	for (i = 0; i < N_ITEMS; i++)
-		if (cfg_items[i].type == CFG_STR) {
-			char **slot = (char **)((char *)c + cfg_items[i].offset);
-
-			cfg_str_free(*slot);
-			*slot = NULL;
-		}
+	ct_free(&cfg_table, c);
 	free(c->config_file);
 	c->config_file = NULL;
 	cfg_issuers_free(c->issuers, c->n_issuers);
@@ -186,8 +101,8 @@ int cfg_copy(struct cfg *dst, const struct cfg *src)
 
 	memset(dst, 0, sizeof(*dst));
 	memcpy(dst, src, sizeof(*dst));
-	for (i = 0; i < N_ITEMS; i++)
-		if (cfg_items[i].type == CFG_STR) {
+	for (i = 0; i < cfg_table.n; i++)
+		if (cfg_items[i].type == CT_STR) {
 			char **slot = (char **)((char *)dst + cfg_items[i].offset);
 
 			*slot = NULL;
@@ -195,8 +110,8 @@ int cfg_copy(struct cfg *dst, const struct cfg *src)
 	dst->config_file = NULL;
 	dst->issuers = NULL;
 	dst->n_issuers = 0;
-	for (i = 0; i < N_ITEMS; i++)
-		if (cfg_items[i].type == CFG_STR) {
+	for (i = 0; i < cfg_table.n; i++)
+		if (cfg_items[i].type == CT_STR) {
 			const char *v = *(char *const *)((const char *)src +
 							 cfg_items[i].offset);
 			char **slot = (char **)((char *)dst + cfg_items[i].offset);
@@ -213,261 +128,27 @@ int cfg_copy(struct cfg *dst, const struct cfg *src)
 	return 0;
 }
 
-static void env_name(const char *name, char *out, size_t outlen)
+const struct ct_item *cfg_item_find(const char *name)
 {
-	size_t i, j = 0;
-	const char *pfx = "PPISSUER_";
-
-	for (i = 0; pfx[i] && j + 1 < outlen; i++)
-		out[j++] = pfx[i];
-	for (i = 0; name[i] && j + 1 < outlen; i++)
-		out[j++] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
-	out[j] = '\0';
-}
-
-const struct cfg_item *cfg_item_find(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < N_ITEMS; i++)
-		if (!strcmp(cfg_items[i].name, name))
-			return &cfg_items[i];
-	return NULL;
-}
-
-int cfg_item_per_issuer(const struct cfg_item *it)
-{
-	return it->per_issuer;
-}
-
-int cfg_set_json(struct cfg *c, const struct cfg_item *it, json_t *val,
-		 const char *source, char *err, size_t errlen)
-{
-	char buf[64];
-	const char *text;
-
-	if (json_is_string(val))
-		text = json_string_value(val);
-	else if (json_is_integer(val)) {
-		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(val));
-		text = buf;
-	} else if (json_is_boolean(val))
-		text = json_is_true(val) ? "true" : "false";
-	else if (json_is_null(val) && it->type == CFG_STR)
-		text = NULL;
-	else {
-		pp_errf(err, errlen, "%s: must be a string, integer or boolean", source);
-		return PP_ERR_CONFIG;
-	}
-	return item_set(c, it, text, source, err, errlen);
-}
-
-/* The JSON strings of a config file may be secrets: wiped before jansson
- * frees them, in nested objects and arrays too. */
-void cfg_json_wipe(json_t *v)
-{
-	const char *key;
-	json_t *val;
-	size_t i;
-
-	if (json_is_string(v)) {
-		sodium_memzero((char *)(uintptr_t)json_string_value(v),
-			       json_string_length(v));
-	} else if (json_is_object(v)) {
-		json_object_foreach(v, key, val) {
-			cfg_json_wipe(val);
-		}
-	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, val) {
-			cfg_json_wipe(val);
-		}
-	}
-}
-
-int cfg_file_read(const char *path, json_t **out, char *err, size_t errlen)
-{
-	json_error_t jerr;
-	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-
-	*out = NULL;
-	if (!root) {
-		char where[600];
-
-		snprintf(where, sizeof(where), "%s:%d", path, jerr.line);
-		pp_errf(err, errlen, "config file %s: %s", where, jerr.text);
-		return PP_ERR_CONFIG;
-	}
-	if (!json_is_object(root)) {
-		pp_errf(err, errlen, "config file %s: top level must be an object", path);
-		cfg_json_wipe(root);
-		json_decref(root);
-		return PP_ERR_CONFIG;
-	}
-	*out = root;
-	return 0;
-}
-
-/* The file's settings into c; its issuers section (a new reference, or
- * NULL) into *issuers, to be read once every other source has been. */
-static int load_file(struct cfg *c, const char *path, json_t **issuers,
-		     char *err, size_t errlen)
-{
-	json_t *root = NULL;
-	const char *key;
-	json_t *val;
-	int rc;
-
-	*issuers = NULL;
-	rc = cfg_file_read(path, &root, err, errlen);
-	if (rc)
-		return rc;
-	json_object_foreach(root, key, val) {
-		const struct cfg_item *it = cfg_item_find(key);
-		char source[300];
-
-		if (!strcmp(key, CFG_ISSUERS_KEY)) {
-			*issuers = json_incref(val);
-			continue;
-		}
-		if (!it) {
-			pp_errf(err, errlen, "config file %s: unknown setting '%s'", path, key);
-			rc = PP_ERR_CONFIG;
-			goto cleanup;
-		}
-		snprintf(source, sizeof(source), "config file setting '%s'", key);
-		rc = cfg_set_json(c, it, val, source, err, errlen);
-		if (rc)
-			goto cleanup;
-	}
-cleanup:
-	if (rc) {
-		json_decref(*issuers);
-		*issuers = NULL;
-	}
-	/* the file may hold secrets: wipe its strings before jansson frees them
-	 * (the issuers section's once it has been read) */
-	json_object_foreach(root, key, val)
-		if (strcmp(key, CFG_ISSUERS_KEY) != 0 || rc)
-			cfg_json_wipe(val);
-	json_decref(root);
-	return rc;
-}
-
-/* The value of the option getopt just returned: optarg, or for a switch
- * given without "=", the next argument when it is a boolean word (which is
- * then consumed), else "true". */
-static const char *bool_value(int argc, char **argv, const struct cfg_item *it)
-{
-	int b;
-
-	if (it->type != CFG_BOOL || optarg)
-		return optarg;
-	if (optind < argc && parse_bool(argv[optind], &b) == 0)
-		return argv[optind++];
-	return "true";
+	return ct_find(&cfg_table, name);
 }
 
 void cfg_usage(FILE *f)
 {
-	size_t i;
-
-	fprintf(f, "usage: ppissuer serve [options]\n\n"
-		   "Options (flag / PPISSUER_ environment variable / config file key):\n"
-		   "  --config FILE              JSON config file (PPISSUER_CONFIG)\n");
-	for (i = 0; i < N_ITEMS; i++) {
-		const struct cfg_item *it = &cfg_items[i];
-		char flag[64], env[64];
-
-		snprintf(flag, sizeof(flag), "--%s %s", it->name,
-			 it->type == CFG_LONG ? "N" : it->type == CFG_BOOL ? "BOOL" : "VALUE");
-		env_name(it->name, env, sizeof(env));
-		fprintf(f, "  %-26s %s\n  %-26s   [%s; default: %s]\n", flag, it->help,
-			"", env, it->def ? it->def : "unset");
-	}
-	fprintf(f, "  --help                     this text\n\n"
-		   "Flags override the environment, which overrides the config file.\n");
+	ct_usage(&cfg_table, f);
 }
 
+/* The settings every source gives, checked together; the issuers section
+ * (a new reference, or NULL) into *issuers. */
 static int cfg_load_sources(struct cfg *c, int argc, char **argv,
 			    json_t **issuers, char *err, size_t errlen)
 {
-	struct option opts[N_ITEMS + 3];
-	const char *file = getenv("PPISSUER_CONFIG");
-	size_t i;
-	int rc, ch, idx;
+	int rc;
 
-	if (err && errlen)
-		err[0] = '\0';
-	for (i = 0; i < N_ITEMS; i++) {
-		opts[i].name = cfg_items[i].name;
-		/* A switch may stand alone (--require-auth) or take a value
-		 * (--require-auth false, --require-auth=false). */
-		opts[i].has_arg = cfg_items[i].type == CFG_BOOL ? optional_argument :
-				  required_argument;
-		opts[i].flag = NULL;
-		opts[i].val = 1000 + (int)i;
-	}
-	opts[N_ITEMS] = (struct option){ "config", required_argument, NULL, 'c' };
-	opts[N_ITEMS + 1] = (struct option){ "help", no_argument, NULL, 'h' };
-	opts[N_ITEMS + 2] = (struct option){ NULL, 0, NULL, 0 };
-
-	/* First pass: only --config and --help, so the file loads before flags. */
-	optind = 1;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+", opts, &idx)) != -1) {
-		if (ch >= 1000)
-			bool_value(argc, argv, &cfg_items[ch - 1000]);
-		if (ch == 'c')
-			file = optarg;
-		else if (ch == 'h') {
-			cfg_usage(stdout);
-			return 1;
-		}
-	}
-	if (file) {
-		free(c->config_file);
-		c->config_file = strdup(file);
-		rc = load_file(c, file, issuers, err, errlen);
-		if (rc)
-			return rc;
-	}
-	for (i = 0; i < N_ITEMS; i++) {
-		char env[64], source[96];
-		const char *v;
-
-		env_name(cfg_items[i].name, env, sizeof(env));
-		v = getenv(env);
-		if (!v)
-			continue;
-		snprintf(source, sizeof(source), "environment %s", env);
-		rc = item_set(c, &cfg_items[i], v, source, err, errlen);
-		if (rc)
-			return rc;
-	}
-	optind = 1;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:", opts, &idx)) != -1) {
-		char source[96];
-
-		if (ch == 'c' || ch == 'h')
-			continue;
-		if (ch == '?' || ch == ':') {
-			pp_errf(err, errlen, "unknown option or missing value: %s; see ppissuer serve --help",
-			     argv[optind - 1]);
-			return PP_ERR_CONFIG;
-		}
-		snprintf(source, sizeof(source), "--%s", cfg_items[ch - 1000].name);
-		rc = item_set(c, &cfg_items[ch - 1000],
-			      bool_value(argc, argv, &cfg_items[ch - 1000]), source,
-			      err, errlen);
-		if (rc)
-			return rc;
-	}
-	if (optind < argc) {
-		pp_errf(err, errlen, "unexpected argument '%s'; see ppissuer serve --help",
-		     argv[optind]);
-		return PP_ERR_CONFIG;
-	}
+	rc = ct_load(&cfg_table, c, &c->config_file, argc, argv, issuers, err,
+		     errlen);
+	if (rc)
+		return rc;
 	if (strcmp(c->spent_backend, "lmdb") && strcmp(c->spent_backend, "redis")) {
 		pp_errf(err, errlen, "spent-backend must be lmdb or redis, not '%s'",
 		     c->spent_backend);
@@ -506,7 +187,7 @@ int cfg_load(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
 	if (rc == 0 && issuers)
 		rc = cfg_issuers_parse(c, issuers, &c->issuers, &c->n_issuers,
 				       err, errlen);
-	cfg_json_wipe(issuers);
+	ct_json_wipe(issuers);
 	json_decref(issuers);
 	return rc;
 }

@@ -13,6 +13,7 @@
 
 #include "base/pp_err.h"
 #include "issuer/tenant.h"
+#include "program/cfgtab.h"
 #include "program/config_int.h"
 
 char *cfg_issuer_dir(const char *data_dir, const char *name)
@@ -140,7 +141,7 @@ static int parse_entry(const struct cfg *base, json_t *e, size_t idx,
 	if (rc)
 		return rc;
 	json_object_foreach(e, key, val) {
-		const struct cfg_item *it;
+		const struct ct_item *it;
 
 		if (!strcmp(key, "name") || !strcmp(key, "hosts"))
 			continue;
@@ -149,13 +150,13 @@ static int parse_entry(const struct cfg *base, json_t *e, size_t idx,
 			pp_errf(err, errlen, "%s: unknown setting '%s'", where, key);
 			return PP_ERR_CONFIG;
 		}
-		if (!cfg_item_per_issuer(it)) {
+		if (!it->per_issuer) {
 			pp_errf(err, errlen, "%s: '%s' is a server-wide setting; "
 				"set it at the top level of the file", where, key);
 			return PP_ERR_CONFIG;
 		}
 		snprintf(source, sizeof(source), "%s setting '%s'", where, key);
-		rc = cfg_set_json(&is->cfg, it, val, source, err, errlen);
+		rc = ct_set_json(&is->cfg, it, val, source, err, errlen);
 		if (rc)
 			return rc;
 	}
@@ -219,13 +220,13 @@ int cfg_issuers_reload(const struct cfg *base, struct cfg_issuer **out,
 	*n = 0;
 	if (!base->config_file)
 		return 0;
-	rc = cfg_file_read(base->config_file, &root, err, errlen);
+	rc = ct_file_read(base->config_file, &root, err, errlen);
 	if (rc)
 		return rc;
 	section = json_object_get(root, CFG_ISSUERS_KEY);
 	if (section)
 		rc = cfg_issuers_parse(base, section, out, n, err, errlen);
-	cfg_json_wipe(root);
+	ct_json_wipe(root);
 	json_decref(root);
 	return rc;
 }
