@@ -26,7 +26,7 @@ for b in "$1" "$2" "$client"; do
 done
 command -v wrk >/dev/null || { echo "bench-ab: wrk not found" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/pp-ab-XXXXXX)
+work=$(mktemp -d)
 srv_pid=
 cleanup() {
 	[ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null && wait "$srv_pid" 2>/dev/null

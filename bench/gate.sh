@@ -153,7 +153,7 @@ if [ ! -x "$ngx_bin" ]; then
 	say "behind nginx: skipped, nginx is not installed (sh scripts/deps.sh installs it)"
 else
 	# its own directory, readable by nginx's workers (nobody when run as root)
-	ngx_dir=$(mktemp -d /tmp/pp-bench-nginx-XXXXXX)
+	ngx_dir=$(mktemp -d)
 	chmod 755 "$ngx_dir"
 	mkdir -p "$ngx_dir/www" "$ngx_dir/ngx"
 	printf 'the protected page\n' >"$ngx_dir/www/index.html"
