@@ -11,7 +11,6 @@ local stat = require("wrkstat")
 -- record size: 259 (type 2), or BENCH_REQ_LEN (bench/voprf.sh: 35, 52)
 local REC = tonumber(os.getenv("BENCH_REQ_LEN") or "") or 259
 local reqs, n, i = {}, 0, 0
-local interval, next_at = 0, 0
 
 function init(args)
    local f = assert(io.open(args[1], "rb"))
@@ -28,18 +27,7 @@ function init(args)
    i = math.random(0, n - 1)
    local rate, threads = tonumber(args[2] or "0"), tonumber(args[3] or "1")
    if rate and rate > 0 then
-      interval = 1000 * threads / rate
-      next_at = stat.now_ms()
-      delay = function()
-         local t = stat.now_ms()
-         -- no catching up after a stall: the schedule never bursts
-         if next_at < t then
-            next_at = t
-         end
-         local d = next_at - t
-         next_at = next_at + interval
-         return math.floor(d)
-      end
+      delay = stat.pace(rate, threads)
    end
 end
 

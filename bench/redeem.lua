@@ -50,17 +50,7 @@ function init(args)
    slice = n
    local rate = tonumber(args[5] or "0")
    if rate and rate > 0 then
-      local interval, next_at = 1000 * nthreads / rate, stat.now_ms()
-      delay = function()
-         local t = stat.now_ms()
-         -- no catching up after a stall: the schedule never bursts
-         if next_at < t then
-            next_at = t
-         end
-         local d = next_at - t
-         next_at = next_at + interval
-         return math.floor(d)
-      end
+      delay = stat.pace(rate, nthreads)
    end
    -- wrk calls request() once on the first thread right after init, only to
    -- parse it (nothing is sent): give it a request without using it up

@@ -1,4 +1,4 @@
--- Shared by bench/issue.lua and bench/redeem.lua: a monotonic clock and the
+-- Shared by the bench scripts: a monotonic clock, a pacing hook and the
 -- one-line report printed from wrk's done() hook, which bench/run.sh parses.
 local ffi = require("ffi")
 
@@ -14,6 +14,23 @@ local ts = ffi.new("pp_bench_ts")
 function M.now_ms()
    ffi.C.clock_gettime(1, ts)
    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+
+-- A delay() hook for wrk that paces one thread at rate/threads requests per
+-- second on a fixed schedule (wrk's timers have 1 ms granularity, so
+-- requests leave in small bursts that keep the average). No catching up
+-- after a stall: the schedule never bursts.
+function M.pace(rate, threads)
+   local interval, next_at = 1000 * threads / rate, M.now_ms()
+   return function()
+      local t = M.now_ms()
+      if next_at < t then
+         next_at = t
+      end
+      local d = next_at - t
+      next_at = next_at + interval
+      return math.floor(d)
+   end
 end
 
 -- Prints "WRKRESULT key=value ..." from done(). rate and window_s are the
