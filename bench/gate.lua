@@ -34,21 +34,11 @@ function init(args)
    done_prefix = args[4]
    local mode = args[5]
    if mode == "tokens" then
-      local f = assert(io.open(args[6], "rb"))
-      local size = f:seek("end")
-      assert(size % LINE == 0, "token file is not fixed-width lines")
-      local total = size / LINE
-      local lo = math.floor(total * id / nthreads)
-      local hi = math.floor(total * (id + 1) / nthreads)
-      f:seek("set", lo * LINE)
-      local data = f:read((hi - lo) * LINE) or ""
-      f:close()
-      for k = 0, hi - lo - 1 do
-         local tok = data:sub(k * LINE + 1, k * LINE + LINE - 1)
-         reqs[k + 1] = wrk.format("GET", path,
+      for k, tok in ipairs(stat.read_slice(args[6], LINE, id, nthreads)) do
+         reqs[k] = wrk.format("GET", path,
             { ["Authorization"] = 'PrivateToken token="' .. tok .. '"' })
       end
-      n = hi - lo
+      n = #reqs
    elseif mode == "cookie" then
       local total = assert(tonumber(args[7]), "want COOKIE N")
       same = wrk.format("GET", path, { ["Cookie"] = args[6] })
@@ -86,21 +76,5 @@ function request()
 end
 
 function done(summary, latency, requests)
-   local first, last, sent, finished = nil, nil, 0, true
-   for _, t in ipairs(threads) do
-      local a, b = t:get("t0"), t:get("t1")
-      sent = sent + (t:get("slice") or 0)
-      if a and (not first or a < first) then first = a end
-      if not b then
-         finished = false
-      elseif not last or b > last then
-         last = b
-      end
-   end
-   local extra = { sent = sent, finished = finished and 1 or 0 }
-   if finished and first and last and last > first then
-      extra.rate = summary.requests / ((last - first) / 1000)
-      extra.window_s = string.format("%.3f", (last - first) / 1000)
-   end
-   stat.report(summary, latency, extra)
+   stat.report_shares(threads, summary, latency, "sent")
 end

@@ -33,6 +33,49 @@ function M.pace(rate, threads)
    end
 end
 
+-- Thread id of nthreads' own slice of a file of fixed-width lines (the
+-- newline of each dropped), for scripts that send every line exactly once.
+function M.read_slice(path, line, id, nthreads)
+   local f = assert(io.open(path, "rb"))
+   local size = f:seek("end")
+   assert(size % line == 0, "token file is not fixed-width lines")
+   local total = size / line
+   local lo = math.floor(total * id / nthreads)
+   local hi = math.floor(total * (id + 1) / nthreads)
+   f:seek("set", lo * line)
+   local data = f:read((hi - lo) * line) or ""
+   f:close()
+   local out = {}
+   for k = 0, hi - lo - 1 do
+      out[k + 1] = data:sub(k * line + 1, k * line + line - 1)
+   end
+   return out
+end
+
+-- The report of a run whose threads each send their share once: every
+-- thread sets the globals slice (its share), t0 (its first request) and t1
+-- (its last answer). The rate is answers over the time from the first
+-- request to the last answer; sent_key names the count of shares in all.
+function M.report_shares(threads, summary, latency, sent_key)
+   local first, last, sent, finished = nil, nil, 0, true
+   for _, t in ipairs(threads) do
+      local a, b = t:get("t0"), t:get("t1")
+      sent = sent + (t:get("slice") or 0)
+      if a and (not first or a < first) then first = a end
+      if not b then
+         finished = false
+      elseif not last or b > last then
+         last = b
+      end
+   end
+   local extra = { [sent_key] = sent, finished = finished and 1 or 0 }
+   if finished and first and last and last > first then
+      extra.rate = summary.requests / ((last - first) / 1000)
+      extra.window_s = string.format("%.3f", (last - first) / 1000)
+   end
+   M.report(summary, latency, extra)
+end
+
 -- Prints "WRKRESULT key=value ..." from done(). rate and window_s are the
 -- script's own measurement when it has one (redemption stops early),
 -- otherwise wrk's requests over wrk's duration.
