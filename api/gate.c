@@ -2,6 +2,7 @@
 #include "api/gate.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,8 @@ struct gate_areq {
 	struct MHD_Connection *conn;
 	struct api_listener_thread *loop;
 	struct api_resume resume;
+	struct api_deferred defer;    /* the decision, after the daemon's run */
+	const char *auth, *cookie;    /* its headers; the connection holds them */
 	uint64_t t0_us;
 	size_t discarded;
 	int submitted;
@@ -152,10 +155,23 @@ static void on_decided(void *arg, const struct gate_result *res)
 	api_listener_resume(r->loop, &r->resume);
 }
 
+/* The verification and the spend, started from the loop thread after the
+ * daemon's run (or at once off the loop threads). */
+static void gate_start(struct api_deferred *d)
+{
+	struct gate_areq *r = (struct gate_areq *)(void *)((char *)d -
+							   offsetof(struct gate_areq, defer));
+
+	if (gate_decide(r->s->o.gate, r->auth, r->cookie, on_decided, r) != 0) {
+		r->res.verdict = GATE_UNAVAILABLE;
+		r->res.reason = GATE_R_INTERNAL;
+		atomic_store(&r->decided, 1);
+		api_listener_resume(r->loop, &r->resume);
+	}
+}
+
 static enum MHD_Result on_request(struct gate_areq *r, const char *url)
 {
-	const char *auth, *cookie;
-
 	if (atomic_load(&r->decided))
 		return gate_answer(r);
 	if (!strcmp(url, "/healthz"))
@@ -168,20 +184,17 @@ static enum MHD_Result on_request(struct gate_areq *r, const char *url)
 		return simple(r, 404, "not_found", NULL);
 	if (r->submitted)
 		return MHD_YES;
-	auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-					   MHD_HTTP_HEADER_AUTHORIZATION);
-	cookie = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-					     MHD_HTTP_HEADER_COOKIE);
+	r->auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+					      MHD_HTTP_HEADER_AUTHORIZATION);
+	r->cookie = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						MHD_HTTP_HEADER_COOKIE);
 	r->submitted = 1;
 	r->loop = api_listener_self();
 	r->resume.conn = r->conn;
+	r->defer.run = gate_start;
 	MHD_suspend_connection(r->conn);
-	if (gate_decide(r->s->o.gate, auth, cookie, on_decided, r) != 0) {
-		r->res.verdict = GATE_UNAVAILABLE;
-		r->res.reason = GATE_R_INTERNAL;
-		atomic_store(&r->decided, 1);
-		api_listener_resume(r->loop, &r->resume);
-	}
+	if (api_listener_defer(&r->defer) != 0)
+		gate_start(&r->defer);
 	return MHD_YES;
 }
 

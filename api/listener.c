@@ -65,6 +65,8 @@ struct api_listener_thread {
 	/* connections to resume, pushed by any thread (newest first); the
 	 * push onto an empty list writes wake */
 	_Atomic(struct api_resume *) resume;
+	/* work deferred by handlers of this thread (only it touches these) */
+	struct api_deferred *dq_head, *dq_tail;
 	int first_ep;                /* epoll fd: a connection's request began */
 	atomic_uint conns;           /* open connections of this thread's daemon */
 	unsigned limit;              /* its share of the connection limit */
@@ -468,6 +470,23 @@ static int lis_resume_pending(struct api_listener_thread *w)
 	return n;
 }
 
+/* Runs deferred work in order while no resume waits (a resume pushed by a
+ * job, or by the store's thread meanwhile, is answered in the next round
+ * first). */
+static void lis_run_deferred(struct api_listener_thread *w)
+{
+	struct api_deferred *d;
+
+	while ((d = w->dq_head) != NULL &&
+	       atomic_load_explicit(&w->resume, memory_order_acquire) == NULL) {
+		w->dq_head = d->next;
+		if (w->dq_head == NULL)
+			w->dq_tail = NULL;
+		d->next = NULL;
+		d->run(d);
+	}
+}
+
 static void *lis_run(void *arg)
 {
 	struct api_listener_thread *w = arg;
@@ -489,8 +508,9 @@ static void *lis_run(void *arg)
 		if (MHD_get_timeout(w->d, &to) == MHD_YES)
 			ms = to > INT_MAX ? INT_MAX : (int)to;
 		/* a connection resumed last round may need a second run to
-		 * be answered: do not sleep before it */
-		if (resumed)
+		 * be answered, and deferred work or a resume may wait (pushed
+		 * by this thread, which does not wake itself): do not sleep */
+		if (resumed || w->dq_head || atomic_load(&w->resume))
 			ms = 0;
 		if (lis_dl_first(w))
 			ms = lis_wait_ms(ms, now, w->dl_head->deadline);
@@ -527,16 +547,46 @@ static void *lis_run(void *arg)
 			lis_first_bytes(w);
 		/* processes what is ready, never waits */
 		MHD_run(w->d);
+		/* a resumed connection's handler queues its answer in the run
+		 * above, and the daemon writes it only in its next run: make
+		 * that run now, before any deferred work */
+		if (resumed)
+			MHD_run(w->d);
 		lis_conn_free(l, w->pending);
 		w->pending = NULL;
+		lis_run_deferred(w);
 		lis_report(w, now);
 	}
+	/* stopping: what was deferred still runs, so that every suspended
+	 * connection is answered or resumed */
+	while (w->dq_head != NULL) {
+		struct api_deferred *d = w->dq_head;
+
+		w->dq_head = d->next;
+		d->run(d);
+	}
+	w->dq_tail = NULL;
 	return NULL;
 }
 
 struct api_listener_thread *api_listener_self(void)
 {
 	return lis_self;
+}
+
+int api_listener_defer(struct api_deferred *d)
+{
+	struct api_listener_thread *w = lis_self;
+
+	if (w == NULL)
+		return -1;
+	d->next = NULL;
+	if (w->dq_tail != NULL)
+		w->dq_tail->next = d;
+	else
+		w->dq_head = d;
+	w->dq_tail = d;
+	return 0;
 }
 
 void api_listener_resume(struct api_listener_thread *t, struct api_resume *rs)
@@ -547,8 +597,9 @@ void api_listener_resume(struct api_listener_thread *t, struct api_resume *rs)
 	do {
 		rs->next = head;
 	} while (!atomic_compare_exchange_weak(&t->resume, &head, rs));
-	/* only the push onto an empty list wakes: the others ride along */
-	if (head == NULL)
+	/* only the push onto an empty list wakes: the others ride along; the
+	 * thread itself looks at its list before it sleeps */
+	if (head == NULL && t != lis_self)
 		(void)!write(t->wake, &one, sizeof(one));
 }
 

@@ -82,6 +82,23 @@ struct api_resume {
 	struct MHD_Connection *conn;
 };
 
+/* Work a handler hands back to its loop thread, to run after the daemon's
+ * current run: the verification of a redemption, before it goes to the spent
+ * store. Run inside the run, each such job would hold up every connection
+ * after it, answers to resumed connections included (libmicrohttpd serves
+ * those last); deferred, the thread runs the jobs one by one, first in first
+ * out, and stops while a resume waits, so answers go out before new work
+ * starts. It lives in the request, whose connection stays suspended until
+ * the job has run and resumed it. */
+struct api_deferred {
+	struct api_deferred *next;
+	void (*run)(struct api_deferred *d);
+};
+
+/* Queues d on the calling loop thread. Returns 0, or -1 off the loop threads
+ * (the caller then runs the work itself). */
+int api_listener_defer(struct api_deferred *d);
+
 /* The loop thread the caller runs on (NULL off the loop threads). Taken in
  * the access handler before suspending; valid as long as the listener. */
 struct api_listener_thread *api_listener_self(void);

@@ -1,4 +1,5 @@
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -69,21 +70,36 @@ static void on_redeemed(void *arg, const struct rdm_result *res)
 	api_listener_resume(r->loop, &r->resume);
 }
 
+/* The verification and the spend, started from the loop thread after the
+ * daemon's run (or at once off the loop threads). */
+static void redeem_start(struct api_deferred *d)
+{
+	struct api_req *r = (struct api_req *)(void *)((char *)d -
+						       offsetof(struct api_req, defer));
+
+	if (rdm_submit(r->svc, r->body, r->body_len, on_redeemed, r) != 0) {
+		r->rdm_failed = 1;
+		atomic_store(&r->rdm_done, 1);
+		api_listener_resume(r->loop, &r->resume);
+	}
+}
+
 /* POST /redeem: the body goes to the redemption service as it is. The
- * spend waits for a durable commit: the connection is suspended so the loop
- * thread serves others meanwhile; on_redeemed resumes it and libmicrohttpd
- * calls this handler again to answer. */
+ * connection is suspended at once: the verification runs after the loop
+ * thread's current run (api_listener_defer), and the spend waits for a
+ * durable commit meanwhile, while the thread serves others; on_redeemed
+ * resumes it and libmicrohttpd calls this handler again to answer. */
 enum MHD_Result api_redeem(struct api_req *r)
 {
 	if (atomic_load(&r->rdm_done))
-		return redeem_answer(r);
+		return r->rdm_failed ? api_respond_error(r, API_ERR_INTERNAL)
+				     : redeem_answer(r);
 	r->loop = api_listener_self();
 	r->resume.conn = r->conn;
+	r->defer.run = redeem_start;
 	MHD_suspend_connection(r->conn);
-	if (rdm_submit(r->svc, r->body, r->body_len, on_redeemed, r) != 0) {
-		api_listener_resume(r->loop, &r->resume);
-		return api_respond_error(r, API_ERR_INTERNAL);
-	}
+	if (api_listener_defer(&r->defer) != 0)
+		redeem_start(&r->defer);
 	return MHD_YES;
 }
 

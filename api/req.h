@@ -100,7 +100,10 @@ struct api_req {
 	/* redemption waiting on the spent store (connection suspended) */
 	struct api_listener_thread *loop;  /* resumes the suspended connection */
 	struct api_resume resume;          /* its place in loop's resume list */
+	struct api_deferred defer;         /* its verification, run after the
+					      daemon's run (api_listener_defer) */
 	_Atomic int rdm_done;
+	int rdm_failed;                    /* rdm_submit refused: a caller bug */
 	struct rdm_result rdm;
 };
 
