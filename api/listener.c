@@ -65,6 +65,8 @@ struct api_listener_thread {
 	/* connections to resume, pushed by any thread (newest first); the
 	 * push onto an empty list writes wake */
 	_Atomic(struct api_resume *) resume;
+	/* the same, pushed by this thread itself (a decision made inline) */
+	struct api_resume *self_resume;
 	/* work deferred by handlers of this thread (only it touches these) */
 	struct api_deferred *dq_head, *dq_tail;
 	int first_ep;                /* epoll fd: a connection's request began */
@@ -451,10 +453,10 @@ static int lis_wait_ms(int ms, uint64_t now, uint64_t deadline)
 	return ms < 0 || (uint64_t)ms > left ? (int)left : ms;
 }
 
-/* Resumes every connection pushed so far, oldest first. Returns how many. */
-static int lis_resume_pending(struct api_listener_thread *w)
+/* Resumes every connection of a list (newest first), oldest first. */
+static int lis_resume_list(struct api_resume *rs)
 {
-	struct api_resume *rs = atomic_exchange(&w->resume, NULL), *fifo = NULL, *next;
+	struct api_resume *fifo = NULL, *next;
 	int n = 0;
 
 	for (; rs != NULL; rs = next) {
@@ -470,9 +472,20 @@ static int lis_resume_pending(struct api_listener_thread *w)
 	return n;
 }
 
-/* Runs deferred work in order while no resume waits (a resume pushed by a
- * job, or by the store's thread meanwhile, is answered in the next round
- * first). */
+/* Resumes every connection pushed so far. Returns how many. */
+static int lis_resume_pending(struct api_listener_thread *w)
+{
+	struct api_resume *mine = w->self_resume;
+
+	w->self_resume = NULL;
+	return lis_resume_list(mine) +
+	       lis_resume_list(atomic_exchange(&w->resume, NULL));
+}
+
+/* Runs deferred work in order while no resume from another thread waits
+ * (the store's answers: the next round writes them first). A job decided
+ * inline resumes onto the thread's own list, which does not stop the others:
+ * those answers wait for this round's jobs, as they would in one run. */
 static void lis_run_deferred(struct api_listener_thread *w)
 {
 	struct api_deferred *d;
@@ -510,7 +523,7 @@ static void *lis_run(void *arg)
 		/* a connection resumed last round may need a second run to
 		 * be answered, and deferred work or a resume may wait (pushed
 		 * by this thread, which does not wake itself): do not sleep */
-		if (resumed || w->dq_head || atomic_load(&w->resume))
+		if (resumed || w->dq_head || w->self_resume || atomic_load(&w->resume))
 			ms = 0;
 		if (lis_dl_first(w))
 			ms = lis_wait_ms(ms, now, w->dl_head->deadline);
@@ -591,15 +604,21 @@ int api_listener_defer(struct api_deferred *d)
 
 void api_listener_resume(struct api_listener_thread *t, struct api_resume *rs)
 {
-	struct api_resume *head = atomic_load(&t->resume);
+	struct api_resume *head;
 	uint64_t one = 1;
 
+	if (t == lis_self) {
+		/* no wake: the thread looks at its own list before it sleeps */
+		rs->next = t->self_resume;
+		t->self_resume = rs;
+		return;
+	}
+	head = atomic_load(&t->resume);
 	do {
 		rs->next = head;
 	} while (!atomic_compare_exchange_weak(&t->resume, &head, rs));
-	/* only the push onto an empty list wakes: the others ride along; the
-	 * thread itself looks at its list before it sleeps */
-	if (head == NULL && t != lis_self)
+	/* only the push onto an empty list wakes: the others ride along */
+	if (head == NULL)
 		(void)!write(t->wake, &one, sizeof(one));
 }
 
