@@ -156,7 +156,7 @@ static void on_decided(void *arg, const struct gate_result *res)
 }
 
 /* The verification and the spend, started from the loop thread after the
- * daemon's run (or at once off the loop threads). */
+ * daemon's run. */
 static void gate_start(struct api_deferred *d)
 {
 	struct gate_areq *r = (struct gate_areq *)(void *)((char *)d -
@@ -193,8 +193,7 @@ static enum MHD_Result on_request(struct gate_areq *r, const char *url)
 	r->resume.conn = r->conn;
 	r->defer.run = gate_start;
 	MHD_suspend_connection(r->conn);
-	if (api_listener_defer(&r->defer) != 0)
-		gate_start(&r->defer);
+	api_listener_defer(&r->defer);
 	return MHD_YES;
 }
 

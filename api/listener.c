@@ -482,6 +482,20 @@ static int lis_resume_pending(struct api_listener_thread *w)
 	       lis_resume_list(atomic_exchange(&w->resume, NULL));
 }
 
+/* The oldest deferred job, off the queue, or NULL. */
+static struct api_deferred *lis_deferred_pop(struct api_listener_thread *w)
+{
+	struct api_deferred *d = w->dq_head;
+
+	if (d != NULL) {
+		w->dq_head = d->next;
+		if (w->dq_head == NULL)
+			w->dq_tail = NULL;
+		d->next = NULL;
+	}
+	return d;
+}
+
 /* Runs deferred work in order while no resume from another thread waits
  * (the store's answers: the next round writes them first). A job decided
  * inline resumes onto the thread's own list, which does not stop the others:
@@ -490,14 +504,9 @@ static void lis_run_deferred(struct api_listener_thread *w)
 {
 	struct api_deferred *d;
 
-	while ((d = w->dq_head) != NULL &&
-	       atomic_load_explicit(&w->resume, memory_order_acquire) == NULL) {
-		w->dq_head = d->next;
-		if (w->dq_head == NULL)
-			w->dq_tail = NULL;
-		d->next = NULL;
+	while (atomic_load_explicit(&w->resume, memory_order_acquire) == NULL &&
+	       (d = lis_deferred_pop(w)) != NULL)
 		d->run(d);
-	}
 }
 
 static void *lis_run(void *arg)
@@ -506,6 +515,7 @@ static void *lis_run(void *arg)
 	struct api_listener *l = w->l;
 	struct pollfd p[3];
 	struct lis_conn *victim;
+	struct api_deferred *d;
 	MHD_UNSIGNED_LONG_LONG to;
 	uint64_t v, now;
 	int ms, np, resumed = 0;
@@ -572,13 +582,8 @@ static void *lis_run(void *arg)
 	}
 	/* stopping: what was deferred still runs, so that every suspended
 	 * connection is answered or resumed */
-	while (w->dq_head != NULL) {
-		struct api_deferred *d = w->dq_head;
-
-		w->dq_head = d->next;
+	while ((d = lis_deferred_pop(w)) != NULL)
 		d->run(d);
-	}
-	w->dq_tail = NULL;
 	return NULL;
 }
 
@@ -587,19 +592,16 @@ struct api_listener_thread *api_listener_self(void)
 	return lis_self;
 }
 
-int api_listener_defer(struct api_deferred *d)
+void api_listener_defer(struct api_deferred *d)
 {
 	struct api_listener_thread *w = lis_self;
 
-	if (w == NULL)
-		return -1;
 	d->next = NULL;
 	if (w->dq_tail != NULL)
 		w->dq_tail->next = d;
 	else
 		w->dq_head = d;
 	w->dq_tail = d;
-	return 0;
 }
 
 void api_listener_resume(struct api_listener_thread *t, struct api_resume *rs)

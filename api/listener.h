@@ -95,9 +95,8 @@ struct api_deferred {
 	void (*run)(struct api_deferred *d);
 };
 
-/* Queues d on the calling loop thread. Returns 0, or -1 off the loop threads
- * (the caller then runs the work itself). */
-int api_listener_defer(struct api_deferred *d);
+/* Queues d on the calling loop thread (handlers always run on one). */
+void api_listener_defer(struct api_deferred *d);
 
 /* The loop thread the caller runs on (NULL off the loop threads). Taken in
  * the access handler before suspending; valid as long as the listener. */

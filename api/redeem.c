@@ -71,7 +71,7 @@ static void on_redeemed(void *arg, const struct rdm_result *res)
 }
 
 /* The verification and the spend, started from the loop thread after the
- * daemon's run (or at once off the loop threads). */
+ * daemon's run. */
 static void redeem_start(struct api_deferred *d)
 {
 	struct api_req *r = (struct api_req *)(void *)((char *)d -
@@ -98,8 +98,7 @@ enum MHD_Result api_redeem(struct api_req *r)
 	r->resume.conn = r->conn;
 	r->defer.run = redeem_start;
 	MHD_suspend_connection(r->conn);
-	if (api_listener_defer(&r->defer) != 0)
-		redeem_start(&r->defer);
+	api_listener_defer(&r->defer);
 	return MHD_YES;
 }
 

@@ -326,6 +326,12 @@ cpu_say() {
 	fi
 }
 
+# rsa_speed FILE FIELD: from openssl speed's rsa 2048 line, signatures/s
+# (field 6) or verifications/s (field 7).
+rsa_speed() {
+	awk -v f="$2" '/^rsa 2048 bits/ { v = $f } END { print v }' "$1"
+}
+
 # ---- 0. the machine ------------------------------------------------------
 
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -348,10 +354,10 @@ openssl speed -seconds "$speed_s" rsa2048 >"$work/speed1.txt" 2>&1 ||
 	fail "openssl speed failed"
 openssl speed -seconds "$speed_s" -multi "$cores" rsa2048 >"$work/speedn.txt" 2>&1 ||
 	fail "openssl speed -multi failed"
-sign1=$(awk '/^rsa 2048 bits/ { v = $6 } END { print v }' "$work/speed1.txt")
-signn=$(awk '/^rsa 2048 bits/ { v = $6 } END { print v }' "$work/speedn.txt")
+sign1=$(rsa_speed "$work/speed1.txt" 6)
+signn=$(rsa_speed "$work/speedn.txt" 6)
 [ -n "$sign1" ] && [ -n "$signn" ] || fail "cannot read openssl speed's output"
-verify1=$(awk '/^rsa 2048 bits/ { v = $7 } END { print v }' "$work/speed1.txt")
+verify1=$(rsa_speed "$work/speed1.txt" 7)
 row "openssl sign/s, 1 core" "$sign1"
 row "openssl sign/s, -multi $cores (the limit)" "$signn"
 row "openssl verify/s, 1 core" "$verify1" "(the RSA-2048 public operation a redemption makes)"
@@ -441,13 +447,14 @@ half_tokens=$((tokens / 2))
 	fail "ppclient tokens (half load)"
 stop_server
 
-# ceiling: the server's HTTP ceiling, directory GETs/s with the redemption
-# runs' wrk settings, on a server started as they are.
-ceiling() {
-	c=$(wrk_run "$work/wrk-get.txt" normal -t$wrk_threads -c$red_conns -d${ceil_s}s \
-		--timeout 10s -s "$here/get.lua" "$url")
-	check_wrk "$c" "directory GETs"
-	[ "$(non200 directory)" = 0 ] || fail "directory GETs: non-200 answers"
+# get_run NAME [RATE]: directory GETs with the redemption runs' wrk
+# settings, on a server started as they are: at saturation (the server's
+# HTTP ceiling) or paced at RATE per second.
+get_run() {
+	c=$(wrk_run "$work/wrk-$1.txt" normal -t$wrk_threads -c$red_conns -d${ceil_s}s \
+		--timeout 10s -s "$here/get.lua" "$url" -- "${2:-0}" $wrk_threads)
+	check_wrk "$c" "directory GETs ($1)"
+	[ "$(non200 directory)" = 0 ] || fail "directory GETs ($1): non-200 answers"
 	printf '%s\n' "$c"
 }
 
@@ -502,10 +509,10 @@ say "answer was 200 \"valid\" (wrk and the server's counters agree); wrk -t$wrk_
 # speed drifts over minutes, and the bound below divides one by the other
 openssl speed -seconds "$verify_s" rsa2048 >"$work/speedv.txt" 2>&1 ||
 	fail "openssl speed (verify) failed"
-verify_now=$(awk '/^rsa 2048 bits/ { v = $7 } END { print v }' "$work/speedv.txt")
+verify_now=$(rsa_speed "$work/speedv.txt" 7)
 [ -n "$verify_now" ] || fail "cannot read openssl speed's verify/s"
 start_server
-get=$(ceiling)
+get=$(get_run get)
 get_rate=$(kv "$get" rate)
 lm=$(redeem_run lmdb)
 stop_server
@@ -537,10 +544,7 @@ lm_half_target=$(awk "BEGIN { printf \"%d\n\", $lm_rate / 2 }")
 start_server
 # directory GETs at the same pace first: the latency that HTTP, wrk's
 # pacing and the shared cores add before any verification or store
-floor=$(wrk_run "$work/wrk-get-half.txt" normal -t$wrk_threads -c$red_conns \
-	-d${ceil_s}s --timeout 10s -s "$here/get.lua" "$url" -- \
-	"$lm_half_target" $wrk_threads)
-check_wrk "$floor" "paced directory GETs"
+floor=$(get_run get-half "$lm_half_target")
 lmh=$(redeem_run lmdb-half "$work/tokens-half.txt" "$lm_half_target")
 stop_server
 row "directory GETs at $lm_half_target/s" "$(calc "$(kv "$floor" rate)")/s" "(achieved; same wrk settings and pace)"
