@@ -16,6 +16,7 @@ set -eu
 [ $# -eq 2 ] || { echo "usage: sh bench/ab.sh A-BIN B-BIN" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+. "$here/port.sh"
 client=${PP_TOOLS:-$root/build/obj/tools}/ppclient
 rounds=${AB_ROUNDS:-3}
 tokens=${AB_TOKENS:-40000}
@@ -46,15 +47,10 @@ start() {
 	: >"$work/log"
 	"$1" serve --listen 127.0.0.1:0 --data-dir "$2" >>"$work/log" 2>&1 &
 	srv_pid=$!
-	i=0
-	port=
-	while [ $i -lt 200 ] && [ -z "$port" ]; do
-		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/log")
-		kill -0 "$srv_pid" 2>/dev/null || fail "server $1 exited at start"
-		sleep 0.05
-		i=$((i + 1))
-	done
-	[ -n "$port" ] || fail "server $1 did not report its port"
+	port=$(reported_port "$work/log" "$srv_pid") || case $? in
+		1) fail "server $1 exited at start" ;;
+		*) fail "server $1 did not report its port" ;;
+	esac
 	url=http://127.0.0.1:$port
 }
 

@@ -118,16 +118,10 @@ start_server
 	--data-dir "$work/gate-data" --session-ttl 600 --challenge-window 3600 \
 	>>"$work/gate.log" 2>&1 &
 g_pid=$!
-g_port=
-i=0
-while [ $i -lt 1500 ]; do
-	g_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/gate.log")
-	[ -n "$g_port" ] && break
-	alive "$g_pid" || gate_fail "the gate exited at start"
-	sleep 0.01
-	i=$((i + 1))
-done
-[ -n "$g_port" ] || gate_fail "the gate did not report its port"
+g_port=$(reported_port "$work/gate.log" "$g_pid") || case $? in
+	1) gate_fail "the gate exited at start" ;;
+	*) gate_fail "the gate did not report its port" ;;
+esac
 gurl=http://127.0.0.1:$g_port
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$gurl/readyz")" = 200 ] ||
 	gate_fail "the gate has no directory from $url"

@@ -31,6 +31,7 @@ esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+. "$here/port.sh"
 bin=${PP_BIN:-$root/build/bin/ppissuer}
 client=${PP_TOOLS:-$root/build/obj/tools}/ppclient
 cores=$(nproc)
@@ -163,15 +164,10 @@ start_server() {
 	"$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" "$@" \
 		>>"$work/server.log" 2>&1 &
 	srv_pid=$!
-	i=0
-	while [ $i -lt 300 ]; do
-		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/server.log")
-		[ -n "$port" ] && break
-		alive "$srv_pid" || fail "server exited at start"
-		sleep 0.05
-		i=$((i + 1))
-	done
-	[ -n "$port" ] || fail "server did not report its port"
+	port=$(reported_port "$work/server.log" "$srv_pid") || case $? in
+		1) fail "server exited at start" ;;
+		*) fail "server did not report its port" ;;
+	esac
 	url=http://127.0.0.1:$port
 }
 
