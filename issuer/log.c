@@ -14,7 +14,7 @@
 /* Request lines gather here under load and go out in one write(2): a write
  * per request cost more than the rest of the request logging together. */
 #define LOG_BATCH_CAP (32 * 1024)
-#define LOG_BATCH_US 50000   /* a gathered line waits at most this long */
+#define LOG_BATCH_US (LOG_FLUSH_MS * 1000)   /* a gathered line's longest wait */
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static char log_batch[LOG_BATCH_CAP];

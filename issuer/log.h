@@ -22,12 +22,17 @@ void log_line(const char *json, size_t len);
 
 /* The same for high-rate lines (one per request): the line is gathered with
  * others and written with them when flush is set, when the gathered lines
- * fill 32 KiB, or when the oldest has waited 50 ms (checked at each call).
+ * fill 32 KiB, or when the oldest has waited 50 ms (checked at each call and
+ * by the main thread's periodic log_flush).
  * Callers pass flush when nothing else is in progress, so an idle server
  * writes each line at once; a crash can lose what is gathered. */
 void log_line_batched(const char *json, size_t len, int flush);
 
-/* Writes out gathered lines (at shutdown). */
+/* How often the program's main thread calls log_flush, so a gathered line
+ * waits at most about this long even when no later line comes. */
+#define LOG_FLUSH_MS 50
+
+/* Writes out gathered lines (from the main thread's wait, and at shutdown). */
 void log_flush(void);
 
 /* Appends s to out as JSON string content (no quotes), escaping as needed;

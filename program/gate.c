@@ -160,8 +160,9 @@ static int wait_signal(struct spent_store *spent)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	for (;;) {
-		ts.tv_sec = 1;
-		ts.tv_nsec = 0;
+		/* short waits flush gathered request lines promptly */
+		ts.tv_sec = 0;
+		ts.tv_nsec = LOG_FLUSH_MS * 1000000L;
 		sig = sigtimedwait(&set, &info, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			return sig;

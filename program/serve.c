@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,20 +58,32 @@ static void srv_hup(struct srv *s)
 	cfg_issuers_free(v, n);
 }
 
+static int64_t srv_now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 static int srv_wait(struct srv *s)
 {
 	sigset_t set;
 	siginfo_t info;
 	struct timespec ts;
+	int64_t next_tick;
 	int sig;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	/* short waits: request lines gathered while another request was in
+	 * flight reach stderr within LOG_FLUSH_MS even on a quiet server */
+	ts.tv_sec = 0;
+	ts.tv_nsec = LOG_FLUSH_MS * 1000000L;
+	next_tick = srv_now_ms() + (int64_t)s->cfg.reload_interval * 1000;
 	for (;;) {
-		ts.tv_sec = s->cfg.reload_interval;
-		ts.tv_nsec = 0;
 		sig = sigtimedwait(&set, &info, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			return sig;
@@ -78,9 +91,10 @@ static int srv_wait(struct srv *s)
 			srv_hup(s);
 		else if (sig < 0 && errno != EAGAIN && errno != EINTR)
 			return -1;
-		else
+		else if (srv_now_ms() >= next_tick) {
 			srv_tick(s);
-		/* request lines gathered while a request stays in flight */
+			next_tick = srv_now_ms() + (int64_t)s->cfg.reload_interval * 1000;
+		}
 		log_flush();
 	}
 }

@@ -156,9 +156,9 @@ Test(auth, token_request_needs_a_valid_attester_secret)
 		cr_assert(strstr(m, "ppissuer_auth_failures_total{reason=\"role\"} 2\n"), "%s", m);
 		free(m);
 	}
-	cr_assert(th_log_contains(&s, "\"status\":200,"));
-	cr_assert(th_log_contains(&s, "\"client\":\"att1\""), "the request log does not name the client");
-	cr_assert(th_log_contains(&s, "\"client\":\"org1\""), "a 403 does not name the client");
+	cr_assert(th_log_wait(&s, "\"status\":200,", 2000));
+	cr_assert(th_log_wait(&s, "\"client\":\"att1\"", 2000), "the request log does not name the client");
+	cr_assert(th_log_wait(&s, "\"client\":\"org1\"", 2000), "a 403 does not name the client");
 	cr_assert(!th_log_contains(&s, att + 9), "a secret reached the log");
 	free(att);
 	free(org);
@@ -210,8 +210,8 @@ Test(auth, redeem_needs_an_origin_and_is_counted_per_origin)
 		cr_assert(!strstr(m, "ppissuer_client_redemptions_total{client=\"att1\""), "%s", m);
 		free(m);
 	}
-	cr_assert(th_log_contains(&s, "\"route\":\"/redeem\",\"status\":200"));
-	cr_assert(th_log_contains(&s, "\"client\":\"org-1\""));
+	cr_assert(th_log_wait(&s, "\"route\":\"/redeem\",\"status\":200", 2000));
+	cr_assert(th_log_wait(&s, "\"client\":\"org-1\"", 2000));
 	free(att);
 	free(org);
 	finish(&s, &c);

@@ -205,7 +205,7 @@ Test(mtls, client_certificates_identify_clients)
 		free(m);
 	}
 	th_resp_free(&r);
-	cr_assert(th_log_contains(&s, "\"client\":\"att-cert\""));
+	cr_assert(th_log_wait(&s, "\"client\":\"att-cert\"", 2000));
 
 	/* Revoking the certificate's client: refused within seconds. */
 	cr_assert_eq(th_clients(&s, (const char *[]){ "revoke", "att-cert", NULL }), 0);
