@@ -174,7 +174,7 @@ int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
 		if (find_conflict(list, n, &m, now) == NULL)
 			break;
 		if (ext && st->ext.drop)
-			st->ext.drop(st->ext.ctx, &m);
+			(void)st->ext.drop(st->ext.ctx, &m, NULL, 0);
 		rc = PP_ERR_EXISTS;
 	}
 	if (rc != 0) {
@@ -186,7 +186,7 @@ int ks_store_generate(struct ks_store *st, uint16_t token_type, int64_t now,
 	if (ext) {
 		rc = ks_meta_write(st, &m, 0, err, errlen);
 		if (rc != 0 && st->ext.drop)
-			st->ext.drop(st->ext.ctx, &m);
+			(void)st->ext.drop(st->ext.ctx, &m, NULL, 0);
 	} else {
 		rc = ks_key_store(st, priv, &m, err, errlen);
 	}
@@ -265,7 +265,7 @@ int ks_store_import(struct ks_store *st, const uint8_t *key, size_t len,
 		}
 		rc = ks_meta_write(st, &m, 0, err, errlen);
 		if (rc != 0 && st->ext.drop)
-			st->ext.drop(st->ext.ctx, &m);
+			(void)st->ext.drop(st->ext.ctx, &m, NULL, 0);
 	} else {
 		rc = ks_key_store(st, priv, &m, err, errlen);
 	}

@@ -272,19 +272,22 @@ cleanup:
 	return rc;
 }
 
+void ks_prune_free(struct ks_prune *p)
+{
+	free(p->removed);
+	free(p->kept);
+	memset(p, 0, sizeof(*p));
+}
+
 int ks_store_prune(struct ks_store *st, int64_t now, int64_t overlap,
-		   struct ks_meta **removed, size_t *n_removed, char *err,
-		   size_t errlen)
+		   struct ks_prune *out, char *err, size_t errlen)
 {
 	struct snapshot s = { 0 };
-	struct ks_meta *gone = NULL;
-	size_t i, cnt = 0;
+	char why[256] = "";
+	size_t i;
 	int rc;
 
-	if (removed)
-		*removed = NULL;
-	if (n_removed)
-		*n_removed = 0;
+	memset(out, 0, sizeof(*out));
 	if (err && errlen)
 		err[0] = '\0';
 	rc = ks_store_lock(st, err, errlen);
@@ -293,27 +296,34 @@ int ks_store_prune(struct ks_store *st, int64_t now, int64_t overlap,
 	rc = begin(st, now, overlap, &s, err, errlen);
 	if (rc != 0 || s.n == 0)
 		goto cleanup;
-	gone = calloc(s.n, sizeof(*gone));
-	if (gone == NULL) {
+	out->removed = calloc(s.n, sizeof(*out->removed));
+	out->kept = calloc(s.n, sizeof(*out->kept));
+	if (out->removed == NULL || out->kept == NULL) {
 		rc = PP_ERR_NOMEM;
 		goto cleanup;
 	}
 	for (i = 0; i < s.n; i++) {
 		if (s.v[i].state != KS_RETIRED)
 			continue;
+		if (s.m[i].external) {
+			if (st->ext.drop == NULL) {
+				out->kept[out->n_kept++] = s.m[i];
+				continue;
+			}
+			/* objects first: a failure leaves the metadata, so a
+			 * later prune finds the key again */
+			rc = st->ext.drop(st->ext.ctx, &s.m[i], why, sizeof(why));
+			if (rc != 0) {
+				pp_errf(err, errlen, "%s", why);
+				goto cleanup;
+			}
+		}
 		rc = ks_store_delete(st, s.m[i].id_hex, err, errlen);
 		if (rc != 0)
 			goto cleanup;
-		gone[cnt++] = s.m[i];
+		out->removed[out->n_removed++] = s.m[i];
 	}
 cleanup:
-	if (removed && cnt > 0) {
-		*removed = gone;
-		gone = NULL;
-	}
-	if (n_removed)
-		*n_removed = cnt;
-	free(gone);
 	snap_free(&s);
 	ks_store_unlock(st);
 	return rc;

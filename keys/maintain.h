@@ -52,10 +52,23 @@ int ks_store_retire(struct ks_store *st, const char *id, int64_t now,
 		    int64_t overlap, int immediately, struct ks_meta *out,
 		    char *err, size_t errlen);
 
-/* Deletes every key retired at now. *removed (optional) gets their
- * metadata (malloc'd; free()) and *n_removed how many. */
+/* What ks_store_prune did (free with ks_prune_free). */
+struct ks_prune {
+	struct ks_meta *removed;   /* keys deleted */
+	size_t n_removed;
+	struct ks_meta *kept;      /* retired keys in a PKCS#11 token, kept
+				    * because the store has no token attached
+				    * to destroy their objects with */
+	size_t n_kept;
+};
+void ks_prune_free(struct ks_prune *p);
+
+/* Deletes every key retired at now. A key in a PKCS#11 token goes only with
+ * its token objects: they are destroyed first, through the token attached
+ * with p11_store_attach; with no token attached the key is kept and listed
+ * in out->kept. On a failure
+ * out still lists what was deleted before it. */
 int ks_store_prune(struct ks_store *st, int64_t now, int64_t overlap,
-		   struct ks_meta **removed, size_t *n_removed, char *err,
-		   size_t errlen);
+		   struct ks_prune *out, char *err, size_t errlen);
 
 #endif

@@ -337,26 +337,59 @@ static void ref_new(struct p11 *b, struct ks_meta *m)
 	snprintf(m->p11.label, sizeof(m->p11.label), "ppissuer-%s", hex);
 }
 
-static void ext_drop(void *ctx, const struct ks_meta *m)
+/* Destroys the key's private and public objects (found by CKA_ID) until
+ * none is left; a token other than the key's is refused, not searched. */
+static int ext_drop(void *ctx, const struct ks_meta *m, char *why,
+		    size_t whylen)
 {
 	static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY,
 						   CKO_PUBLIC_KEY };
 	struct p11 *b = ctx;
 	CK_OBJECT_HANDLE h[4];
 	struct p11_sess *s;
-	CK_ULONG n, i;
+	CK_ULONG n = 0, i;
+	CK_RV rv = CKR_OK;
 	size_t c;
+	int rounds;
 
-	if (!m->external || (s = p11_sess_get(b)) == NULL)
-		return;
-	for (c = 0; c < 2; c++) {
-		if (find_by_id(b, s->h, classes[c], m->p11.id, m->p11.id_len,
-			       h, 4, &n) != CKR_OK)
-			continue;
-		for (i = 0; i < n; i++)
-			b->f->C_DestroyObject(s->h, h[i]);
+	if (!m->external)
+		return 0;
+	if (strcmp(m->p11.token, b->token) != 0) {
+		pp_errf(why, whylen, "key %.16s is in PKCS#11 token '%s', not "
+			"'%s'; give --pkcs11-token %s", m->id_hex, m->p11.token,
+			b->token, m->p11.token);
+		return PP_ERR_STATE;
 	}
+	s = p11_sess_get(b);
+	if (s == NULL) {
+		pp_errf(why, whylen, "PKCS#11 token '%s' is unavailable",
+			b->token);
+		return PP_ERR_UNAVAILABLE;
+	}
+	for (c = 0; c < 2 && rv == CKR_OK; c++) {
+		/* bounded: a token that keeps answering with objects it does
+		 * not destroy must not hold the command forever */
+		for (rounds = 0; rounds < 16 && rv == CKR_OK; rounds++) {
+			rv = find_by_id(b, s->h, classes[c], m->p11.id,
+					m->p11.id_len, h, 4, &n);
+			if (rv != CKR_OK || n == 0)
+				break;
+			for (i = 0; i < n && rv == CKR_OK; i++)
+				rv = b->f->C_DestroyObject(s->h, h[i]);
+		}
+		if (rv == CKR_OK && n > 0)
+			rv = CKR_GENERAL_ERROR;
+	}
+	if (rv != CKR_OK && p11_rv_fatal(rv))
+		p11_fault(b, "C_DestroyObject", rv);
 	p11_sess_put(s);
+	if (rv != CKR_OK) {
+		pp_errf(why, whylen, "PKCS#11 token '%s' did not destroy the "
+			"objects of key %.16s (%s)", b->token, m->id_hex,
+			p11_rv_name(rv));
+		return PP_ERR_UNAVAILABLE;
+	}
+	return 0;
 }
 
 static int ext_make(void *ctx, const struct tt_ops *tt, struct ks_meta *m,
@@ -417,7 +450,7 @@ static int ext_make(void *ctx, const struct tt_ops *tt, struct ks_meta *m,
 			"RSA-%d key pair (%s)", b->token, RSAKEY_BITS,
 			p11_rv_name(rv));
 		if (rv == CKR_OK || !p11_rv_fatal(rv))
-			ext_drop(b, m);
+			(void)ext_drop(b, m, NULL, 0);
 		else
 			p11_fault(b, "C_GenerateKeyPair", rv);
 	}
@@ -526,7 +559,7 @@ static int ext_put(void *ctx, const struct tt_ops *tt,
 		pp_errf(why, whylen, "PKCS#11 token '%s' refused the key (%s)",
 			b->token, p11_rv_name(rv));
 		rc = PP_ERR_UNAVAILABLE;
-		ext_drop(b, m);
+		(void)ext_drop(b, m, NULL, 0);
 	}
 cleanup:
 	sodium_memzero(t, sizeof(t));

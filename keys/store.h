@@ -218,8 +218,11 @@ void ks_store_set_progress(struct ks_store *st, void (*fn)(void *ctx),
  * With an external maker set (keys/pkcs11.c), ks_store_generate creates
  * new keys through make (which fills m's public key, m->external and
  * m->p11) and ks_store_import writes the key through put; the store then
- * writes only the metadata. drop undoes make or put when the key is not
- * kept (a truncated-id collision, a failed write). Types without
+ * writes only the metadata. drop destroys the key's objects in the token:
+ * it undoes make or put when the key is not kept (a truncated-id
+ * collision, a failed write), and ks_store_prune uses it for retired keys;
+ * 0 when no object of the key is left, else why says what failed. Types
+ * without
  * signer_new_ext in the token-type table keep their key files. */
 struct tt_ops;
 struct ks_external {
@@ -228,7 +231,8 @@ struct ks_external {
 	int (*put)(void *ctx, const struct tt_ops *tt,
 		   const struct tt_secret *priv, struct ks_meta *m, char *why,
 		   size_t whylen);
-	void (*drop)(void *ctx, const struct ks_meta *m);
+	int (*drop)(void *ctx, const struct ks_meta *m, char *why,
+		    size_t whylen);
 	void *ctx;
 };
 /* x NULL: keys go to key files again. x is copied. */

@@ -48,8 +48,8 @@ static const struct cmd cmds[] = {
 	  "add the next key; the current one retires after it takes over", 1 },
 	{ "retire", cli_keys_retire, COMMON | BIT(O_OVERLAP) |
 	  BIT(O_IMMEDIATELY), "ID", "stop a key signing", 1 },
-	{ "prune", cli_keys_prune, COMMON | BIT(O_OVERLAP), NULL,
-	  "delete retired keys", 1 },
+	{ "prune", cli_keys_prune, COMMON | BIT(O_OVERLAP) | P11, NULL,
+	  "delete retired keys (and, with --pkcs11, their token objects)", 1 },
 	{ "export", cli_keys_export, COMMON | BIT(O_FORMAT), "ID",
 	  "print a key's public part", 1 },
 	{ "import", cli_keys_import, COMMON | BIT(O_NOT_BEFORE) | BIT(O_LEAD) |

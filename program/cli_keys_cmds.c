@@ -309,19 +309,26 @@ int cli_keys_retire(struct cli_keys *k)
 
 int cli_keys_prune(struct cli_keys *k)
 {
-	struct ks_meta *gone = NULL;
-	size_t i, n = 0;
+	struct ks_prune p;
+	size_t i;
 	int rc;
 
-	rc = ks_store_prune(k->st, k->now, k->sched.overlap, &gone, &n, k->err,
+	rc = ks_store_prune(k->st, k->now, k->sched.overlap, &p, k->err,
 			    sizeof(k->err));
-	for (i = 0; i < n; i++)
-		printf("deleted retired key %s\n", gone[i].id_hex);
-	free(gone);
+	for (i = 0; i < p.n_removed; i++)
+		printf("deleted retired key %s%s\n", p.removed[i].id_hex,
+		       p.removed[i].external ? " and its token objects" : "");
+	for (i = 0; i < p.n_kept; i++)
+		fprintf(stderr, "ppissuer keys: kept retired key %s: it is in "
+			"PKCS#11 token '%s'; run prune with --pkcs11 (and "
+			"--pkcs11-module, --pkcs11-token, --pkcs11-pin-file) to "
+			"delete it with its token objects\n", p.kept[i].id_hex,
+			p.kept[i].p11.token);
+	if (rc == 0 && p.n_removed == 0 && p.n_kept == 0)
+		printf("no retired keys to delete\n");
+	ks_prune_free(&p);
 	if (rc != 0)
 		return cli_keys_fail(k, "cannot prune", rc);
-	if (n == 0)
-		printf("no retired keys to delete\n");
 	return 0;
 }
 

@@ -2,7 +2,8 @@
  * through the token verify; a wrong PIN refuses to start; a token fault
  * (tests/data/p11shim) answers 503 on /readyz and issuance and recovers;
  * two servers share one token and key; a rotation with --pkcs11 while
- * requests run fails none. */
+ * requests run fails none; keys prune destroys a retired key's token
+ * objects (and keeps the key when it has no token to destroy them in). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,5 +230,119 @@ Test(pkcs11_http, rotation_with_pkcs11_under_load_fails_no_request)
 	cr_assert(strstr(body, "token-keys"));
 	free(body);
 	cr_assert_eq(th_server_stop(&s), 0);
+	th_dir_cleanup(&s);
+}
+
+/* Objects in the test token whose label is label (pkcs11-tool, an
+ * independent reader of the token). */
+static int token_objects(const char *label)
+{
+	char cmd[800], line[256];
+	FILE *p;
+	int n = 0;
+
+	snprintf(cmd, sizeof(cmd), "pkcs11-tool --module %s --token-label %s "
+		 "--login --pin %s --list-objects 2>/dev/null", tok.module,
+		 TU_P11_TOKEN, TU_P11_PIN);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	while (fgets(line, sizeof(line), p))
+		if (strstr(line, "label:") && strstr(line, label))
+			n++;
+	cr_assert_eq(pclose(p), 0, "pkcs11-tool failed");
+	return n;
+}
+
+/* "generated key <id> ..." and "in PKCS#11 token '...' as <label>" */
+static void generated(const char *out, char id[65], char label[64])
+{
+	const char *p = strstr(out, "generated key ");
+	const char *q = strstr(out, "' as ppissuer-");
+
+	cr_assert(p && q, "%s", out);
+	memcpy(id, p + 14, 64);
+	id[64] = '\0';
+	cr_assert_eq(sscanf(q + 5, "%63s", label), 1);
+}
+
+/* ppissuer keys ARGS --data-dir D [--pkcs11 ...]; its exit status, and
+ * its output in *out (replacing what was there). */
+static int keys_run(const struct th_server *s, const char *const *args,
+		    int with_p11, char **out)
+{
+	const char *argv[24];
+	size_t n = 0, i;
+
+	argv[n++] = "keys";
+	for (i = 0; args[i] && n < 12; i++)
+		argv[n++] = args[i];
+	argv[n++] = "--data-dir";
+	argv[n++] = s->data_dir;
+	if (with_p11) {
+		argv[n++] = "--pkcs11";
+		argv[n++] = "--pkcs11-module";
+		argv[n++] = tok.module;
+		argv[n++] = "--pkcs11-token";
+		argv[n++] = TU_P11_TOKEN;
+		argv[n++] = "--pkcs11-pin-file";
+		argv[n++] = tok.pin_file;
+	}
+	argv[n] = NULL;
+	free(*out);
+	*out = NULL;
+	return th_run(argv, out);
+}
+
+Test(pkcs11_http, prune_destroys_a_retired_keys_token_objects)
+{
+	struct th_server s;
+	char ida[65], idb[65], la[64], lb[64], *out = NULL;
+
+	NEED_HSM();
+	if (system("command -v pkcs11-tool >/dev/null") != 0)
+		cr_skip_test("pkcs11-tool is not installed (apt-get install opensc)");
+	th_dir_init(&s);
+	cr_assert_eq(keys_run(&s, (const char *[]){ "generate", NULL }, 1, &out), 0,
+		     "%s", out);
+	generated(out, ida, la);
+	cr_assert_eq(keys_run(&s, (const char *[]){ "generate", NULL }, 1, &out), 0,
+		     "%s", out);
+	generated(out, idb, lb);
+	/* a private and a public object for each; A signs, B is pending and
+	 * retires at once */
+	cr_assert_eq(token_objects(la), 2);
+	cr_assert_eq(token_objects(lb), 2);
+	cr_assert_eq(keys_run(&s, (const char *[]){ "retire", idb, NULL }, 0, &out), 0,
+		     "%s", out);
+
+	/* without the token: the key stays, with what to do */
+	cr_assert_eq(keys_run(&s, (const char *[]){ "prune", NULL }, 0, &out), 0,
+		     "%s", out);
+	cr_assert(strstr(out, "kept retired key") && strstr(out, idb) &&
+		  strstr(out, "--pkcs11"), "%s", out);
+	cr_assert_null(strstr(out, "deleted retired key"), "%s", out);
+	cr_assert_eq(keys_run(&s, (const char *[]){ "list", NULL }, 0, &out), 0);
+	cr_assert(strstr(out, idb), "the key's metadata went: %s", out);
+	cr_assert_eq(token_objects(lb), 2);
+
+	/* with the token: the objects go first, then the metadata */
+	cr_assert_eq(keys_run(&s, (const char *[]){ "prune", NULL }, 1, &out), 0,
+		     "%s", out);
+	cr_assert(strstr(out, "deleted retired key") && strstr(out, idb) &&
+		  strstr(out, "and its token objects"), "%s", out);
+	cr_assert_eq(token_objects(lb), 0, "the retired key's objects remain");
+	cr_assert_eq(token_objects(la), 2, "the other key's objects went");
+	cr_assert_eq(keys_run(&s, (const char *[]){ "list", NULL }, 0, &out), 0);
+	cr_assert_null(strstr(out, idb), "%s", out);
+	cr_assert(strstr(out, ida), "%s", out);
+
+	/* the remaining key still signs through the token */
+	start(&s, tok.module);
+	issue_ok(&s, 2);
+	cr_assert_eq(th_server_stop(&s), 0);
+	cr_assert_eq(keys_run(&s, (const char *[]){ "prune", NULL }, 1, &out), 0,
+		     "%s", out);
+	cr_assert(strstr(out, "no retired keys to delete"), "%s", out);
+	free(out);
 	th_dir_cleanup(&s);
 }

@@ -147,20 +147,21 @@ Test(maintain, scheduled_rotation_keeps_one_signing_key, .init = setup,
 
 	for (now = T0; now < T0 + 35 * D; now += 3600) {
 		struct ks_rotation r;
-		struct ks_meta *gone = NULL;
+		struct ks_prune pr;
 		struct state s;
-		size_t i, j, n_gone = 0, published = 0;
+		size_t i, j, published = 0;
 		long act;
 
 		cr_assert_eq(ks_store_rotate(st, TOK_TYPE_BLIND_RSA, now, &sch, 1, &r, err,
 					     sizeof(err)), 0, "%s", err);
 		rotations += (size_t)r.rotated;
-		cr_assert_eq(ks_store_prune(st, now, sch.overlap, &gone, &n_gone,
-					    err, sizeof(err)), 0);
-		for (i = 0; i < n_gone; i++)
-			cr_assert_leq(gone[i].retire_after, now);
-		pruned += n_gone;
-		free(gone);
+		cr_assert_eq(ks_store_prune(st, now, sch.overlap, &pr, err,
+					    sizeof(err)), 0);
+		for (i = 0; i < pr.n_removed; i++)
+			cr_assert_leq(pr.removed[i].retire_after, now);
+		cr_assert_eq(pr.n_kept, 0);
+		pruned += pr.n_removed;
+		ks_prune_free(&pr);
 		look(&s, now);
 		act = kl_active(s.m, s.v, s.n, T2);
 		cr_assert_geq(act, 0, "no key signs at +%llds",
@@ -224,9 +225,10 @@ Test(maintain, retire_moves_keys_on, .init = setup, .fini = teardown)
 Test(maintain, settled_retirement_survives_pruning_the_successor,
      .init = setup, .fini = teardown)
 {
-	struct ks_meta a, b, *gone = NULL;
+	struct ks_meta a, b;
+	struct ks_prune pr;
 	struct state s;
-	size_t changed = 0, n = 0;
+	size_t changed = 0;
 	long ia;
 
 	cr_assert_eq(ks_store_generate(st, T2, T0, T0, &a, err, sizeof(err)), 0);
@@ -240,11 +242,11 @@ Test(maintain, settled_retirement_survives_pruning_the_successor,
 	cr_assert_eq(changed, 0, "settling twice changes nothing");
 	cr_assert_eq(ks_store_retire(st, b.id_hex, T0 + 30, sch.overlap, 1, NULL,
 				     err, sizeof(err)), 0);
-	cr_assert_eq(ks_store_prune(st, T0 + 31, sch.overlap, &gone, &n, err,
+	cr_assert_eq(ks_store_prune(st, T0 + 31, sch.overlap, &pr, err,
 				    sizeof(err)), 0);
-	cr_assert_eq(n, 1);
-	cr_assert_str_eq(gone[0].id_hex, b.id_hex);
-	free(gone);
+	cr_assert_eq(pr.n_removed, 1);
+	cr_assert_str_eq(pr.removed[0].id_hex, b.id_hex);
+	ks_prune_free(&pr);
 	look(&s, T0 + 32);
 	ia = find(&s, a.id_hex);
 	cr_assert_eq(s.v[ia].state, KS_RETIRING);
@@ -252,7 +254,7 @@ Test(maintain, settled_retirement_survives_pruning_the_successor,
 	free(s.m);
 	/* and prune takes it once its overlap is over */
 	cr_assert_eq(ks_store_prune(st, T0 + 10 + sch.overlap, sch.overlap,
-				    &gone, &n, err, sizeof(err)), 0);
-	cr_assert_eq(n, 1);
-	free(gone);
+				    &pr, err, sizeof(err)), 0);
+	cr_assert_eq(pr.n_removed, 1);
+	ks_prune_free(&pr);
 }

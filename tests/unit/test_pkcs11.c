@@ -8,6 +8,7 @@
 
 #include "base/pp_err.h"
 #include "crypto/token_types.h"
+#include "keys/maintain.h"
 #include "keys/pkcs11.h"
 #include "keys/store.h"
 #include "tu.h"
@@ -183,4 +184,55 @@ Test(pkcs11, missing_or_foreign_key_object_is_refused)
 	err[0] = '\0';
 	cr_assert_eq(p11_key_check(b, &m, err, sizeof(err)), PP_ERR_CONFIG);
 	p11_close(b);
+}
+
+/* keys prune goes through the key's own token only: attached to another
+ * token it stops with what to do and keeps the key and its objects. */
+Test(pkcs11, prune_refuses_a_key_of_another_token)
+{
+	struct p11_config c = { NULL, "pp-other", NULL, 2 };
+	struct ks_store *st;
+	struct ks_meta m;
+	struct ks_prune pr;
+	struct p11 *b, *other = NULL;
+	char *dir, err[512] = "", cmd[300];
+
+	NEED_HSM();
+	snprintf(cmd, sizeof(cmd), "softhsm2-util --init-token --free --label "
+		 "pp-other --pin %s --so-pin 5678 >/dev/null", TU_P11_PIN);
+	cr_assert_eq(system(cmd), 0);
+	c.module = tok.module;
+	c.pin_file = tok.pin_file;
+	cr_assert_eq(p11_open(&c, &other, err, sizeof(err)), 0, "%s", err);
+	dir = tu_keys_tmpdir();
+	st = tu_keys_open(dir, NULL);
+	b = open_token(tok.pin_file);
+	p11_store_attach(b, st);
+	cr_assert_eq(ks_store_generate(st, 2, 1000, 1000, &m, err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(ks_store_retire(st, m.id_hex, 1001, 100, 1, NULL, err,
+				     sizeof(err)), 0, "%s", err);
+	p11_store_attach(other, st);
+	err[0] = '\0';
+	cr_assert_eq(ks_store_prune(st, 1002, 100, &pr, err, sizeof(err)),
+		     PP_ERR_STATE);
+	cr_assert(strstr(err, "'pp-test', not 'pp-other'") &&
+		  strstr(err, "--pkcs11-token pp-test"), "%s", err);
+	cr_assert_eq(pr.n_removed, 0);
+	ks_prune_free(&pr);
+	/* the key and its objects are still there: its own token removes both */
+	cr_assert_eq(p11_key_check(b, &m, err, sizeof(err)), 0, "%s", err);
+	p11_store_attach(b, st);
+	cr_assert_eq(ks_store_prune(st, 1002, 100, &pr, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(pr.n_removed, 1);
+	cr_assert_str_eq(pr.removed[0].id_hex, m.id_hex);
+	ks_prune_free(&pr);
+	err[0] = '\0';
+	cr_assert_neq(p11_key_check(b, &m, err, sizeof(err)), 0,
+		      "the private key object is still in the token");
+	ks_store_close(st);
+	p11_close(b);
+	p11_close(other);
+	tu_keys_rmrf(dir);
 }
