@@ -197,6 +197,12 @@ static int list_json(const struct view *w)
 			"not-before", (json_int_t)m->not_before,
 			"retire-after", (json_int_t)w->v[i].retire_after);
 
+		/* where the private half is: a file, or a token's objects */
+		if (o && m->external)
+			json_object_set_new(o, "pkcs11", json_pack(
+				"{s:s, s:s}", "token", m->p11.token,
+				"label", m->p11.label));
+
 		if (o == NULL || json_array_append_new(arr, o) != 0) {
 			json_decref(arr);
 			arr = NULL;
@@ -228,18 +234,21 @@ int cli_keys_list(struct cli_keys *k)
 		printf("no keys in %s; run ppissuer keys generate\n",
 		       ks_store_dir(k->st));
 	} else {
-		printf("%-64s  %-4s  %-8s  %-3s  %-20s  %-20s  %s\n", "ID", "TID",
-		       "STATE", "PUB", "CREATED", "NOT-BEFORE", "RETIRE-AFTER");
+		printf("%-64s  %-4s  %-6s  %-8s  %-3s  %-6s  %-20s  %-20s  %s\n",
+		       "ID", "TID", "TYPE", "STATE", "PUB", "IN", "CREATED",
+		       "NOT-BEFORE", "RETIRE-AFTER");
 		for (i = 0; i < w.n; i++) {
 			char c[32], nb[32], ra[32];
 
 			kl_time_format(w.m[i].created, c, sizeof(c));
 			kl_time_format(w.m[i].not_before, nb, sizeof(nb));
 			kl_time_format(w.v[i].retire_after, ra, sizeof(ra));
-			printf("%-64s  0x%02x  %-8s  %-3s  %-20s  %-20s  %s\n",
-			       w.m[i].id_hex, w.m[i].truncated_id,
+			printf("%-64s  0x%02x  0x%04X  %-8s  %-3s  %-6s  %-20s  "
+			       "%-20s  %s\n", w.m[i].id_hex, w.m[i].truncated_id,
+			       (unsigned)w.m[i].token_type,
 			       ks_state_name(w.v[i].state),
-			       w.v[i].published ? "yes" : "no", c, nb, ra);
+			       w.v[i].published ? "yes" : "no",
+			       w.m[i].external ? "pkcs11" : "file", c, nb, ra);
 		}
 	}
 	/* a health check too: a key file the server would refuse */

@@ -445,3 +445,30 @@ Test(cli_keys, unsafe_key_file_mode_is_flagged, .init = setup,
 	cr_assert(strstr(r.err, "run chmod 700") != NULL, "%s", r.err);
 	run_free(&r);
 }
+
+/* keys list names each key's token type and where its private half is. */
+Test(cli_keys, list_shows_type_and_where, .init = setup, .fini = teardown)
+{
+	struct run r;
+	char *row2, *row5;
+
+	run_free((struct run[]){ RUN(0, "generate") });
+	run_free((struct run[]){ RUN(0, "generate", "--type", "5") });
+	r = RUN(0, "list");
+	cr_assert(strstr(r.out, "  TYPE  ") && strstr(r.out, "  IN  "), "%s", r.out);
+	row2 = strstr(r.out, "  0x0002  ");
+	row5 = strstr(r.out, "  0x0005  ");
+	cr_assert(row2 && row5, "%s", r.out);
+	cr_assert(!strncmp(strstr(row2, "yes  ") + 5, "file  ", 6), "%s", r.out);
+	cr_assert(!strncmp(strstr(row5, "yes  ") + 5, "file  ", 6), "%s", r.out);
+	run_free(&r);
+	{
+		json_t *l = list_at("now");
+		size_t i;
+
+		cr_assert_eq(json_array_size(l), 2);
+		for (i = 0; i < 2; i++)
+			cr_assert_null(json_object_get(json_array_get(l, i), "pkcs11"));
+		json_decref(l);
+	}
+}

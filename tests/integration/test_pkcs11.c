@@ -5,6 +5,7 @@
  * requests run fails none; keys prune destroys a retired key's token
  * objects (and keeps the key when it has no token to destroy them in). */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,6 +336,17 @@ Test(pkcs11_http, prune_destroys_a_retired_keys_token_objects)
 	cr_assert_eq(keys_run(&s, (const char *[]){ "list", NULL }, 0, &out), 0);
 	cr_assert_null(strstr(out, idb), "%s", out);
 	cr_assert(strstr(out, ida), "%s", out);
+	cr_assert(strstr(strstr(out, ida), "  pkcs11  "), "list does not say where: %s", out);
+	cr_assert_eq(keys_run(&s, (const char *[]){ "list", "--json", NULL }, 0, &out), 0);
+	{
+		json_t *l = json_loads(out, 0, NULL);
+		json_t *p = json_object_get(json_array_get(l, 0), "pkcs11");
+
+		cr_assert_eq(json_array_size(l), 1, "%s", out);
+		cr_assert_str_eq(json_string_value(json_object_get(p, "token")), TU_P11_TOKEN);
+		cr_assert_str_eq(json_string_value(json_object_get(p, "label")), la);
+		json_decref(l);
+	}
 
 	/* the remaining key still signs through the token */
 	start(&s, tok.module);
