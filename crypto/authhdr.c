@@ -42,6 +42,7 @@ struct ah_fields {
 	struct ah_view token_key;
 	struct ah_view max_age;
 	struct ah_view token;
+	struct ah_view extensions;   /* draft-ietf-privacypass-auth-scheme-extensions */
 };
 
 static int ah_is_alnum(unsigned char ch)
@@ -228,6 +229,8 @@ static int ah_fields_take(struct ah_fields *f, const struct ah_param *p)
 		return ah_field_set(&f->max_age, p);
 	if (ah_view_is(p->name, "token"))
 		return ah_field_set(&f->token, p);
+	if (ah_view_is(p->name, "extensions"))
+		return ah_field_set(&f->extensions, p);
 	return 0; /* unknown parameters are ignored */
 }
 
@@ -354,12 +357,25 @@ cleanup:
 int ah_parse_authorization(const char *value, size_t len, const char **token,
 			   size_t *token_len)
 {
+	const char *ext;
+	size_t ext_len;
+
+	return ah_parse_authorization_ext(value, len, token, token_len, &ext,
+					  &ext_len);
+}
+
+int ah_parse_authorization_ext(const char *value, size_t len,
+			       const char **token, size_t *token_len,
+			       const char **ext, size_t *ext_len)
+{
 	struct ah_cur c = { value, value ? len : 0, 0 };
 	struct ah_fields f;
 	int rc;
 
 	*token = NULL;
 	*token_len = 0;
+	*ext = NULL;
+	*ext_len = 0;
 	ah_skip_ows(&c);
 	if (c.pos == c.len)
 		return PP_ERR_NO_CHALLENGE;
@@ -373,6 +389,8 @@ int ah_parse_authorization(const char *value, size_t len, const char **token,
 		return PP_ERR_NO_CHALLENGE;
 	*token = f.token.p;
 	*token_len = f.token.len;
+	*ext = f.extensions.p;
+	*ext_len = f.extensions.len;
 	return 0;
 }
 

@@ -10,9 +10,9 @@
  *
  * Deliberate choices: an unquoted value may end in '=' padding (clients send
  * `token=abc=` although RFC 9110 wants it quoted); the PrivateToken
- * parameters (challenge, token-key, max-age, token) must be non-empty, occur
- * once, and hold no quoted-pair (a view cannot unescape; base64url and
- * digits never need one), else PP_ERR_HEADER. Quoted-pairs in other
+ * parameters (challenge, token-key, max-age, token, extensions) must be
+ * non-empty, occur once, and hold no quoted-pair (a view cannot unescape;
+ * base64url and digits never need one), else PP_ERR_HEADER. Quoted-pairs in other
  * parameters are skipped correctly. */
 #ifndef PP_AUTHHDR_H
 #define PP_AUTHHDR_H
@@ -55,6 +55,15 @@ int ah_format_challenge(const uint8_t *challenge, size_t challenge_len,
  * (including the token68 form `PrivateToken abc==`). */
 int ah_parse_authorization(const char *value, size_t len, const char **token,
 			   size_t *token_len);
+
+/* The same, also returning the extensions= parameter
+ * (draft-ietf-privacypass-auth-scheme-extensions-03: the base64url
+ * Extensions a token of type 0xDA7A is bound to), a view like the token's;
+ * *ext is NULL when the parameter is absent. A second or empty extensions=
+ * is PP_ERR_HEADER, as for token=. */
+int ah_parse_authorization_ext(const char *value, size_t len,
+			       const char **token, size_t *token_len,
+			       const char **ext, size_t *ext_len);
 
 /* Formats `PrivateToken token="<b64>"`, NUL-terminated; errors as above. */
 int ah_format_authorization(const uint8_t *token, size_t token_len, char *out,

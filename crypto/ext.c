@@ -188,6 +188,23 @@ int ext_expiration_decode(const uint8_t *data, size_t len,
 	return 0;
 }
 
+int ext_check_expiry(const uint8_t *in, size_t len, int64_t now)
+{
+	const struct ext_entry *e;
+	struct ext_expiration x;
+	struct ext_list l;
+
+	if (ext_decode(in, len, 0, &l) != 0)
+		return PP_ERR_CORRUPT;
+	if (ext_find(&l, EXT_TYPE_EXPIRATION, &e) != 0)
+		return 0;   /* no expiration: only the key's life */
+	if (ext_expiration_decode(e->data, e->len, &x) != 0)
+		return PP_ERR_CORRUPT;
+	if (now < 0 || x.timestamp <= (uint64_t)now)
+		return PP_ERR_STATE;
+	return 0;
+}
+
 int ext_token_request_decode(const uint8_t *in, size_t len, unsigned flags,
 			     struct ext_token_request *out)
 {

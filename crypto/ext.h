@@ -79,6 +79,12 @@ int ext_expiration_encode(const struct ext_expiration *e,
 int ext_expiration_decode(const uint8_t *data, size_t len,
 			  struct ext_expiration *out);
 
+/* Whether a token's (verified) Extensions still hold at now: 0 (no
+ * expiration, or one after now), PP_ERR_STATE (its expiration is at or
+ * before now), or PP_ERR_CORRUPT (Extensions or an expiration that do not
+ * decode: none this issuer signs). Shared by redemption and the gate. */
+int ext_check_expiry(const uint8_t *in, size_t len, int64_t now);
+
 /* ---- token type 0xDA7A ---- */
 #define EXT_TOKEN_TYPE_PBRSA 0xDA7A
 #define EXT_NK 256

@@ -11,6 +11,7 @@
 #include "base/pp_err.h"
 #include "crypto/authhdr.h"
 #include "crypto/b64.h"
+#include "crypto/ext.h"
 #include "crypto/token.h"
 #include "crypto/token_types.h"
 #include "issuer/gate_dir.h"
@@ -19,6 +20,7 @@
 
 #define GATE_TOKEN_MAX 2048          /* decoded token bytes */
 #define GATE_CH_MAX 1024             /* an encoded TokenChallenge */
+#define GATE_EXT_MAX 4096            /* decoded Extensions, as at /redeem */
 
 struct gate {
 	struct gate_cfg cfg;
@@ -51,6 +53,9 @@ static const char *const gate_reasons[GATE_REASON_COUNT] = {
 	[GATE_R_STORE] = "store_unavailable",
 	[GATE_R_ISSUER] = "issuer_unavailable",
 	[GATE_R_INTERNAL] = "internal",
+	[GATE_R_MISSING_EXT] = "missing_extensions",
+	[GATE_R_UNEXPECTED_EXT] = "unexpected_extensions",
+	[GATE_R_EXPIRED] = "expired",
 };
 
 const char *gate_reason_name(enum gate_reason r)
@@ -192,11 +197,14 @@ static void on_remote(void *arg, int rc)
 	finish(j);
 }
 
-/* The token path. Returns with j finished or handed to a store. */
-static void decide_token(struct gate_job *j, const char *b64, size_t b64_len)
+/* The token path; ext (may be NULL) is the extensions= text. Returns with
+ * j finished or handed to a store. */
+static void decide_token(struct gate_job *j, const char *b64, size_t b64_len,
+			 const char *ext, size_t ext_len)
 {
 	struct gate *g = j->g;
-	uint8_t raw[GATE_TOKEN_MAX], ch[GATE_CH_MAX];
+	uint8_t raw[GATE_TOKEN_MAX], ch[GATE_CH_MAX], info[GATE_EXT_MAX];
+	size_t info_len = 0;
 	uint16_t types[GATE_TYPES_MAX];
 	struct tok_token t;
 	const struct tt_ops *tt;
@@ -237,6 +245,16 @@ static void decide_token(struct gate_job *j, const char *b64, size_t b64_len)
 		deny(&j->res, GATE_DENY, GATE_R_CHALLENGE);
 		goto finish;
 	}
+	/* types whose requests carry Extensions bind the token to them */
+	if (tt->request_variable != (ext != NULL)) {
+		deny(&j->res, GATE_DENY, ext ? GATE_R_UNEXPECTED_EXT :
+					       GATE_R_MISSING_EXT);
+		goto finish;
+	}
+	if (ext && b64_decode(ext, ext_len, info, sizeof(info), &info_len) != 0) {
+		deny(&j->res, GATE_DENY, GATE_R_MALFORMED);
+		goto finish;
+	}
 	sp = calloc(1, sizeof(*sp));
 	if (!sp) {
 		deny(&j->res, GATE_UNAVAILABLE, GATE_R_INTERNAL);
@@ -266,8 +284,14 @@ static void decide_token(struct gate_job *j, const char *b64, size_t b64_len)
 		goto finish;
 	}
 	if (tt_verify(v, t.input, TOK_INPUT_LEN, t.authenticator,
-		      t.authenticator_len, NULL, 0) != 0) {
+		      t.authenticator_len, ext ? info : NULL, info_len) != 0) {
 		deny(&j->res, GATE_DENY, GATE_R_BAD_SIGNATURE);
+		goto finish;
+	}
+	/* genuine Extensions: an expired token is refused, and not spent */
+	if (ext && (rc = ext_check_expiry(info, info_len, now)) != 0) {
+		deny(&j->res, GATE_DENY, rc == PP_ERR_STATE ? GATE_R_EXPIRED :
+							      GATE_R_MALFORMED);
 		goto finish;
 	}
 	/* A record is needed only while its challenge is accepted: to the end
@@ -291,15 +315,15 @@ int gate_decide(struct gate *g, const char *authorization,
 		void *arg)
 {
 	struct gate_job *j;
-	const char *tok = NULL, *cv;
-	size_t tok_len = 0, cv_len = 0;
+	const char *tok = NULL, *ext = NULL, *cv;
+	size_t tok_len = 0, ext_len = 0, cv_len = 0;
 	int rc = PP_ERR_NO_CHALLENGE;
 
 	if (!g || !done)
 		return PP_ERR_ARG;
 	if (authorization && authorization[0])
-		rc = ah_parse_authorization(authorization, strlen(authorization), &tok,
-					    &tok_len);
+		rc = ah_parse_authorization_ext(authorization, strlen(authorization),
+						&tok, &tok_len, &ext, &ext_len);
 	j = calloc(1, sizeof(*j) + (rc == 0 ? tok_len + 1 : 1));
 	if (!j)
 		return PP_ERR_NOMEM;
@@ -307,7 +331,7 @@ int gate_decide(struct gate *g, const char *authorization,
 	j->done = done;
 	j->arg = arg;
 	if (rc == 0) {
-		decide_token(j, tok, tok_len);
+		decide_token(j, tok, tok_len, ext, ext_len);
 		return 0;
 	}
 	if (rc != PP_ERR_NO_CHALLENGE) {

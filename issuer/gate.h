@@ -109,6 +109,9 @@ enum gate_reason {
 	GATE_R_STORE,           /* spent store cannot answer */
 	GATE_R_ISSUER,          /* the issuer's /redeem cannot answer */
 	GATE_R_INTERNAL,
+	GATE_R_MISSING_EXT,     /* a 0xDA7A token without its extensions= */
+	GATE_R_UNEXPECTED_EXT,  /* extensions= with a type that binds none */
+	GATE_R_EXPIRED,         /* its Extensions' expiration has passed */
 	GATE_REASON_COUNT
 };
 

@@ -31,15 +31,24 @@ static const char *parse_object(json_t *root, struct rdm_input *out)
 	if (auth_v && json_object_get(root, "token"))
 		return "give token or authorization, not both";
 	if (auth_v) {
-		const char *t;
-		size_t tl;
+		const char *t, *e;
+		size_t tl, el;
 
 		if (!json_is_string(auth_v) ||
-		    ah_parse_authorization(json_string_value(auth_v),
-					   json_string_length(auth_v), &t, &tl) != 0 ||
+		    ah_parse_authorization_ext(json_string_value(auth_v),
+					       json_string_length(auth_v), &t, &tl,
+					       &e, &el) != 0 ||
 		    b64_decode_public(t, tl, out->token, sizeof(out->token),
 				      &out->token_len) != 0)
 			return "authorization is not a PrivateToken credential";
+		/* the credential's own extensions= (0xDA7A) */
+		if (e && json_object_get(root, "extensions"))
+			return "give extensions in the authorization or beside it, not both";
+		if (e && b64_decode_public(e, el, out->extensions,
+					   sizeof(out->extensions),
+					   &out->extensions_len) != 0)
+			return "the authorization's extensions are not base64url of at most 4096 bytes";
+		out->has_extensions = e != NULL;
 	} else if (b64_member(root, "token", out->token, sizeof(out->token),
 			      &out->token_len) != 1) {
 		return "token must be a base64url string";
@@ -47,11 +56,13 @@ static const char *parse_object(json_t *root, struct rdm_input *out)
 	if (b64_member(root, "challenge", out->challenge, sizeof(out->challenge),
 		       &out->challenge_len) < 0)
 		return "challenge must be a base64url string";
-	rc = b64_member(root, "extensions", out->extensions,
-			sizeof(out->extensions), &out->extensions_len);
-	if (rc < 0)
-		return "extensions must be a base64url string of at most 4096 bytes";
-	out->has_extensions = rc == 1;
+	if (!out->has_extensions) {
+		rc = b64_member(root, "extensions", out->extensions,
+				sizeof(out->extensions), &out->extensions_len);
+		if (rc < 0)
+			return "extensions must be a base64url string of at most 4096 bytes";
+		out->has_extensions = rc == 1;
+	}
 	if (spend_v && !json_is_boolean(spend_v))
 		return "spend must be true or false";
 	if (spend_v)

@@ -2,7 +2,8 @@
  *   {"token": "<b64url>"} or {"authorization": "PrivateToken token=..."},
  *   optional "challenge": "<b64url>", "spend": true|false and
  *   "extensions": "<b64url>" (the serialized Extensions a token of type
- *   0xDA7A is bound to, its 2-byte length included). */
+ *   0xDA7A is bound to, its 2-byte length included; or the extensions=
+ *   parameter of the authorization, never both). */
 #ifndef PP_REDEEM_BODY_H
 #define PP_REDEEM_BODY_H
 

@@ -47,26 +47,6 @@ static void rdm_stored(void *p, int rc)
 
 /* Everything before the store. Returns the key the token verified under, or
  * NULL with the verdict set in res. */
-/* Whether verified Extensions still hold at now: 0, RDM_R_EXPIRED, or
- * RDM_R_BAD_EXTENSIONS for ones this issuer would not have signed. */
-static enum rdm_reason rdm_ext_check(const uint8_t *info, size_t info_len,
-				     int64_t now)
-{
-	const struct ext_entry *e;
-	struct ext_expiration x;
-	struct ext_list l;
-
-	if (ext_decode(info, info_len, 0, &l) != 0)
-		return RDM_R_BAD_EXTENSIONS;
-	if (ext_find(&l, EXT_TYPE_EXPIRATION, &e) != 0)
-		return RDM_R_NONE;   /* no expiration: only the key's life */
-	if (ext_expiration_decode(e->data, e->len, &x) != 0)
-		return RDM_R_BAD_EXTENSIONS;
-	if (now < 0 || x.timestamp <= (uint64_t)now)
-		return RDM_R_EXPIRED;
-	return RDM_R_NONE;
-}
-
 static const struct ks_entry *rdm_check(const struct ks_keyset *ks,
 					const uint8_t *token, size_t token_len,
 					const uint8_t *challenge,
@@ -74,7 +54,6 @@ static const struct ks_entry *rdm_check(const struct ks_keyset *ks,
 					const uint8_t *info, size_t info_len,
 					struct rdm_result *res)
 {
-	enum rdm_reason why;
 	const struct ks_entry *e;
 	struct tok_token t;
 	int rc;
@@ -144,10 +123,10 @@ static const struct ks_entry *rdm_check(const struct ks_keyset *ks,
 	}
 	/* genuine Extensions: an expired token is refused, and not spent */
 	if (info != NULL &&
-	    (why = rdm_ext_check(info, info_len, (int64_t)time(NULL))) !=
-		    RDM_R_NONE) {
+	    (rc = ext_check_expiry(info, info_len, (int64_t)time(NULL))) != 0) {
 		res->verdict = RDM_INVALID;
-		res->reason = why;
+		res->reason = rc == PP_ERR_STATE ? RDM_R_EXPIRED
+						 : RDM_R_BAD_EXTENSIONS;
 		return NULL;
 	}
 	return e;   /* genuine: only now may the store be asked */

@@ -1,5 +1,6 @@
-/* Authorization parser: the token view stays inside the input; a token
- * that decodes formats back into a header that parses to the same text. */
+/* Authorization parser: the token and extensions views stay inside the
+ * input; a token that decodes formats back into a header that parses to
+ * the same text. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,15 +12,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char *s = (const char *)data, *tok, *tok2;
+	const char *s = (const char *)data, *tok, *tok2, *ext;
 	uint8_t raw[TOK_TOKEN_LEN];
 	char hdr[600];
-	size_t tl, tl2, n, hl;
+	size_t tl, tl2, n, hl, el;
 	struct tok_token t;
 
-	if (ah_parse_authorization(s, size, &tok, &tl) != 0)
+	if (ah_parse_authorization_ext(s, size, &tok, &tl, &ext, &el) != 0)
 		return 0;
 	if (tok < s || tok + tl > s + size)
+		abort();
+	if (ext && (ext < s || ext + el > s + size || el == 0))
 		abort();
 	if (b64_decode(tok, tl, raw, sizeof(raw), &n) != 0 || n == 0)
 		return 0;

@@ -34,7 +34,9 @@
 #include "crypto/vtok.h"
 #include "issuer/gate.h"
 #include "tests/unit/tu.h"
+#include "tests/unit/tu_keys.h"
 #include "th.h"
+#include "th_da7a.h"
 
 #define PAGE "the protected page\n"
 #define ORIGIN "shop.example"
@@ -614,4 +616,97 @@ Test(gate, private_type5)
 	th_dir_cleanup(&iss);
 	free(att);
 	free(org);
+}
+
+/* GET /gate with a token and its extensions= (ext may be NULL); the status,
+ * and the reason (Privacy-Pass-Reason or "") into reason. */
+static long gate_ask_ext(const struct th_server *gate, const char *b64, const char *ext,
+			 char *reason, size_t rcap)
+{
+	struct th_resp r;
+	char v[2048];
+	long st;
+
+	snprintf(v, sizeof(v), "PrivateToken token=\"%s\"%s%s%s", b64,
+		 ext ? ", extensions=\"" : "", ext ? ext : "", ext ? "\"" : "");
+	st = get_with(gate, "/gate", "Authorization", v, &r);
+	if (!th_header(&r, "Privacy-Pass-Reason", reason, rcap))
+		reason[0] = '\0';
+	th_resp_free(&r);
+	return st;
+}
+
+/* Token type 0xDA7A through the gate: it challenges for 0xDA7A with the
+ * directory's key, verifies a token under the key derived from the
+ * extensions= the client sends, and spends it once; a token without its
+ * extensions, with other ones, or expired is refused and stays unspent;
+ * extensions beside a type-2 token are refused. */
+Test(gate, public_metadata_da7a, .timeout = 90)
+{
+	static const char *const args[] = { "--token-types", "2,0xDA7A",
+					    "--ext-expiry-precisions", "3600,2", NULL };
+	struct th_server iss, gate;
+	struct th_resp r;
+	struct th_dc c;
+	uint8_t ch[1024], key[1100], ch2[1024], key2[1100], ext[64], other[64], soon[64];
+	size_t ch_len, key_len, ch2_len, key2_len, ext_len, other_len, soon_len;
+	char keyfile[1024], tok[1024], tok2[1024], tok_soon[1024], e64[128], o64[128],
+		s64[128], reason[64];
+	uint64_t now = (uint64_t)time(NULL);
+
+	th_dir_init(&iss);
+	tu_keys_data_path("keys/pbrsa-safe2048.pem", keyfile, sizeof(keyfile));
+	th_keys_cmd(&iss, (const char *[]){ "import", "--type", "0xDA7A", keyfile, NULL });
+	th_server_start(&iss, args, NULL);
+	gate_start(&gate, iss.dir, iss.port, NULL, NULL);
+
+	/* the gate challenges for 0xDA7A (the directory lists it) with its key */
+	cr_assert_eq(th_http(&gate, "GET", "/gate", NULL, NULL, 0, &r), 0);
+	challenge_of_type(&r, 0xDA7A, ch, &ch_len, key, sizeof(key), &key_len);
+	challenge_of_type(&r, TOK_TYPE_BLIND_RSA, ch2, &ch2_len, key2, sizeof(key2), &key2_len);
+	th_resp_free(&r);
+	th_dc_init(&c, &iss);
+	cr_assert(key_len == c.spki_len && !memcmp(key, c.spki, key_len),
+		  "the 0xDA7A challenge does not carry the directory's key");
+
+	ext_len = th_exp_ext(3600, th_next_multiple(now, 3600), ext);
+	other_len = th_exp_ext(3600, th_next_multiple(now, 3600) + 3600, other);
+	cr_assert_eq(b64_encode(ext, ext_len, e64, sizeof(e64), NULL), 0);
+	cr_assert_eq(b64_encode(other, other_len, o64, sizeof(o64), NULL), 0);
+	th_dc_request(&c, ext, ext_len, ch, ch_len);
+	cr_assert_eq(th_dc_issue(&c, &iss, ext, ext_len, tok, sizeof(tok), NULL, 0), 200);
+
+	cr_expect_eq(gate_ask_ext(&gate, tok, NULL, reason, sizeof(reason)), 401);
+	cr_expect_str_eq(reason, "missing_extensions");
+	cr_expect_eq(gate_ask_ext(&gate, tok, o64, reason, sizeof(reason)), 401);
+	cr_expect_str_eq(reason, "bad_signature", "other Extensions than signed");
+	cr_expect_eq(gate_ask_ext(&gate, tok, "%%%", reason, sizeof(reason)), 401);
+	cr_expect_str_eq(reason, "malformed");
+	cr_expect_eq(gate_ask_ext(&gate, tok, e64, reason, sizeof(reason)), 200,
+		     "a 0xDA7A token with its extensions: %s", reason);
+	cr_expect_eq(gate_ask_ext(&gate, tok, e64, reason, sizeof(reason)), 401);
+	cr_expect_str_eq(reason, "spent");
+
+	/* extensions= beside a type-2 token */
+	token_for(&iss, "none", key2, key2_len, ch2, ch2_len, tok2, sizeof(tok2));
+	cr_expect_eq(gate_ask_ext(&gate, tok2, e64, reason, sizeof(reason)), 401);
+	cr_expect_str_eq(reason, "unexpected_extensions");
+	cr_expect_eq(gate_ask_ext(&gate, tok2, NULL, reason, sizeof(reason)), 200,
+		     "the type-2 token was spent by the refused attempt: %s", reason);
+
+	/* an expiration that passes while the token waits: refused, unspent */
+	now = (uint64_t)time(NULL);
+	soon_len = th_exp_ext(2, th_next_multiple(now, 2), soon);
+	cr_assert_eq(b64_encode(soon, soon_len, s64, sizeof(s64), NULL), 0);
+	th_dc_request(&c, soon, soon_len, ch, ch_len);
+	cr_assert_eq(th_dc_issue(&c, &iss, soon, soon_len, tok_soon, sizeof(tok_soon), NULL, 0),
+		     200);
+	th_sleep_ms(3000);
+	cr_expect_eq(gate_ask_ext(&gate, tok_soon, s64, reason, sizeof(reason)), 401);
+	cr_expect_str_eq(reason, "expired");
+
+	th_dc_free(&c);
+	stop(gate.pid);
+	cr_expect_eq(th_server_stop(&iss), 0);
+	th_dir_cleanup(&iss);
 }

@@ -522,6 +522,50 @@ Test(authhdr, authorization_parses_when_variants)
 	}
 }
 
+/* The extensions= parameter (draft-ietf-privacypass-auth-scheme-extensions):
+ * a view beside the token, absent when not sent, refused when repeated or
+ * empty. */
+Test(authhdr, authorization_extensions_parameter)
+{
+	static const struct {
+		const char *value;
+		int err;
+		const char *token, *ext;
+	} cases[] = {
+		{ "PrivateToken token=\"abc=\", extensions=\"AAA=\"", 0, "abc=", "AAA=" },
+		{ "PrivateToken extensions=\"AAQA\",token=abc", 0, "abc", "AAQA" },
+		{ "privatetoken TOKEN=abc, EXTENSIONS=\"AAA=\"", 0, "abc", "AAA=" },
+		{ "PrivateToken token=abc", 0, "abc", NULL },
+		{ "PrivateToken token=abc, extensions=\"\"", PP_ERR_HEADER, NULL, NULL },
+		{ "PrivateToken token=abc, extensions=a, extensions=b", PP_ERR_HEADER, NULL, NULL },
+		{ "PrivateToken extensions=\"AAA=\"", PP_ERR_NO_CHALLENGE, NULL, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = strlen(cases[i].value);
+		char *copy = exact_copy(cases[i].value, len);
+		const char *tok = NULL, *ext = (const char *)1;
+		size_t tok_len = 0, ext_len = 99;
+		int rc = ah_parse_authorization_ext(copy, len, &tok, &tok_len, &ext,
+						    &ext_len);
+
+		cr_expect_eq(rc, cases[i].err, "%s: got %d", cases[i].value, rc);
+		if (rc == 0) {
+			cr_expect(view_is(tok, tok_len, cases[i].token), "%s", cases[i].value);
+			if (cases[i].ext) {
+				cr_expect(ext && view_is(ext, ext_len, cases[i].ext), "%s",
+					  cases[i].value);
+				cr_expect(ext >= copy && ext + ext_len <= copy + len);
+			} else {
+				cr_expect(ext == NULL && ext_len == 0, "%s", cases[i].value);
+			}
+		} else {
+			cr_expect(ext == NULL && ext_len == 0, "%s", cases[i].value);
+		}
+		free(copy);
+	}
+}
+
 /* A real type-2 token through the Authorization header and back. */
 Test(authhdr, authorization_round_trips_when_rfc9578_tokens)
 {

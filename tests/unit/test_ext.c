@@ -257,3 +257,32 @@ Test(ext, token_decodes_only_da7a_of_354_bytes)
 		     PP_ERR_TOKEN_TYPE);
 	cr_assert_null(t.input);
 }
+
+/* A verified token's Extensions at redemption (issuer and gate): no
+ * expiration holds, one after now holds, one at or before now has passed,
+ * and what does not decode is not Extensions this issuer signs. */
+Test(ext, check_expiry_at_now)
+{
+	struct ext_expiration x = { 60, 1200 };
+	uint8_t data[EXT_EXPIRATION_LEN], enc[64], other[4] = { 0, 2, 0, 0 };
+	struct ext_entry e = { EXT_TYPE_EXPIRATION, EXT_EXPIRATION_LEN, data };
+	size_t len = 0;
+
+	cr_assert_eq(ext_expiration_encode(&x, data), 0);
+	cr_assert_eq(ext_encode(&e, 1, 0, enc, sizeof(enc), &len), 0);
+	cr_expect_eq(ext_check_expiry(enc, len, 1199), 0);
+	cr_expect_eq(ext_check_expiry(enc, len, 1200), PP_ERR_STATE);
+	cr_expect_eq(ext_check_expiry(enc, len, 5000), PP_ERR_STATE);
+	cr_expect_eq(ext_check_expiry(enc, len, -1), PP_ERR_STATE);
+	/* an empty list, and a list without an expiration */
+	cr_expect_eq(ext_check_expiry((const uint8_t *)"\0\0", 2, 5000), 0);
+	{
+		uint8_t one[6] = { 0, 4, 0, 7, 0, 0 };
+
+		cr_expect_eq(ext_check_expiry(one, sizeof(one), 5000), 0);
+	}
+	/* not Extensions; an expiration entry of the wrong length */
+	cr_expect_eq(ext_check_expiry(other, 3, 0), PP_ERR_CORRUPT);
+	enc[5] = 15;
+	cr_expect_eq(ext_check_expiry(enc, len, 0), PP_ERR_CORRUPT);
+}

@@ -79,3 +79,38 @@ Test(redeem_body, near_forms_parse_as_json_when_not_exact)
 		}
 	}
 }
+
+/* A 0xDA7A token's Extensions inside the forwarded authorization
+ * (extensions= parameter) count as the "extensions" member; both at once
+ * are refused. */
+Test(redeem_body, authorization_carries_extensions)
+{
+	struct rdm_input in;
+	const char *err;
+	const char *b1 = "{\"authorization\":\"PrivateToken token=\\\"QUJD\\\", "
+			 "extensions=\\\"AAQAAQAA\\\"\"}";
+	const char *b2 = "{\"authorization\":\"PrivateToken token=QUJD, "
+			 "extensions=AAQAAQAA\",\"extensions\":\"AAQAAQAA\"}";
+	const char *b3 = "{\"authorization\":\"PrivateToken token=QUJD\","
+			 "\"extensions\":\"AAQAAQAA\"}";
+	const char *b4 = "{\"authorization\":\"PrivateToken token=QUJD, "
+			 "extensions=\\\"A A\\\"\"}";
+	const char *b5 = "{\"authorization\":\"PrivateToken token=QUJD\"}";
+
+	err = rdm_body_parse((const uint8_t *)b1, strlen(b1), &in);
+	cr_assert_null(err, "%s: %s", b1, err);
+	cr_expect_eq(in.token_len, 3);
+	cr_expect(in.has_extensions);
+	cr_expect_eq(in.extensions_len, 6);
+	cr_expect_eq(memcmp(in.extensions, "\x00\x04\x00\x01\x00\x00", 6), 0);
+	err = rdm_body_parse((const uint8_t *)b2, strlen(b2), &in);
+	cr_expect(err && strstr(err, "not both"), "%s", b2);
+	err = rdm_body_parse((const uint8_t *)b3, strlen(b3), &in);
+	cr_assert_null(err, "%s: %s", b3, err);
+	cr_expect(in.has_extensions && in.extensions_len == 6);
+	err = rdm_body_parse((const uint8_t *)b4, strlen(b4), &in);
+	cr_expect_not_null(err, "%s", b4);
+	err = rdm_body_parse((const uint8_t *)b5, strlen(b5), &in);
+	cr_assert_null(err, "%s: %s", b5, err);
+	cr_expect(!in.has_extensions);
+}
