@@ -2,7 +2,10 @@
 // Cloudflare's @cloudflare/privacypass-ts (ClientWithMetadata,
 // OriginWithMetadata) gets tokens bound to an expiration extension from a
 // real ppissuer, verifies them, and ppissuer's /redeem accepts each once
-// with its extensions and refuses it with altered ones.
+// with its extensions and refuses it with altered ones. Every other token is
+// redeemed through a forwarded Authorization header carrying extensions=
+// (draft-ietf-privacypass-auth-scheme-extensions), which privacypass-ts's
+// own AuthorizationHeader parser reads back first.
 //
 //   PP_BIN=/abs/path/ppissuer node da7a.mjs [count]
 //
@@ -16,7 +19,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Extension, Extensions, Token, TOKEN_TYPES, publicVerif } from '@cloudflare/privacypass-ts';
+import {
+  AuthorizationHeader, Extension, Extensions, Token, TOKEN_TYPES, publicVerif,
+} from '@cloudflare/privacypass-ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bin = process.env.PP_BIN || join(here, '../../build/bin/ppissuer');
@@ -84,9 +89,17 @@ async function stopServer(s) {
   if (code === 0) pass(); else fail('shutdown', `exit status ${code} after SIGTERM`);
 }
 
-async function redeem(base, token, ext) {
-  const body = { token: b64url(token.serialize()) };
-  if (ext) body.extensions = b64url(ext.serialize());
+// The header an origin forwards: token= and extensions=, both padded
+// base64url as the draft asks.
+function authorization(token, ext) {
+  const pad = (b) => Buffer.from(b).toString('base64').replaceAll('+', '-').replaceAll('/', '_');
+  return `PrivateToken token="${pad(token.serialize())}", extensions="${pad(ext.serialize())}"`;
+}
+
+async function redeem(base, token, ext, viaHeader = false) {
+  const body = viaHeader && ext ? { authorization: authorization(token, ext) }
+    : { token: b64url(token.serialize()) };
+  if (ext && !viaHeader) body.extensions = b64url(ext.serialize());
   const res = await fetch(new URL('/redeem', base), {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -143,10 +156,19 @@ async function main() {
         r = await redeem(s.base, wire, null);
         if (r.status === 403) pass();
         else fail(`token ${i}`, `redeem without extensions: ${r.status} ${JSON.stringify(r.json)}`);
-        r = await redeem(s.base, wire, ext);
+        const viaHeader = i % 2 === 1;
+        if (viaHeader) {
+          const [h] = AuthorizationHeader.parse(TOKEN_TYPES.PARTIALLY_BLIND_RSA,
+            authorization(wire, ext));
+          if (h && h.extensions
+              && b64url(h.extensions.serialize()) === b64url(ext.serialize())
+              && b64url(h.token.serialize()) === b64url(wire.serialize())) pass();
+          else fail(`token ${i}`, 'privacypass-ts does not read the header back');
+        }
+        r = await redeem(s.base, wire, ext, viaHeader);
         if (r.status === 200 && r.json.result === 'valid' && r.json.token_type === TYPE) pass();
-        else fail(`token ${i}`, `redeem: ${r.status} ${JSON.stringify(r.json)}`);
-        r = await redeem(s.base, wire, ext);
+        else fail(`token ${i}`, `redeem${viaHeader ? ' (authorization)' : ''}: ${r.status} ${JSON.stringify(r.json)}`);
+        r = await redeem(s.base, wire, ext, !viaHeader);
         if (r.status === 409) pass();
         else fail(`token ${i}`, `second redeem: ${r.status} ${JSON.stringify(r.json)}`);
       } catch (err) {
