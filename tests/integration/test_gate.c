@@ -652,7 +652,7 @@ Test(gate, public_metadata_da7a, .timeout = 90)
 	size_t ch_len, key_len, ch2_len, key2_len, ext_len, other_len, soon_len;
 	char keyfile[1024], tok[1024], tok2[1024], tok_soon[1024], e64[128], o64[128],
 		s64[128], reason[64];
-	uint64_t now = (uint64_t)time(NULL);
+	uint64_t now = (uint64_t)time(NULL), soon_ts;
 
 	th_dir_init(&iss);
 	tu_keys_data_path("keys/pbrsa-safe2048.pem", keyfile, sizeof(keyfile));
@@ -669,8 +669,8 @@ Test(gate, public_metadata_da7a, .timeout = 90)
 	cr_assert(key_len == c.spki_len && !memcmp(key, c.spki, key_len),
 		  "the 0xDA7A challenge does not carry the directory's key");
 
-	ext_len = th_exp_ext(3600, th_next_multiple(now, 3600), ext);
-	other_len = th_exp_ext(3600, th_next_multiple(now, 3600) + 3600, other);
+	ext_len = th_exp_ext(3600, th_next_multiple(now + 60, 3600), ext);
+	other_len = th_exp_ext(3600, th_next_multiple(now + 60, 3600) + 3600, other);
 	cr_assert_eq(b64_encode(ext, ext_len, e64, sizeof(e64), NULL), 0);
 	cr_assert_eq(b64_encode(other, other_len, o64, sizeof(o64), NULL), 0);
 	th_dc_request(&c, ext, ext_len, ch, ch_len);
@@ -694,14 +694,17 @@ Test(gate, public_metadata_da7a, .timeout = 90)
 	cr_expect_eq(gate_ask_ext(&gate, tok2, NULL, reason, sizeof(reason)), 200,
 		     "the type-2 token was spent by the refused attempt: %s", reason);
 
-	/* an expiration that passes while the token waits: refused, unspent */
+	/* an expiration that passes while the token waits (3 or 4 s ahead,
+	 * far enough that the issuer still signs it): refused, unspent */
 	now = (uint64_t)time(NULL);
-	soon_len = th_exp_ext(2, th_next_multiple(now, 2), soon);
+	soon_ts = th_next_multiple(now + 2, 2);
+	soon_len = th_exp_ext(2, soon_ts, soon);
 	cr_assert_eq(b64_encode(soon, soon_len, s64, sizeof(s64), NULL), 0);
 	th_dc_request(&c, soon, soon_len, ch, ch_len);
 	cr_assert_eq(th_dc_issue(&c, &iss, soon, soon_len, tok_soon, sizeof(tok_soon), NULL, 0),
 		     200);
-	th_sleep_ms(3000);
+	while ((uint64_t)time(NULL) <= soon_ts)
+		th_sleep_ms(200);
 	cr_expect_eq(gate_ask_ext(&gate, tok_soon, s64, reason, sizeof(reason)), 401);
 	cr_expect_str_eq(reason, "expired");
 
