@@ -640,7 +640,8 @@ static long gate_ask_ext(const struct th_server *gate, const char *b64, const ch
  * directory's key, verifies a token under the key derived from the
  * extensions= the client sends, and spends it once; a token without its
  * extensions, with other ones, or expired is refused and stays unspent;
- * extensions beside a type-2 token are refused. */
+ * extensions beside a type-2 token are refused; and the same through
+ * nginx. */
 Test(gate, public_metadata_da7a, .timeout = 90)
 {
 	static const char *const args[] = { "--token-types", "2,0xDA7A",
@@ -707,6 +708,25 @@ Test(gate, public_metadata_da7a, .timeout = 90)
 		th_sleep_ms(200);
 	cr_expect_eq(gate_ask_ext(&gate, tok_soon, s64, reason, sizeof(reason)), 401);
 	cr_expect_str_eq(reason, "expired");
+
+	/* through nginx (deploy/nginx-gate.conf): the auth subrequest carries
+	 * the whole Authorization, extensions= included */
+	{
+		struct th_server ng;
+		char v[2048];
+
+		nginx_start(&ng, iss.dir, gate.port);
+		th_dc_request(&c, ext, ext_len, ch, ch_len);
+		cr_assert_eq(th_dc_issue(&c, &iss, ext, ext_len, tok, sizeof(tok), NULL, 0), 200);
+		cr_expect_eq(with_token(&ng, "/", tok), 401, "no extensions= passed nginx");
+		snprintf(v, sizeof(v), "PrivateToken token=\"%s\", extensions=\"%s\"", tok, e64);
+		cr_expect_eq(get_with(&ng, "/", "Authorization", v, &r), 200);
+		cr_expect(r.len == strlen(PAGE) && !memcmp(r.body, PAGE, r.len), "200 without the page");
+		th_resp_free(&r);
+		cr_expect_eq(get_with(&ng, "/", "Authorization", v, &r), 401, "spent, through nginx");
+		th_resp_free(&r);
+		stop(ng.pid);
+	}
 
 	th_dc_free(&c);
 	stop(gate.pid);
