@@ -137,7 +137,7 @@ FILTER ?=
 CRIT_ARGS ?=
 # Suites that measure latency or throughput: they run one test at a time
 # with nothing else on the CPU (this is a 2-core machine).
-SOLO_SUITES := trickle|burst|slowclient|redis_pause|rcluster
+SOLO_SUITES := trickle|burst|slowclient|redis_pause|rcluster|workers
 LOG_DIR := $(OBJDIR)/test-logs
 ifeq ($(SAN),1)
 # a leak, an overflow or undefined behaviour fails the run

@@ -11,6 +11,8 @@
 #include "api/api.h"
 #include "api/listener.h"
 #include "api/status.h"
+#include "issuer/issuance.h"
+#include "issuer/issuance_batch.h"
 #include "issuer/metrics.h"
 #include "issuer/ratelimit.h"
 #include "issuer/redemption.h"
@@ -55,12 +57,14 @@ struct api_tls;
 
 struct api_listener;
 struct api_listener_thread;
+struct api_workers;
 
 struct api_server {
 	struct api_opts o;
 	struct api_listener *http;
 	struct api_listener *https;     /* the mutual-TLS listener, or NULL */
 	struct api_tls *tls;            /* its certificates (api/tls.c) */
+	struct api_workers *workers;    /* slow issuance (api/workers.h) */
 };
 
 struct tn_table;
@@ -105,6 +109,11 @@ struct api_req {
 	_Atomic int rdm_done;
 	int rdm_failed;                    /* rdm_submit refused: a caller bug */
 	struct rdm_result rdm;
+	/* issuance run by a worker thread (connection suspended the while;
+	 * the job runs as defer and resumes through loop and resume) */
+	_Atomic int work_done;
+	struct iss_result *issued;         /* a single TokenRequest's answer */
+	struct iss_batch batch;            /* a batch's answer */
 };
 
 /* Queues a response; records the status. body is copied. */

@@ -13,6 +13,7 @@
 #include "api/listener.h"
 #include "api/req.h"
 #include "api/tls.h"
+#include "api/workers.h"
 #include "base/pp_err.h"
 #include "issuer/log.h"
 #include "issuer/publish.h"
@@ -404,6 +405,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		log_request(r, method_name(r->method), atomic_load(&api_inflight) <= 1);
 	if (r->doc)
 		pub_put(r->doc);
+	iss_batch_clear(&r->batch);   /* an answer never sent */
+	if (r->issued) {
+		explicit_bzero(r->issued, sizeof(*r->issued));
+		free(r->issued);
+	}
 	tn_table_unref(r->tab);   /* after the last use of its issuer */
 	free(r->body);
 	free(r);
@@ -418,6 +424,13 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
 	log_warn("http: %s", msg);
+}
+
+static unsigned cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
 }
 
 /* One listener: the same handlers and limits for plain HTTP and for TLS
@@ -450,11 +463,8 @@ static int listener_start(struct api_server *s, const char *host, uint16_t port,
 		.opts = opts,
 	};
 
-	if (!c.threads) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-		c.threads = n > 0 ? (unsigned)n : 1;
-	}
+	if (!c.threads)
+		c.threads = cpus();
 	if (c.threads > c.max_connections)
 		c.threads = c.max_connections;
 	/* the options are copied by each daemon as it starts */
@@ -473,6 +483,11 @@ int api_server_start(const struct api_opts *o, struct api_server **out,
 		return PP_ERR_NOMEM;
 	s->o = *o;
 	atomic_store(&api_draining, 0);
+	/* as many as loop threads: slow issuance may take every core */
+	rc = api_workers_start(o->threads ? o->threads : cpus(), &s->workers,
+			       err, errlen);
+	if (rc)
+		goto cleanup;
 	rc = listener_start(s, o->host, o->port, NULL, &s->http, err, errlen);
 	if (rc)
 		goto cleanup;
@@ -489,6 +504,7 @@ int api_server_start(const struct api_opts *o, struct api_server **out,
 	s = NULL;
 cleanup:
 	if (s) {
+		api_workers_stop(s->workers);
 		api_listener_free(s->https);
 		api_listener_free(s->http);
 		api_tls_free(s->tls);
@@ -531,6 +547,9 @@ void api_server_stop(struct api_server *s, unsigned timeout_s)
 	if (!s)
 		return;
 	api_server_drain(s, timeout_s);
+	/* jobs still queued run now and resume their connections, whose loop
+	 * threads are still there */
+	api_workers_stop(s->workers);
 	api_listener_free(s->http);
 	api_listener_free(s->https);
 	api_tls_free(s->tls);

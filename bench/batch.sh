@@ -89,5 +89,28 @@ for b_spec in $b_specs; do
 	row "  CPU per token: server / wrk" "$(kv "$b_cpu" cpu_srv_us) / $(kv "$b_cpu" cpu_wrk_us) us" \
 		"(cores busy: server $(kv "$b_cpu" cores_srv), wrk $(kv "$b_cpu" cores_wrk), others $(kv "$b_cpu" cores_other))"
 done
+
+# The cheapest request beside batches: directory GETs paced at 1,000/s on
+# their own connections, alone and then while batches of 100 keep every
+# core busy. Batches are signed by worker threads below the loop threads'
+# priority (api/workers.h), so a GET does not wait for a batch in progress.
+b_get() {
+	wrk -t1 -c8 -d${ceil_s}s --timeout 10s -s "$here/get.lua" "$url" -- 1000 1 \
+		>"$work/wrk-bget$1.txt" 2>&1 || fail "directory GETs ($1)"
+	g=$(grep '^WRKRESULT' "$work/wrk-bget$1.txt")
+	check_wrk "$g" "directory GETs ($1)"
+	printf '%s\n' "$g"
+}
+[ "$b_size" = 100 ] || fail "the last batch size is $b_size, not 100"
+b_alone=$(b_get alone)
+wrk -t$wrk_threads -c$sat_conns -d$((ceil_s + 2))s --timeout 10s -s "$work/batch.lua" \
+	"$url" -- "$work/batch100.bin" "$b_rec" >"$work/wrk-bload.txt" 2>&1 &
+b_load=$!
+sleep 1
+b_beside=$(b_get beside)
+wait $b_load || fail "batches beside the GETs"
+[ "$(non200 directory)" = 0 ] || fail "directory GETs beside batches: non-200 answers"
+row "directory GETs at 1,000/s, alone" "$(kv "$b_alone" rate)/s" "($(lat "$b_alone"))"
+row "  the same beside batches of 100" "$(kv "$b_beside" rate)/s" "($(lat "$b_beside"))"
 stop_server
 say ""

@@ -55,6 +55,9 @@ struct tt_ops {
 	size_t nk;                  /* a token's authenticator */
 	int private_verify;         /* tokens verify only with the private key
 				     * (redeemed at the issuer) */
+	int slow_issue;             /* issuing one takes milliseconds (several
+				     * RSA or P-384 operations): the server
+				     * runs it off its event loop */
 
 	/* ---- keys (never on the request path) ---- */
 	/* A fresh private key, in its private form. */

@@ -225,6 +225,8 @@ const struct tt_ops tt_pbrsa = {
 	.response_len = EXT_NK,
 	.nk = EXT_NK,
 	.private_verify = 0,
+	.slow_issue = 1,            /* a key derivation and a 2048-bit
+				     * signature with a 2048-bit exponent */
 	.generate = pb_generate,
 	.generate_progress = pb_generate_progress,
 	.import = pb_import,

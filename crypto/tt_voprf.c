@@ -399,6 +399,7 @@ const struct tt_ops tt_voprf_p384 = {
 	.response_len = 49 + 2 * 48,
 	.nk = 48,
 	.private_verify = 1,
+	.slow_issue = 1,            /* five P-384 scalar multiplications */
 	.generate = p384_generate,
 	.import = p384_import,
 	.check = p384_check,

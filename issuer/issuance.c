@@ -38,6 +38,25 @@ static enum iss_verdict iss_verdict_of(int rc)
 	}
 }
 
+int iss_runs_long(struct svc *s, const uint8_t *req, size_t len)
+{
+	const struct tt_ops *tt;
+	const struct ks_entry *e;
+	struct ks_keyset *ks;
+	uint8_t tid;
+	int slow;
+
+	if (tok_request_header(req, len, &tt, &tid) != 0)
+		return 0;
+	if (tt->slow_issue)
+		return 1;
+	ks = ks_current_get(s->keys);
+	e = ks_keyset_signer(ks, tt->type, tid);
+	slow = e != NULL && e->meta.external;
+	ks_keyset_unref(ks);
+	return slow;
+}
+
 void iss_issue(struct svc *s, const uint8_t *req, size_t len,
 	       struct iss_result *out)
 {

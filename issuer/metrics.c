@@ -13,9 +13,12 @@
 #include "keys/keyset.h"
 #include "keys/pkcs11.h"
 
-/* The statuses the server can answer with; anything else counts as "other". */
+/* The statuses the server can answer with; anything else counts as "other".
+ * 0 is a request whose client left before the answer ("closed"): one a
+ * worker thread was still signing, or one cut off while it arrived. */
 static const unsigned met_statuses[] = {
-	200, 304, 400, 401, 403, 404, 405, 409, 413, 415, 421, 422, 429, 500, 503,
+	0, 200, 206, 304, 400, 401, 403, 404, 405, 409, 413, 415, 421, 422, 429,
+	500, 503,
 };
 #define N_STATUS (sizeof(met_statuses) / sizeof(met_statuses[0]) + 1)
 
@@ -71,20 +74,12 @@ size_t met_status_slot(unsigned status)
 
 void met_status_label(size_t slot, char out[8])
 {
-	if (slot < N_STATUS - 1)
-		snprintf(out, 8, "%u", met_statuses[slot]);
+	if (slot < N_STATUS - 1 && met_statuses[slot] == 0)
+		snprintf(out, 8, "closed");
+	else if (slot < N_STATUS - 1)
+		snprintf(out, 8, "%u", met_statuses[slot] % 1000u);  /* 3 digits */
 	else
 		snprintf(out, 8, "other");
-}
-
-static size_t status_index(unsigned status)
-{
-	size_t i;
-
-	for (i = 0; i < N_STATUS - 1; i++)
-		if (met_statuses[i] == status)
-			return i;
-	return N_STATUS - 1;
 }
 
 void met_request(enum met_route r, unsigned status, uint64_t dur_us)
@@ -92,7 +87,7 @@ void met_request(enum met_route r, unsigned status, uint64_t dur_us)
 	(void)dur_us;
 	if (r >= MET_ROUTE_COUNT)
 		r = MET_ROUTE_OTHER;
-	atomic_fetch_add_explicit(&met.requests[r][status_index(status)], 1,
+	atomic_fetch_add_explicit(&met.requests[r][met_status_slot(status)], 1,
 				  memory_order_relaxed);
 }
 
@@ -361,10 +356,7 @@ char *met_render(const struct ks_keyset *ks, struct spent_store *spent,
 
 			if (!v)
 				continue;
-			if (s < N_STATUS - 1)
-				snprintf(code, sizeof(code), "%u", met_statuses[s]);
-			else
-				snprintf(code, sizeof(code), "other");
+			met_status_label(s, code);
 			out(&b, "ppissuer_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
 			    route_names[r], code, v);
 		}

@@ -63,7 +63,7 @@ void met_client_cert_expiry(const char *client, int64_t not_after);
 /* ---- per issuer (metrics_issuers.c), with several issuers ----
  * Each issuer's service keeps its own counters; they are rendered with an
  * issuer="<name>" label whose values come from the configuration only. */
-#define MET_STATUS_SLOTS 16       /* the statuses counted, and "other" */
+#define MET_STATUS_SLOTS 18       /* the statuses counted, and "other" */
 struct met_scope {
 	atomic_ullong requests[MET_ROUTE_COUNT][MET_STATUS_SLOTS];
 	atomic_ullong issued;
