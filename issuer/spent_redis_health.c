@@ -291,8 +291,18 @@ int rd_durability_judge(const struct rd_where *w, const struct rd_durability *d)
 				  w->host, w->port, d->reason);
 		return 0;
 	}
-	if (strcasecmp(fsync, "always") == 0 || strcasecmp(fsync, "everysec") == 0)
+	if (strcasecmp(fsync, "always") == 0)
 		return 0;
+	if (strcasecmp(fsync, "everysec") == 0) {
+		/* accepted (Redis's default), but not "loses nothing" */
+		spent_status_warn(w->st, RD_WARN_EVERYSEC,
+				  "redis at %s:%d has appendfsync everysec: a crash of "
+				  "the host, or of Redis while a slow fsync holds back "
+				  "its AOF writes, can forget tokens redeemed in the last "
+				  "2 s, which would then be accepted again; set "
+				  "\"appendfsync always\" to lose none", w->host, w->port);
+		return 0;
+	}
 	if (w->allow_volatile) {
 		spent_status_warn(w->st, RD_WARN_VOLATILE_ALLOWED,
 				  "redis at %s:%d has appendfsync %s and "

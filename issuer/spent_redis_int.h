@@ -41,7 +41,7 @@
 
 /* spent_status_warn topics of the Redis store */
 enum { RD_WARN_CONFIG, RD_WARN_VOLATILE_ALLOWED, RD_WARN_REPLICAS,
-       RD_WARN_QUEUE_FULL, RD_WARN_TOPOLOGY };
+       RD_WARN_QUEUE_FULL, RD_WARN_TOPOLOGY, RD_WARN_EVERYSEC };
 
 /* What the connection code knows when it reports. */
 struct rd_where {
