@@ -67,8 +67,8 @@ struct api_listener_thread {
 	_Atomic(struct api_resume *) resume;
 	/* the same, pushed by this thread itself (a decision made inline) */
 	struct api_resume *self_resume;
-	/* work deferred by handlers of this thread (only it touches these) */
-	struct api_deferred *dq_head, *dq_tail;
+	/* work deferred by handlers of this thread (only it touches it) */
+	struct api_dq dq;
 	int first_ep;                /* epoll fd: a connection's request began */
 	atomic_uint conns;           /* open connections of this thread's daemon */
 	unsigned limit;              /* its share of the connection limit */
@@ -482,15 +482,24 @@ static int lis_resume_pending(struct api_listener_thread *w)
 	       lis_resume_list(atomic_exchange(&w->resume, NULL));
 }
 
-/* The oldest deferred job, off the queue, or NULL. */
-static struct api_deferred *lis_deferred_pop(struct api_listener_thread *w)
+void api_dq_push(struct api_dq *q, struct api_deferred *d)
 {
-	struct api_deferred *d = w->dq_head;
+	d->next = NULL;
+	if (q->tail != NULL)
+		q->tail->next = d;
+	else
+		q->head = d;
+	q->tail = d;
+}
+
+struct api_deferred *api_dq_pop(struct api_dq *q)
+{
+	struct api_deferred *d = q->head;
 
 	if (d != NULL) {
-		w->dq_head = d->next;
-		if (w->dq_head == NULL)
-			w->dq_tail = NULL;
+		q->head = d->next;
+		if (q->head == NULL)
+			q->tail = NULL;
 		d->next = NULL;
 	}
 	return d;
@@ -505,7 +514,7 @@ static void lis_run_deferred(struct api_listener_thread *w)
 	struct api_deferred *d;
 
 	while (atomic_load_explicit(&w->resume, memory_order_acquire) == NULL &&
-	       (d = lis_deferred_pop(w)) != NULL)
+	       (d = api_dq_pop(&w->dq)) != NULL)
 		d->run(d);
 }
 
@@ -533,7 +542,7 @@ static void *lis_run(void *arg)
 		/* a connection resumed last round may need a second run to
 		 * be answered, and deferred work or a resume may wait (pushed
 		 * by this thread, which does not wake itself): do not sleep */
-		if (resumed || w->dq_head || w->self_resume || atomic_load(&w->resume))
+		if (resumed || w->dq.head || w->self_resume || atomic_load(&w->resume))
 			ms = 0;
 		if (lis_dl_first(w))
 			ms = lis_wait_ms(ms, now, w->dl_head->deadline);
@@ -582,7 +591,7 @@ static void *lis_run(void *arg)
 	}
 	/* stopping: what was deferred still runs, so that every suspended
 	 * connection is answered or resumed */
-	while ((d = lis_deferred_pop(w)) != NULL)
+	while ((d = api_dq_pop(&w->dq)) != NULL)
 		d->run(d);
 	return NULL;
 }
@@ -594,14 +603,7 @@ struct api_listener_thread *api_listener_self(void)
 
 void api_listener_defer(struct api_deferred *d)
 {
-	struct api_listener_thread *w = lis_self;
-
-	d->next = NULL;
-	if (w->dq_tail != NULL)
-		w->dq_tail->next = d;
-	else
-		w->dq_head = d;
-	w->dq_tail = d;
+	api_dq_push(&lis_self->dq, d);
 }
 
 void api_listener_resume(struct api_listener_thread *t, struct api_resume *rs)

@@ -95,6 +95,16 @@ struct api_deferred {
 	void (*run)(struct api_deferred *d);
 };
 
+/* A first-in first-out queue of jobs, with no lock of its own: a loop
+ * thread's deferred work, and the worker threads' queue (api/workers.c,
+ * under its mutex). */
+struct api_dq {
+	struct api_deferred *head, *tail;
+};
+void api_dq_push(struct api_dq *q, struct api_deferred *d);
+/* The oldest job, off the queue, or NULL. */
+struct api_deferred *api_dq_pop(struct api_dq *q);
+
 /* Queues d on the calling loop thread (handlers always run on one). */
 void api_listener_defer(struct api_deferred *d);
 

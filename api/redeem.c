@@ -1,5 +1,4 @@
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,21 +65,18 @@ static void on_redeemed(void *arg, const struct rdm_result *res)
 	struct api_req *r = arg;
 
 	r->rdm = *res;
-	atomic_store(&r->rdm_done, 1);
-	api_listener_resume(r->loop, &r->resume);
+	api_job_finished(r);
 }
 
 /* The verification and the spend, started from the loop thread after the
  * daemon's run. */
 static void redeem_start(struct api_deferred *d)
 {
-	struct api_req *r = (struct api_req *)(void *)((char *)d -
-						       offsetof(struct api_req, defer));
+	struct api_req *r = api_req_of(d);
 
 	if (rdm_submit(r->svc, r->body, r->body_len, on_redeemed, r) != 0) {
 		r->rdm_failed = 1;
-		atomic_store(&r->rdm_done, 1);
-		api_listener_resume(r->loop, &r->resume);
+		api_job_finished(r);
 	}
 }
 
@@ -91,7 +87,7 @@ static void redeem_start(struct api_deferred *d)
  * resumes it and libmicrohttpd calls this handler again to answer. */
 enum MHD_Result api_redeem(struct api_req *r)
 {
-	if (atomic_load(&r->rdm_done))
+	if (atomic_load(&r->job_done))
 		return r->rdm_failed ? api_respond_error(r, API_ERR_INTERNAL)
 				     : redeem_answer(r);
 	r->loop = api_listener_self();

@@ -5,6 +5,7 @@
 #define PP_API_REQ_H
 
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -101,20 +102,32 @@ struct api_req {
 	enum rl_why limit_why;      /* why a batch's tokens were refused */
 	unsigned limit_retry;
 	int authorized;             /* passed api_auth_check as that client */
-	/* redemption waiting on the spent store (connection suspended) */
+	/* a job that answers later, the connection suspended meanwhile: a
+	 * redemption (verified after the daemon's run, api_listener_defer,
+	 * then waiting on the spent store) or slow issuance (api/workers.h) */
 	struct api_listener_thread *loop;  /* resumes the suspended connection */
 	struct api_resume resume;          /* its place in loop's resume list */
-	struct api_deferred defer;         /* its verification, run after the
-					      daemon's run (api_listener_defer) */
-	_Atomic int rdm_done;
+	struct api_deferred defer;         /* the job */
+	_Atomic int job_done;              /* set by api_job_finished */
 	int rdm_failed;                    /* rdm_submit refused: a caller bug */
-	struct rdm_result rdm;
-	/* issuance run by a worker thread (connection suspended the while;
-	 * the job runs as defer and resumes through loop and resume) */
-	_Atomic int work_done;
+	struct rdm_result rdm;             /* a redemption's answer */
 	struct iss_result *issued;         /* a single TokenRequest's answer */
 	struct iss_batch batch;            /* a batch's answer */
 };
+
+/* The request whose defer d is. */
+static inline struct api_req *api_req_of(struct api_deferred *d)
+{
+	return (struct api_req *)(void *)((char *)d - offsetof(struct api_req, defer));
+}
+
+/* A job's last step, on whatever thread ran it: marks it done and resumes
+ * the connection, whose handler then answers. */
+static inline void api_job_finished(struct api_req *r)
+{
+	atomic_store(&r->job_done, 1);
+	api_listener_resume(r->loop, &r->resume);
+}
 
 /* Queues a response; records the status. body is copied. */
 enum MHD_Result api_respond(struct api_req *r, unsigned status,

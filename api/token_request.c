@@ -1,5 +1,4 @@
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,13 +11,8 @@
 #define GENERIC_CT "application/private-token-generic-batch-response"
 #define AMORTIZED_CT "application/private-token-amortized-batch-response"
 
-static struct api_req *req_of(struct api_deferred *d)
-{
-	return (struct api_req *)(void *)((char *)d - offsetof(struct api_req, defer));
-}
-
 /* Suspends r and hands run to the worker threads (api/workers.h); run ends
- * with work_done, which resumes r, and libmicrohttpd calls the handler
+ * with job_finished, which resumes r, and libmicrohttpd calls the handler
  * again to answer. */
 static enum MHD_Result offload(struct api_req *r, void (*run)(struct api_deferred *d))
 {
@@ -28,13 +22,6 @@ static enum MHD_Result offload(struct api_req *r, void (*run)(struct api_deferre
 	MHD_suspend_connection(r->conn);
 	api_workers_submit(r->srv->workers, &r->defer);
 	return MHD_YES;
-}
-
-/* On a worker thread, the job's last step. */
-static void work_done(struct api_req *r)
-{
-	atomic_store(&r->work_done, 1);
-	api_listener_resume(r->loop, &r->resume);
 }
 
 static enum MHD_Result single_answer(struct api_req *r, struct iss_result *res)
@@ -52,30 +39,29 @@ static enum MHD_Result single_answer(struct api_req *r, struct iss_result *res)
 
 static void single_run(struct api_deferred *d)
 {
-	struct api_req *r = req_of(d);
+	struct api_req *r = api_req_of(d);
 
 	iss_issue(r->svc, r->body, r->body_len, r->issued);
-	work_done(r);
+	api_job_finished(r);
 }
 
 /* POST /token-request: a TokenRequest in, its TokenResponse out (RFC 9578
  * sections 5 and 6); the issuance service decides, the table in status.c
- * answers for it. A request that takes milliseconds (iss_runs_long) goes
- * to the worker threads; the rest is answered at once, on the loop. */
+ * answers for it. What is quick is answered at once, on the loop; a request
+ * that takes milliseconds (iss_issue_quick declines it) goes to the worker
+ * threads. */
 enum MHD_Result api_token_request(struct api_req *r)
 {
 	struct iss_result res;
 
-	if (atomic_load(&r->work_done))
+	if (atomic_load(&r->job_done))
 		return single_answer(r, r->issued);
-	if (iss_runs_long(r->svc, r->body, r->body_len)) {
-		r->issued = malloc(sizeof(*r->issued));
-		if (r->issued == NULL)
-			return api_respond_error(r, API_ERR_INTERNAL);
-		return offload(r, single_run);
-	}
-	iss_issue(r->svc, r->body, r->body_len, &res);
-	return single_answer(r, &res);
+	if (iss_issue_quick(r->svc, r->body, r->body_len, &res) == 0)
+		return single_answer(r, &res);
+	r->issued = malloc(sizeof(*r->issued));
+	if (r->issued == NULL)
+		return api_respond_error(r, API_ERR_INTERNAL);
+	return offload(r, single_run);
 }
 
 /* A batch's first token was charged with its headers; the others are
@@ -115,36 +101,36 @@ static enum MHD_Result api_batch_answer(struct api_req *r, struct iss_batch *b,
 
 static void generic_run(struct api_deferred *d)
 {
-	struct api_req *r = req_of(d);
+	struct api_req *r = api_req_of(d);
 	struct iss_admit admit = { api_batch_admit, r };
 
 	iss_batch_generic(r->svc, r->body, r->body_len, r->srv->o.max_batch,
 			  &admit, &r->batch);
-	work_done(r);
+	api_job_finished(r);
 }
 
 static void amortized_run(struct api_deferred *d)
 {
-	struct api_req *r = req_of(d);
+	struct api_req *r = api_req_of(d);
 	struct iss_admit admit = { api_batch_admit, r };
 
 	iss_batch_amortized(r->svc, r->body, r->body_len,
 			    r->srv->o.max_amortized_batch, &admit, &r->batch);
-	work_done(r);
+	api_job_finished(r);
 }
 
 /* Batches always take milliseconds (up to max-batch signatures): they go
  * to the worker threads. */
 enum MHD_Result api_token_request_generic_batch(struct api_req *r)
 {
-	if (atomic_load(&r->work_done))
+	if (atomic_load(&r->job_done))
 		return api_batch_answer(r, &r->batch, GENERIC_CT);
 	return offload(r, generic_run);
 }
 
 enum MHD_Result api_token_request_amortized_batch(struct api_req *r)
 {
-	if (atomic_load(&r->work_done))
+	if (atomic_load(&r->job_done))
 		return api_batch_answer(r, &r->batch, AMORTIZED_CT);
 	return offload(r, amortized_run);
 }

@@ -14,24 +14,11 @@
 struct api_workers {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	struct api_deferred *head, *tail;
+	struct api_dq q;
 	int stop;
 	unsigned n;
 	pthread_t th[];
 };
-
-static struct api_deferred *wk_pop(struct api_workers *w)
-{
-	struct api_deferred *d = w->head;
-
-	if (d != NULL) {
-		w->head = d->next;
-		if (w->head == NULL)
-			w->tail = NULL;
-		d->next = NULL;
-	}
-	return d;
-}
 
 static void *wk_run(void *arg)
 {
@@ -43,7 +30,7 @@ static void *wk_run(void *arg)
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), WK_NICE);
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while ((d = wk_pop(w)) == NULL && !w->stop)
+		while ((d = api_dq_pop(&w->q)) == NULL && !w->stop)
 			pthread_cond_wait(&w->cond, &w->mu);
 		if (d == NULL)
 			break;   /* stopping, and nothing left */
@@ -86,13 +73,8 @@ int api_workers_start(unsigned n, struct api_workers **out, char *err,
 
 void api_workers_submit(struct api_workers *w, struct api_deferred *d)
 {
-	d->next = NULL;
 	pthread_mutex_lock(&w->mu);
-	if (w->tail != NULL)
-		w->tail->next = d;
-	else
-		w->head = d;
-	w->tail = d;
+	api_dq_push(&w->q, d);
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->mu);
 }

@@ -38,36 +38,11 @@ static enum iss_verdict iss_verdict_of(int rc)
 	}
 }
 
-int iss_runs_long(struct svc *s, const uint8_t *req, size_t len)
-{
-	const struct tt_ops *tt;
-	const struct ks_entry *e;
-	struct ks_keyset *ks;
-	uint8_t tid;
-	int slow;
-
-	if (tok_request_header(req, len, &tt, &tid) != 0)
-		return 0;
-	if (tt->slow_issue)
-		return 1;
-	ks = ks_current_get(s->keys);
-	e = ks_keyset_signer(ks, tt->type, tid);
-	slow = e != NULL && e->meta.external;
-	ks_keyset_unref(ks);
-	return slow;
-}
-
-void iss_issue(struct svc *s, const uint8_t *req, size_t len,
-	       struct iss_result *out)
-{
-	struct ks_keyset *ks = ks_current_get(s->keys);
-
-	iss_issue_in(s, ks, req, len, out);
-	ks_keyset_unref(ks);
-}
-
-void iss_issue_in(struct svc *s, struct ks_keyset *ks, const uint8_t *req,
-		  size_t len, struct iss_result *out)
+/* The single issuance path. quick: decline (return 1, out->verdict
+ * ISS_NONE) what takes milliseconds, a slow_issue type or a key in a
+ * PKCS#11 token, before any of it is done. Else 0, out answered. */
+static int iss_issue_at(struct svc *s, struct ks_keyset *ks, const uint8_t *req,
+			size_t len, int quick, struct iss_result *out)
 {
 	const struct tt_ops *tt;
 	const struct ks_entry *e;
@@ -82,8 +57,10 @@ void iss_issue_in(struct svc *s, struct ks_keyset *ks, const uint8_t *req,
 	rc = tok_request_header(req, len, &tt, &tid);
 	if (rc != 0) {
 		out->verdict = iss_verdict_of(rc);
-		return;
+		return 0;
 	}
+	if (quick && tt->slow_issue)
+		return 1;
 	out->token_type = tt->type;
 	if (tt->request_variable) {
 		/* TokenRequest || Extensions: the policy decides before any
@@ -100,13 +77,17 @@ void iss_issue_in(struct svc *s, struct ks_keyset *ks, const uint8_t *req,
 
 		if (v != EXTP_OK) {
 			out->verdict = extp_verdicts[v];
-			return;
+			return 0;
 		}
 	}
 	e = ks_keyset_signer(ks, tt->type, tid);
 	if (e == NULL) {
 		rc = PP_ERR_UNKNOWN_KEY;
 		goto cleanup;
+	}
+	if (quick && e->meta.external) {
+		out->token_type = 0;
+		return 1;   /* a network HSM answers in milliseconds */
 	}
 	t0 = now_us();
 	rc = tt_issue(e->signer, req, len, out->response, sizeof(out->response),
@@ -124,4 +105,30 @@ cleanup:
 		ERR_clear_error();
 	}
 	out->verdict = iss_verdict_of(rc);
+	return 0;
+}
+
+void iss_issue_in(struct svc *s, struct ks_keyset *ks, const uint8_t *req,
+		  size_t len, struct iss_result *out)
+{
+	(void)iss_issue_at(s, ks, req, len, 0, out);
+}
+
+void iss_issue(struct svc *s, const uint8_t *req, size_t len,
+	       struct iss_result *out)
+{
+	struct ks_keyset *ks = ks_current_get(s->keys);
+
+	iss_issue_in(s, ks, req, len, out);
+	ks_keyset_unref(ks);
+}
+
+int iss_issue_quick(struct svc *s, const uint8_t *req, size_t len,
+		    struct iss_result *out)
+{
+	struct ks_keyset *ks = ks_current_get(s->keys);
+	int declined = iss_issue_at(s, ks, req, len, 1, out);
+
+	ks_keyset_unref(ks);
+	return declined;
 }

@@ -38,18 +38,20 @@ struct iss_result {
 	uint8_t response[ISS_RESPONSE_MAX];
 };
 
-/* Whether answering req may take milliseconds, so the caller should run
- * iss_issue off its event loop: a type whose issuance is slow (the
- * token-type table's slow_issue), or a key whose signatures come from a
- * PKCS#11 token (a network HSM answers in milliseconds). Cheap; a request
- * that does not parse is not slow (its refusal is at once). */
-int iss_runs_long(struct svc *s, const uint8_t *req, size_t len);
-
 /* Answers req (len bytes, a whole TokenRequest; for request_variable
  * types a TokenRequest followed by the serialized Extensions, which the
  * service's extension policy judges before any signing). out is always
  * filled; its response is zeroed unless the verdict is ISS_OK. */
 void iss_issue(struct svc *s, const uint8_t *req, size_t len,
 	       struct iss_result *out);
+
+/* The same for a caller on an event loop: answers at once what is quick
+ * (returns 0), but declines, before doing any of it, what may take
+ * milliseconds: a type whose issuance is slow (the token-type table's
+ * slow_issue) or a key whose signatures come from a PKCS#11 token (a
+ * network HSM answers in milliseconds). Then it returns 1, out->verdict is
+ * ISS_NONE, and the caller runs iss_issue off its loop. */
+int iss_issue_quick(struct svc *s, const uint8_t *req, size_t len,
+		    struct iss_result *out);
 
 #endif
