@@ -62,6 +62,16 @@ static CK_RV find_by_id(struct p11 *b, CK_SESSION_HANDLE sh,
 	return rv;
 }
 
+/* A session of the pool, or NULL with why saying the token cannot answer. */
+static struct p11_sess *sess_or_why(struct p11 *b, char *why, size_t whylen)
+{
+	struct p11_sess *s = p11_sess_get(b);
+
+	if (s == NULL)
+		pp_errf(why, whylen, "PKCS#11 token '%s' is unavailable", b->token);
+	return s;
+}
+
 /* The RFC 9578 public form of the RSA key object h (modulus and public
  * exponent as the token gives them). */
 static int pub_of(struct p11 *b, CK_SESSION_HANDLE sh, CK_OBJECT_HANDLE h,
@@ -243,12 +253,9 @@ static int key_open(struct p11 *b, const struct ks_meta *m,
 			b->token);
 		return PP_ERR_CONFIG;
 	}
-	s = p11_sess_get(b);
-	if (s == NULL) {
-		pp_errf(why, whylen, "PKCS#11 token '%s' is unavailable",
-			b->token);
+	s = sess_or_why(b, why, whylen);
+	if (s == NULL)
 		return PP_ERR_UNAVAILABLE;
-	}
 	rv = find_by_id(b, s->h, CKO_PRIVATE_KEY, m->p11.id, m->p11.id_len,
 			h, 2, &n);
 	if (rv == CKR_OK && n == 1)
@@ -360,12 +367,9 @@ static int ext_drop(void *ctx, const struct ks_meta *m, char *why,
 			b->token, m->p11.token);
 		return PP_ERR_STATE;
 	}
-	s = p11_sess_get(b);
-	if (s == NULL) {
-		pp_errf(why, whylen, "PKCS#11 token '%s' is unavailable",
-			b->token);
+	s = sess_or_why(b, why, whylen);
+	if (s == NULL)
 		return PP_ERR_UNAVAILABLE;
-	}
 	for (c = 0; c < 2 && rv == CKR_OK; c++) {
 		/* bounded: a token that keeps answering with objects it does
 		 * not destroy must not hold the command forever */
@@ -430,12 +434,9 @@ static int ext_make(void *ctx, const struct tt_ops *tt, struct ks_meta *m,
 			{ CKA_LABEL, m->p11.label, (CK_ULONG)strlen(m->p11.label) },
 		};
 
-		s = p11_sess_get(b);
-		if (s == NULL) {
-			pp_errf(why, whylen, "PKCS#11 token '%s' is unavailable",
-				b->token);
+		s = sess_or_why(b, why, whylen);
+		if (s == NULL)
 			return PP_ERR_UNAVAILABLE;
-		}
 		rv = b->f->C_GenerateKeyPair(s->h, &mech, pubt, 8, privt, 8,
 					     &hpub, &hpriv);
 	}
@@ -532,11 +533,9 @@ static int ext_put(void *ctx, const struct tt_ops *tt,
 	A(CKA_LABEL, m->p11.label, strlen(m->p11.label));
 	for (i = 0; i < 8; i++)
 		A(types[i], v[i], vl[i]);
-	s = p11_sess_get(b);
+	s = sess_or_why(b, why, whylen);
 	if (s == NULL) {
 		rc = PP_ERR_UNAVAILABLE;
-		pp_errf(why, whylen, "PKCS#11 token '%s' is unavailable",
-			b->token);
 		goto cleanup;
 	}
 	rv = b->f->C_CreateObject(s->h, t, nt, &h);
