@@ -12,8 +12,8 @@
  * `token=abc=` although RFC 9110 wants it quoted); the PrivateToken
  * parameters (challenge, token-key, max-age, token, extensions) must be
  * non-empty, occur once, and hold no quoted-pair (a view cannot unescape;
- * base64url and digits never need one), else PP_ERR_HEADER. Quoted-pairs in other
- * parameters are skipped correctly. */
+ * base64url and digits never need one), else PP_ERR_HEADER. Quoted-pairs
+ * in other parameters are skipped correctly. */
 #ifndef PP_AUTHHDR_H
 #define PP_AUTHHDR_H
 

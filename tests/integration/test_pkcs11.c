@@ -274,11 +274,8 @@ static int keys_run(const struct th_server *s, const char *const *args,
 	const char *argv[24];
 	size_t n = 0, i;
 
-	argv[n++] = "keys";
 	for (i = 0; args[i] && n < 12; i++)
 		argv[n++] = args[i];
-	argv[n++] = "--data-dir";
-	argv[n++] = s->data_dir;
 	if (with_p11) {
 		argv[n++] = "--pkcs11";
 		argv[n++] = "--pkcs11-module";
@@ -291,7 +288,7 @@ static int keys_run(const struct th_server *s, const char *const *args,
 	argv[n] = NULL;
 	free(*out);
 	*out = NULL;
-	return th_run(argv, out);
+	return th_keys_run(s, argv, out);
 }
 
 Test(pkcs11_http, prune_destroys_a_retired_keys_token_objects)

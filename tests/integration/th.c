@@ -554,10 +554,9 @@ void th_sh_ok(const char *fmt, ...)
 	free(out);
 }
 
-void th_keys_cmd(const struct th_server *s, const char *const *args)
+int th_keys_run(const struct th_server *s, const char *const *args, char **out)
 {
 	const char *argv[40];
-	char *out = NULL;
 	size_t n = 0, i;
 
 	argv[n++] = "keys";
@@ -566,7 +565,15 @@ void th_keys_cmd(const struct th_server *s, const char *const *args)
 	argv[n++] = "--data-dir";
 	argv[n++] = s->data_dir;
 	argv[n] = NULL;
-	cr_assert_eq(th_run(argv, &out), 0, "ppissuer keys %s failed: %s", args[0], out);
+	return th_run(argv, out);
+}
+
+void th_keys_cmd(const struct th_server *s, const char *const *args)
+{
+	char *out = NULL;
+
+	cr_assert_eq(th_keys_run(s, args, &out), 0, "ppissuer keys %s failed: %s", args[0],
+		     out);
 	free(out);
 }
 

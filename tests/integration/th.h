@@ -115,6 +115,8 @@ void th_sh_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* `ppissuer keys <args> --data-dir <s's data dir>`; fails the test unless it
  * exits 0. args is NULL-terminated. */
 void th_keys_cmd(const struct th_server *s, const char *const *args);
+/* The same, returning its exit status and its output in *out (free()). */
+int th_keys_run(const struct th_server *s, const char *const *args, char **out);
 
 /* Issues one token: a fresh TokenRequest from c to s's /token-request (no
  * Authorization), which must answer 200 with a signature that verifies;

@@ -45,6 +45,21 @@ static struct p11 *open_token(const char *pin_file)
 	return b;
 }
 
+/* A fresh key store on the test token, with its first key made in it. */
+static struct ks_store *token_store(char **dir, struct p11 **b, struct ks_meta *m)
+{
+	struct ks_store *st;
+	char err[512] = "";
+
+	*dir = tu_keys_tmpdir();
+	st = tu_keys_open(*dir, NULL);
+	*b = open_token(tok.pin_file);
+	p11_store_attach(*b, st);
+	cr_assert_eq(ks_store_generate(st, 2, 1000, 1000, m, err, sizeof(err)),
+		     0, "%s", err);
+	return st;
+}
+
 Test(pkcs11, vector_blind_signature_reproduced_through_token)
 {
 	json_t *v, *c;
@@ -102,12 +117,7 @@ Test(pkcs11, generated_key_is_sensitive_and_signs)
 	char *dir, err[512] = "", cmd[600];
 
 	NEED_HSM();
-	dir = tu_keys_tmpdir();
-	st = tu_keys_open(dir, NULL);
-	b = open_token(tok.pin_file);
-	p11_store_attach(b, st);
-	cr_assert_eq(ks_store_generate(st, 2, 1000, 1000, &m, err, sizeof(err)),
-		     0, "%s", err);
+	st = token_store(&dir, &b, &m);
 	cr_assert(m.external);
 	cr_assert_eq(strcmp(m.p11.token, TU_P11_TOKEN), 0);
 	cr_assert_eq(m.p11.id_len, 16);
@@ -204,12 +214,7 @@ Test(pkcs11, prune_refuses_a_key_of_another_token)
 	c.module = tok.module;
 	c.pin_file = tok.pin_file;
 	cr_assert_eq(p11_open(&c, &other, err, sizeof(err)), 0, "%s", err);
-	dir = tu_keys_tmpdir();
-	st = tu_keys_open(dir, NULL);
-	b = open_token(tok.pin_file);
-	p11_store_attach(b, st);
-	cr_assert_eq(ks_store_generate(st, 2, 1000, 1000, &m, err, sizeof(err)),
-		     0, "%s", err);
+	st = token_store(&dir, &b, &m);
 	cr_assert_eq(ks_store_retire(st, m.id_hex, 1001, 100, 1, NULL, err,
 				     sizeof(err)), 0, "%s", err);
 	p11_store_attach(other, st);
